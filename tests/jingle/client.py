@@ -1,0 +1,430 @@
+"""A Jingle audio client for tests: slixmpp for signalling, aioice for ICE-UDP, PCMU RTP.
+
+One `JingleClient` is one XMPP account (full JID). It places calls (`call()`) and answers
+calls (`next_incoming()` then `Call.accept()`); a `Call` records every Jingle action sent and
+received so tests can assert on the stanzas as well as on ICE and RTP.
+Signalling runs in the root namespace over loopback; media sockets come from a factory
+(normally the rig namespace), so no media ever uses 127/8.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from slixmpp import ClientXMPP
+from slixmpp.exceptions import IqError, IqTimeout
+from slixmpp.stanza import Iq
+from slixmpp.xmlstream.handler import Callback
+from slixmpp.xmlstream.matcher import MatchXPath
+
+from .ice import RigConnection, SocketFactory, to_aioice, to_jingle
+from .profiles import Profile
+from .rtp import PACKET_INTERVAL, RtpCounter, RtpSender
+from .stanzas import NS_JINGLE, PCMU, Content, Jingle, Transport, q
+
+log = logging.getLogger(__name__)
+
+IQ_TIMEOUT = 5.0
+CONNECT_TIMEOUT = 10.0
+
+
+class JingleError(RuntimeError):
+    """A signalling step failed (IQ error, timeout, unexpected state)."""
+
+
+@dataclass
+class Record:
+    """One Jingle action as seen by this client: `t` is seconds since the call began."""
+
+    t: float
+    direction: str  # "in" or "out"
+    jingle: Jingle
+
+
+@dataclass
+class Call:
+    client: JingleClient
+    sid: str
+    peer: str
+    role: str  # "initiator" or "responder"
+    profile: Profile
+    ice: RigConnection
+    content_name: str = "audio"
+    content_creator: str = "initiator"
+    started: float = field(default_factory=time.monotonic)
+    records: list[Record] = field(default_factory=list)
+    ringing: asyncio.Event = field(default_factory=asyncio.Event)
+    accepted: asyncio.Event = field(default_factory=asyncio.Event)
+    terminated: asyncio.Event = field(default_factory=asyncio.Event)
+    ice_done: asyncio.Event = field(default_factory=asyncio.Event)
+    session_initiate: Jingle | None = None  # received (responder side)
+    session_accept: Jingle | None = None  # received (initiator side)
+    terminate_reason: str = ""
+    rejected: str = ""  # why this client refused the session (strict profiles)
+    creator_mismatches: list[tuple[str, str, str]] = field(default_factory=list)
+    ignored_candidates: list[str] = field(default_factory=list)
+    ice_error: str = ""
+    ice_completed_at: float | None = None  # monotonic
+    accepted_at: float | None = None  # monotonic: session-accept sent or received
+    counter: RtpCounter = field(default_factory=RtpCounter)
+    component2_packets: int = 0
+    sender: RtpSender = field(default_factory=RtpSender)
+    _ice_task: asyncio.Task[None] | None = None
+    _recv_task: asyncio.Task[None] | None = None
+
+    # ---- what tests look at -------------------------------------------------------------
+
+    def received(self, action: str) -> list[Jingle]:
+        return [r.jingle for r in self.records if r.direction == "in" and r.jingle.action == action]
+
+    @property
+    def ice_connected(self) -> bool:
+        return self.ice_completed_at is not None
+
+    @property
+    def ice_after_accept(self) -> float | None:
+        """Seconds from session-accept to ICE completion (negative: completed before)."""
+        if self.ice_completed_at is None or self.accepted_at is None:
+            return None
+        return self.ice_completed_at - self.accepted_at
+
+    # ---- actions ------------------------------------------------------------------------
+
+    async def accept(self) -> None:
+        """Answer an incoming call: session-accept, then trickle our candidates."""
+        if self.role != "responder":
+            raise JingleError("only the responder accepts")
+        content = self._local_content(with_candidates=False)
+        await self.client.send_jingle(
+            self,
+            Jingle("session-accept", self.sid, responder=self.client.full_jid, contents=[content]),
+        )
+        self.accepted_at = time.monotonic()
+        self.accepted.set()
+        await self._trickle()
+        self._maybe_start_ice()
+
+    async def ring(self) -> None:
+        await self.client.send_jingle(self, Jingle("session-info", self.sid, info="ringing"))
+
+    async def hangup(self, reason: str = "success") -> None:
+        if not self.terminated.is_set():
+            self.terminated.set()
+            self.terminate_reason = reason
+            with contextlib.suppress(JingleError):
+                await self.client.send_jingle(
+                    self, Jingle("session-terminate", self.sid, reason=reason)
+                )
+        await self.close()
+
+    async def wait_ice(self, timeout: float) -> bool:
+        """True once ICE completed; False on failure or timeout (see `ice_error`)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.ice_done.wait(), timeout)
+        return self.ice_connected
+
+    async def send_media(self, packets: int) -> int:
+        """Send `packets` PCMU packets paced at 20 ms on the nominated pair; return the count."""
+        if not self.ice_connected:
+            raise JingleError(f"cannot send media: ICE not connected ({self.ice_error})")
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        for i in range(packets):
+            await self.ice.send(self.sender.next_packet())
+            delay = start + (i + 1) * PACKET_INTERVAL - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        return packets
+
+    async def close(self) -> None:
+        for task in (self._ice_task, self._recv_task):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        await self.ice.close()
+        self.ice_done.set()
+
+    # ---- internals ----------------------------------------------------------------------
+
+    def _record(self, direction: str, jingle: Jingle) -> None:
+        self.records.append(Record(time.monotonic() - self.started, direction, jingle))
+
+    def _local_content(self, with_candidates: bool) -> Content:
+        transport = Transport(
+            ufrag=self.ice.local_username,
+            pwd=self.ice.local_password,
+            ice_options=["renomination"] if self.profile.renomination else [],
+        )
+        if with_candidates:
+            transport.candidates = [to_jingle(c) for c in self.ice.local_candidates]
+        return Content(
+            creator=self.content_creator,
+            name=self.content_name,
+            payloads=[PCMU],
+            rtcp_mux=self.profile.rtcp_mux,
+            transport=transport,
+        )
+
+    async def _trickle(self) -> None:
+        """Send our candidates in transport-info: per component (Firefox) or all at once."""
+        cands = [to_jingle(c) for c in self.ice.local_candidates]
+        groups = (
+            [
+                [c for c in cands if c.component == comp]
+                for comp in sorted({c.component for c in cands})
+            ]
+            if self.profile.trickle_per_component
+            else [cands]
+        )
+        for group in groups:
+            content = Content(
+                creator=self.content_creator,
+                name=self.content_name,
+                media=None,
+                transport=Transport(self.ice.local_username, self.ice.local_password, group),
+            )
+            await self.client.send_jingle(
+                self, Jingle("transport-info", self.sid, contents=[content])
+            )
+
+    def _content_ok(self, jingle: Jingle) -> bool:
+        """Check each content's (creator, name); strict profiles refuse a mismatch."""
+        ok = True
+        for content in jingle.contents:
+            if (content.creator, content.name) != (self.content_creator, self.content_name):
+                self.creator_mismatches.append((jingle.action, content.creator, content.name))
+                ok = False
+        return ok or not self.profile.strict_creator
+
+    def _apply_transport(self, jingle: Jingle) -> None:
+        for content in jingle.contents:
+            trans = content.transport
+            if trans is None:
+                continue
+            if trans.ufrag and trans.pwd:
+                self.ice.remote_username, self.ice.remote_password = trans.ufrag, trans.pwd
+            for cand in trans.candidates:
+                if (
+                    not self.client.candidate_allowed(cand.ip)
+                    or cand.component > self.profile.components
+                ):
+                    # Never send checks outside the rig network (or to components we lack).
+                    self.ignored_candidates.append(f"{cand.ip}:{cand.port}/{cand.component}")
+                    continue
+                asyncio.get_running_loop().create_task(
+                    self.ice.add_remote_candidate(to_aioice(cand))
+                )
+        self._maybe_start_ice()
+
+    def _maybe_start_ice(self) -> None:
+        # Start checks as soon as the peer's credentials are known, like a WebRTC client;
+        # a responder waits until it has accepted.
+        if self._ice_task is not None or not self.ice.remote_username:
+            return
+        if self.role == "responder" and not self.accepted.is_set():
+            return
+        self._ice_task = asyncio.get_running_loop().create_task(self._run_ice())
+
+    async def _run_ice(self) -> None:
+        try:
+            await self.ice.connect()
+            self.ice_completed_at = time.monotonic()
+        except (ConnectionError, AssertionError) as exc:
+            self.ice_error = str(exc) or type(exc).__name__
+        finally:
+            self.ice_done.set()
+
+    async def _receive(self) -> None:
+        while (item := await self.ice.next_datagram()) is not None:
+            data, component = item
+            if component == 1:
+                self.counter.feed(data)
+            else:
+                self.component2_packets += 1
+
+
+class JingleClient(ClientXMPP):  # type: ignore[misc]
+    """One XMPP account that speaks just enough Jingle for the rig."""
+
+    def __init__(
+        self,
+        jid: str,
+        password: str,
+        *,
+        server: tuple[str, int],
+        profile: Profile,
+        socket_factory: SocketFactory,
+        candidate_allowed: Callable[[str], bool],
+    ) -> None:
+        super().__init__(
+            jid, password, plugin_config={"feature_mechanisms": {"unencrypted_plain": True}}
+        )
+        # Test server without TLS (prosody is configured for it, loopback only).
+        self.enable_starttls = False
+        self.enable_direct_tls = False
+        self.enable_plaintext = True
+        self.rig_server = server
+        self.profile = profile
+        self.socket_factory = socket_factory
+        self.candidate_allowed = candidate_allowed
+        self.calls: dict[str, Call] = {}
+        self.incoming: asyncio.Queue[Call] = asyncio.Queue()
+        self.unknown_sessions: list[Jingle] = []
+        self._rig_logged_in = asyncio.Event()
+        self.add_event_handler("session_start", self._on_session_start)
+        self.register_handler(
+            Callback(
+                "jingle", MatchXPath(f"{{jabber:client}}iq/{q(NS_JINGLE, 'jingle')}"), self._on_iq
+            )
+        )
+
+    @property
+    def full_jid(self) -> str:
+        return str(self.boundjid.full)
+
+    async def start(self, timeout: float = CONNECT_TIMEOUT) -> None:
+        self.connect(host=self.rig_server[0], port=self.rig_server[1])
+        try:
+            await asyncio.wait_for(self._rig_logged_in.wait(), timeout)
+        except TimeoutError as exc:
+            self.abort()
+            raise JingleError(f"{self.boundjid} did not log in within {timeout} s") from exc
+
+    async def stop(self) -> None:
+        for call in list(self.calls.values()):
+            await call.close()
+        if self.is_connected():
+            await asyncio.wait_for(self.disconnect(wait=1.0), 5.0)
+
+    async def _on_session_start(self, _event: object) -> None:
+        self.send_presence()
+        self._rig_logged_in.set()
+
+    async def ping(self, to: str, timeout: float = IQ_TIMEOUT) -> bool:
+        """True if `to` (a full JID) answers an XEP-0199 ping: it is online."""
+        iq = self.make_iq_get(ito=to)
+        iq.append(ET.Element("{urn:xmpp:ping}ping"))
+        try:
+            await iq.send(timeout=timeout)
+        except IqTimeout:
+            return False
+        except IqError as exc:
+            # Any answer from the resource itself means it is online.
+            return (
+                str(exc.iq["from"]) == to and exc.iq["error"]["condition"] != "service-unavailable"
+            )
+        return True
+
+    # ---- placing calls -------------------------------------------------------------------
+
+    async def call(self, to: str) -> Call:
+        """Send session-initiate to a full JID; returns once the IQ result arrived."""
+        call = await self._new_call(secrets.token_hex(8), to, "initiator", controlling=True)
+        content = call._local_content(with_candidates=False)
+        await self.send_jingle(
+            call, Jingle("session-initiate", call.sid, initiator=self.full_jid, contents=[content])
+        )
+        await call._trickle()
+        return call
+
+    async def next_incoming(self, timeout: float) -> Call:
+        try:
+            return await asyncio.wait_for(self.incoming.get(), timeout)
+        except TimeoutError as exc:
+            raise JingleError(f"no incoming call within {timeout} s") from exc
+
+    async def _new_call(self, sid: str, peer: str, role: str, controlling: bool) -> Call:
+        ice = RigConnection(
+            ice_controlling=controlling,
+            components=self.profile.components,
+            socket_factory=self.socket_factory,
+            renomination=self.profile.renomination,
+        )
+        await ice.gather_candidates()
+        call = Call(self, sid, peer, role, self.profile, ice)
+        call._recv_task = asyncio.get_running_loop().create_task(call._receive())
+        self.calls[sid] = call
+        return call
+
+    async def send_jingle(self, call: Call, jingle: Jingle) -> None:
+        iq = self.make_iq_set(ito=call.peer)
+        iq.append(jingle.to_element())
+        call._record("out", jingle)
+        try:
+            await iq.send(timeout=IQ_TIMEOUT)
+        except IqError as exc:
+            raise JingleError(f"{jingle.action} refused: {exc.iq['error']['condition']}") from exc
+        except IqTimeout as exc:
+            raise JingleError(f"{jingle.action}: no answer within {IQ_TIMEOUT} s") from exc
+
+    # ---- receiving -----------------------------------------------------------------------
+
+    def _on_iq(self, iq: Iq) -> None:
+        if iq["type"] != "set":
+            return
+        elem = iq.xml.find(q(NS_JINGLE, "jingle"))
+        if elem is None:
+            return
+        jingle = Jingle.from_element(elem)
+        asyncio.get_running_loop().create_task(self._handle(iq, jingle))
+
+    async def _handle(self, iq: Iq, jingle: Jingle) -> None:
+        call = self.calls.get(jingle.sid)
+        if jingle.action == "session-initiate" and call is None:
+            await self._incoming(iq, jingle)
+            return
+        if call is None:
+            self.unknown_sessions.append(jingle)
+            self._reply_error(iq, "cancel", "item-not-found")
+            return
+        call._record("in", jingle)
+        if jingle.contents and not call._content_ok(jingle):
+            call.rejected = f"{jingle.action}: content creator/name does not match the session"
+            self._reply_error(iq, "modify", "bad-request")
+            await call.hangup("failed-application")
+            return
+        iq.reply().send()
+        if jingle.action == "session-accept":
+            call.session_accept = jingle
+            call.accepted_at = time.monotonic()
+            call.accepted.set()
+            call._apply_transport(jingle)
+        elif jingle.action == "transport-info":
+            call._apply_transport(jingle)
+        elif jingle.action == "session-info" and jingle.info == "ringing":
+            call.ringing.set()
+        elif jingle.action == "session-terminate":
+            call.terminate_reason = jingle.reason
+            call.terminated.set()
+            await call.close()
+
+    async def _incoming(self, iq: Iq, jingle: Jingle) -> None:
+        peer = str(iq["from"])
+        call = await self._new_call(jingle.sid, peer, "responder", controlling=False)
+        call._record("in", jingle)
+        call.session_initiate = jingle
+        if jingle.contents:
+            call.content_name = jingle.contents[0].name
+            call.content_creator = "initiator"
+        if not call._content_ok(jingle):
+            call.rejected = "session-initiate: content creator is not the initiator"
+            self._reply_error(iq, "modify", "bad-request")
+            await call.close()
+            return
+        iq.reply().send()
+        call._apply_transport(jingle)
+        await self.incoming.put(call)
+
+    def _reply_error(self, iq: Iq, etype: str, condition: str) -> None:
+        reply = iq.reply()
+        reply["error"]["type"] = etype
+        reply["error"]["condition"] = condition
+        reply.send()

@@ -1,0 +1,33 @@
+"""Client profiles: the few behaviours by which the seed's clients differ (issue 6).
+
+Each field is one observable difference; everything else is the same Jingle client.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    # ICE components offered: 1 with rtcp-mux (WebRTC browsers), 2 for RTP + RTCP.
+    components: int
+    rtcp_mux: bool
+    # Trickle each component's candidates in its own transport-info, component 1 first
+    # (Firefox); otherwise all candidates go in one transport-info.
+    trickle_per_component: bool = False
+    # Reject a session whose content `creator` is not the party that created the content
+    # (Gajim): reply bad-request and terminate with failed-application.
+    strict_creator: bool = False
+    # Signal the `renomination` ice-option and nominate with NOMINATION (0xC001) only
+    # (Conversations with libwebrtc).
+    renomination: bool = False
+
+
+CHROMIUM = Profile("chromium", components=1, rtcp_mux=True)
+FIREFOX = Profile("firefox", components=2, rtcp_mux=True, trickle_per_component=True)
+GAJIM = Profile("gajim", components=1, rtcp_mux=True, strict_creator=True)
+CONVERSATIONS = Profile("conversations", components=1, rtcp_mux=True, renomination=True)
+
+PROFILES: dict[str, Profile] = {p.name: p for p in (CHROMIUM, FIREFOX, GAJIM, CONVERSATIONS)}

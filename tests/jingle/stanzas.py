@@ -1,0 +1,251 @@
+"""Jingle (XEP-0166/0167/0176) payloads as plain data, with ElementTree in and out.
+
+Sans-IO: nothing here touches XMPP or sockets, so it is tested without a server.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+
+NS_JINGLE = "urn:xmpp:jingle:1"
+NS_RTP = "urn:xmpp:jingle:apps:rtp:1"
+NS_RTP_INFO = "urn:xmpp:jingle:apps:rtp:info:1"
+NS_ICE = "urn:xmpp:jingle:transports:ice-udp:1"
+NS_ERRORS = "urn:xmpp:jingle:errors:1"
+# Conversations' namespace for ICE options such as `renomination`.
+NS_ICE_OPTION = "http://gultsch.de/xmpp/drafts/jingle/transports/ice-udp/option"
+
+_CANDIDATE_ATTRS = (
+    "component",
+    "foundation",
+    "generation",
+    "id",
+    "ip",
+    "network",
+    "port",
+    "priority",
+    "protocol",
+    "type",
+)
+
+
+def q(ns: str, tag: str) -> str:
+    return f"{{{ns}}}{tag}"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    component: int
+    foundation: str
+    ip: str
+    port: int
+    priority: int
+    type: str = "host"
+    protocol: str = "udp"
+    generation: int = 0
+    id: str = ""
+    network: int = 0
+
+    def to_element(self) -> ET.Element:
+        values = {
+            "component": str(self.component),
+            "foundation": self.foundation,
+            "generation": str(self.generation),
+            "id": self.id or f"c{self.component}{self.port}",
+            "ip": self.ip,
+            "network": str(self.network),
+            "port": str(self.port),
+            "priority": str(self.priority),
+            "protocol": self.protocol,
+            "type": self.type,
+        }
+        return ET.Element(q(NS_ICE, "candidate"), {k: values[k] for k in _CANDIDATE_ATTRS})
+
+    @classmethod
+    def from_element(cls, elem: ET.Element) -> Candidate:
+        get = elem.attrib.get
+        return cls(
+            component=int(get("component", "0")),
+            foundation=get("foundation", ""),
+            ip=get("ip", ""),
+            port=int(get("port", "0")),
+            priority=int(get("priority", "0")),
+            type=get("type", ""),
+            protocol=get("protocol", ""),
+            generation=int(get("generation", "0")),
+            id=get("id", ""),
+            network=int(get("network", "0")),
+        )
+
+
+@dataclass
+class Transport:
+    ufrag: str = ""
+    pwd: str = ""
+    candidates: list[Candidate] = field(default_factory=list)
+    ice_options: list[str] = field(default_factory=list)
+    # Children that are neither candidates nor ICE options (kept for assertions).
+    other_children: list[str] = field(default_factory=list)
+
+    def to_element(self) -> ET.Element:
+        attrs = {k: v for k, v in (("ufrag", self.ufrag), ("pwd", self.pwd)) if v}
+        elem = ET.Element(q(NS_ICE, "transport"), attrs)
+        for option in self.ice_options:
+            ET.SubElement(elem, q(NS_ICE_OPTION, option))
+        for cand in self.candidates:
+            elem.append(cand.to_element())
+        return elem
+
+    @classmethod
+    def from_element(cls, elem: ET.Element) -> Transport:
+        transport = cls(ufrag=elem.get("ufrag", ""), pwd=elem.get("pwd", ""))
+        for child in elem:
+            if child.tag == q(NS_ICE, "candidate"):
+                transport.candidates.append(Candidate.from_element(child))
+            elif child.tag.startswith(f"{{{NS_ICE_OPTION}}}"):
+                transport.ice_options.append(child.tag.split("}", 1)[1])
+            else:
+                transport.other_children.append(child.tag)
+        return transport
+
+
+@dataclass(frozen=True)
+class PayloadType:
+    id: int
+    name: str
+    clockrate: int
+    channels: int = 1
+
+    def to_element(self) -> ET.Element:
+        return ET.Element(
+            q(NS_RTP, "payload-type"),
+            {
+                "id": str(self.id),
+                "name": self.name,
+                "clockrate": str(self.clockrate),
+                "channels": str(self.channels),
+            },
+        )
+
+    @classmethod
+    def from_element(cls, elem: ET.Element) -> PayloadType:
+        return cls(
+            id=int(elem.get("id", "-1")),
+            name=elem.get("name", ""),
+            clockrate=int(elem.get("clockrate", "0") or 0),
+            channels=int(elem.get("channels", "1") or 1),
+        )
+
+
+PCMU = PayloadType(0, "PCMU", 8000)
+
+
+@dataclass
+class Content:
+    creator: str
+    name: str
+    senders: str = "both"
+    media: str | None = "audio"  # None: no <description> at all
+    payloads: list[PayloadType] = field(default_factory=list)
+    rtcp_mux: bool = False
+    transport: Transport | None = None
+
+    def to_element(self) -> ET.Element:
+        elem = ET.Element(
+            q(NS_JINGLE, "content"),
+            {
+                "creator": self.creator,
+                "name": self.name,
+                "senders": self.senders,
+            },
+        )
+        if self.media is not None:
+            desc = ET.SubElement(elem, q(NS_RTP, "description"), {"media": self.media})
+            for payload in self.payloads:
+                desc.append(payload.to_element())
+            if self.rtcp_mux:
+                ET.SubElement(desc, q(NS_RTP, "rtcp-mux"))
+        if self.transport is not None:
+            elem.append(self.transport.to_element())
+        return elem
+
+    @classmethod
+    def from_element(cls, elem: ET.Element) -> Content:
+        content = cls(
+            creator=elem.get("creator", ""),
+            name=elem.get("name", ""),
+            senders=elem.get("senders", "both"),
+            media=None,
+        )
+        desc = elem.find(q(NS_RTP, "description"))
+        if desc is not None:
+            content.media = desc.get("media", "")
+            content.payloads = [
+                PayloadType.from_element(p) for p in desc.findall(q(NS_RTP, "payload-type"))
+            ]
+            content.rtcp_mux = desc.find(q(NS_RTP, "rtcp-mux")) is not None
+        trans = elem.find(q(NS_ICE, "transport"))
+        if trans is not None:
+            content.transport = Transport.from_element(trans)
+        return content
+
+    def has_payload(self, name: str, clockrate: int = 8000) -> bool:
+        return any(
+            p.name.upper() == name.upper() and p.clockrate == clockrate for p in self.payloads
+        )
+
+
+@dataclass
+class Jingle:
+    action: str
+    sid: str
+    initiator: str = ""
+    responder: str = ""
+    contents: list[Content] = field(default_factory=list)
+    info: str = ""  # session-info child name, e.g. "ringing"
+    reason: str = ""  # session-terminate reason condition, e.g. "success"
+
+    def to_element(self) -> ET.Element:
+        attrs = {"action": self.action, "sid": self.sid}
+        if self.initiator:
+            attrs["initiator"] = self.initiator
+        if self.responder:
+            attrs["responder"] = self.responder
+        elem = ET.Element(q(NS_JINGLE, "jingle"), attrs)
+        for content in self.contents:
+            elem.append(content.to_element())
+        if self.info:
+            ET.SubElement(elem, q(NS_RTP_INFO, self.info))
+        if self.reason:
+            reason = ET.SubElement(elem, q(NS_JINGLE, "reason"))
+            ET.SubElement(reason, q(NS_JINGLE, self.reason))
+        return elem
+
+    @classmethod
+    def from_element(cls, elem: ET.Element) -> Jingle:
+        jingle = cls(
+            action=elem.get("action", ""),
+            sid=elem.get("sid", ""),
+            initiator=elem.get("initiator", ""),
+            responder=elem.get("responder", ""),
+        )
+        for child in elem:
+            if child.tag == q(NS_JINGLE, "content"):
+                jingle.contents.append(Content.from_element(child))
+            elif child.tag.startswith(f"{{{NS_RTP_INFO}}}"):
+                jingle.info = child.tag.split("}", 1)[1]
+            elif child.tag == q(NS_JINGLE, "reason"):
+                conditions = [
+                    c.tag.split("}", 1)[1] for c in child if c.tag != q(NS_JINGLE, "text")
+                ]
+                jingle.reason = conditions[0] if conditions else ""
+        return jingle
+
+    def candidates(self) -> list[Candidate]:
+        return [
+            cand
+            for content in self.contents
+            if content.transport is not None
+            for cand in content.transport.candidates
+        ]
