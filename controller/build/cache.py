@@ -1,0 +1,127 @@
+"""The build cache on disk: finished builds, scratch trees, locks and clean-up.
+
+    CACHE/builds/KEY/           a finished build: prefix/, manifest.json, logs/
+    CACHE/work/KEY/             the scratch tree of a build in progress
+    CACHE/work/KEY.lock         held (flock) for as long as that build runs
+    CACHE/downloads/            verified sources, repacked pjproject tarballs
+    CACHE/ccache/               compiler cache (speeds up rebuilds after a patch change)
+    CACHE/specs/NAME -> ../builds/KEY   the newest build of each spec name
+
+A build becomes visible only by renaming its finished tree into builds/: a failed or
+interrupted build never touches an earlier good one. A scratch tree whose lock nobody holds
+was left by an interrupted build and is removed at the start of the next one.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from controller.build.fileutil import rmtree
+from controller.errors import StateError
+
+
+@dataclass(frozen=True)
+class Cache:
+    root: Path
+
+    @property
+    def builds(self) -> Path:
+        return self.root / "builds"
+
+    @property
+    def work(self) -> Path:
+        return self.root / "work"
+
+    @property
+    def downloads(self) -> Path:
+        return self.root / "downloads"
+
+    @property
+    def ccache(self) -> Path:
+        return self.root / "ccache"
+
+    def build_dir(self, key: str) -> Path:
+        return self.builds / key
+
+    def is_built(self, key: str) -> bool:
+        return (self.build_dir(key) / "manifest.json").is_file()
+
+    def manifest(self, key: str) -> dict[str, Any]:
+        path = self.build_dir(key) / "manifest.json"
+        try:
+            data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise StateError(f"cannot read build manifest {path}: {exc}") from None
+        return data
+
+    def lock(self, key: str) -> IO[str]:
+        """Take the build lock for KEY; raise if another build of the same inputs runs."""
+        self.work.mkdir(parents=True, exist_ok=True)
+        f = (self.work / f"{key}.lock").open("w")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.close()
+            raise StateError(
+                f"another build of the same inputs ({key}) is running",
+                hint="wait for it; its result will be reused",
+            ) from None
+        f.write(str(os.getpid()))
+        f.flush()
+        return f
+
+    def clean_interrupted(self) -> list[str]:
+        """Remove scratch trees of builds that are no longer running. Returns their keys."""
+        removed = []
+        if not self.work.is_dir():
+            return removed
+        for entry in sorted(self.work.iterdir()):
+            if entry.suffix == ".lock" or not entry.is_dir():
+                continue
+            lock_path = self.work / f"{entry.name}.lock"
+            with lock_path.open("a") as f:
+                try:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # a live build
+                rmtree(entry)
+                removed.append(entry.name)
+                fcntl.flock(f, fcntl.LOCK_UN)
+        # Half-moved builds (renamed only at the very end) cannot exist; stray partial
+        # downloads can.
+        for partial in self.downloads.glob("**/*.partial") if self.downloads.is_dir() else []:
+            rmtree(partial)
+        return removed
+
+    def publish(self, key: str, finished: Path) -> Path:
+        """Atomically make a finished tree the build for KEY."""
+        self.builds.mkdir(parents=True, exist_ok=True)
+        dest = self.build_dir(key)
+        if dest.exists():
+            raise StateError(f"{dest} already exists; refusing to replace a finished build")
+        os.rename(finished, dest)
+        return dest
+
+    def point_spec(self, name: str, key: str) -> None:
+        specs = self.root / "specs"
+        specs.mkdir(parents=True, exist_ok=True)
+        tmp = specs / f".{name}.tmp"
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(Path("..") / "builds" / key)
+        os.replace(tmp, specs / name)
+
+    def spec_build(self, name: str) -> str | None:
+        link = self.root / "specs" / name
+        if link.is_symlink() and (link / "manifest.json").is_file():
+            return os.readlink(link).rsplit("/", 1)[-1]
+        return None
+
+    def list_builds(self) -> list[str]:
+        if not self.builds.is_dir():
+            return []
+        return sorted(p.name for p in self.builds.iterdir() if (p / "manifest.json").is_file())

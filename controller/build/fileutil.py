@@ -1,0 +1,49 @@
+"""Small filesystem helpers shared by the build manager."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def sha256_tree(root: Path) -> str:
+    """Content hash of a directory: relative paths, modes and contents, in sorted order."""
+    h = hashlib.sha256()
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        dirnames[:] = [d for d in dirnames if d != ".git"]
+        for name in sorted(filenames):
+            p = Path(dirpath) / name
+            rel = p.relative_to(root).as_posix()
+            if p.is_symlink():
+                h.update(f"L {rel} {os.readlink(p)}\n".encode())
+                continue
+            h.update(f"F {rel} {p.stat().st_mode & 0o111:o} {sha256_file(p)}\n".encode())
+    return h.hexdigest()
+
+
+def rmtree(path: Path) -> None:
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.exists():
+        shutil.rmtree(path)
+
+
+def single_top_dir(path: Path) -> Path:
+    """The one directory a tarball unpacked into."""
+    entries = [p for p in path.iterdir() if not p.name.startswith(".")]
+    dirs = [p for p in entries if p.is_dir()]
+    if len(dirs) != 1 or len(entries) != 1:
+        names = ", ".join(sorted(p.name for p in entries)[:5])
+        raise ValueError(f"expected one top-level directory, found: {names or 'nothing'}")
+    return dirs[0]

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Install what callctl needs on Debian 12, idempotently, as root.
+#  - build dependencies of Asterisk 22 + its bundled pjproject
+#  - the real test peers (SIPp, prosody) and tools the tests use
+#  - unstable as deb-src ONLY, so `apt-get source asterisk` works; never a `deb` line
+#    for sid/trixie (apt would upgrade libc and gcc under us).
+set -euo pipefail
+
+PKGS=(
+  # Asterisk + bundled pjproject build
+  build-essential pkg-config bzip2 xz-utils patch ccache dpkg-dev
+  libjansson-dev libxml2-dev libsqlite3-dev uuid-dev libedit-dev libssl-dev
+  libsrtp2-dev libiksemel-dev libcurl4-openssl-dev libxslt1-dev
+  # test peers and helpers
+  sip-tester prosody iproute2 python3-venv python3-dev
+)
+
+SRC_LIST=/etc/apt/sources.list.d/callctl-sid-src.sources
+
+log() { printf 'install-deps: %s\n' "$*" >&2; }
+
+if [ "$(id -u)" != 0 ]; then
+  log "must run as root (apt-get)"; exit 1
+fi
+
+# The Debian mirror URI this machine already uses; we never write a host of our own.
+mirror_uri() {
+  local f
+  for f in /etc/apt/sources.list.d/debian.sources /etc/apt/sources.list.d/*.sources; do
+    [ -f "$f" ] || continue
+    awk '/^URIs:/ {for (i=2;i<=NF;i++) if ($i ~ /debian\/?$/) {print $i; exit}}' "$f"
+  done | head -n1
+  # Classic one-line format as a fallback.
+  if [ -f /etc/apt/sources.list ]; then
+    awk '$1=="deb" && $2 !~ /security/ {for (i=2;i<=NF;i++) if ($i ~ /^https?:/) {print $i; exit}}' \
+      /etc/apt/sources.list | head -n1
+  fi
+}
+
+need_update=0
+if [ ! -f "$SRC_LIST" ]; then
+  uri=$(mirror_uri | head -n1)
+  if [ -z "$uri" ]; then
+    log "no Debian mirror URI found in /etc/apt/sources.list.d/*.sources or sources.list"; exit 1
+  fi
+  log "adding unstable as deb-src only ($SRC_LIST)"
+  cat >"$SRC_LIST" <<SRC
+# Written by callctl scripts/install-deps.sh: SOURCE packages only (apt-get source asterisk).
+# Never add a 'deb' line for sid here: binary upgrades from unstable break Debian 12.
+Types: deb-src
+URIs: $uri
+Suites: sid
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+  need_update=1
+fi
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# deb-src lists must exist for apt-get source, even when every package is installed.
+if ! ls /var/lib/apt/lists/*sid*Sources* >/dev/null 2>&1; then need_update=1; fi
+
+if [ "${#missing[@]}" -gt 0 ] || [ "$need_update" = 1 ]; then
+  log "apt-get update"
+  apt-get update -qq
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
+  log "installing: ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# prosody is started by our tests in the foreground; the packaged service is not wanted.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prosody 2>/dev/null; then
+  systemctl disable --now prosody >/dev/null 2>&1 || true
+fi
+pgrep -x prosody >/dev/null && pkill -x prosody || true
+log "ok"
