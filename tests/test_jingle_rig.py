@@ -25,7 +25,7 @@ async def _connect(caller: JingleClient, callee: JingleClient) -> tuple[Call, Ca
     return out, inc
 
 
-@pytest.mark.parametrize("profile", ["chromium", "firefox", "gajim"])
+@pytest.mark.parametrize("profile", ["plain", "chromium", "firefox", "gajim"])
 async def test_client_to_client_call_carries_rtp_both_ways(
     jingle_clients: ClientFactory, profile: str
 ) -> None:

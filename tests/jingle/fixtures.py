@@ -1,18 +1,21 @@
-"""pytest fixtures of the Jingle rig. tests/conftest.py imports them by name:
-
-from jingle.fixtures import jingle_clients, jingle_net, prosody_server  # noqa: F401
+"""pytest fixtures of the Jingle rig. tests/conftest.py imports them by name, e.g.
+`from jingle.fixtures import jingle_asterisk, jingle_clients, jingle_net, prosody_server`
+(with `# noqa: F401`). `jingle_asterisk` needs the lead's `sandbox_factory`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import socket
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
 
 import pytest
 
-from . import netns
-from .client import JingleClient
+from . import asterisk_conf, netns
+from .client import JingleClient, JingleError
 from .profiles import PROFILES, Profile
 from .prosody import Prosody
 
@@ -21,6 +24,9 @@ ASTERISK_USER = "asterisk"
 CLIENT_USERS = ("alice", "bob")
 
 ClientFactory = Callable[..., Awaitable[JingleClient]]
+RigAsterisk = tuple[Any, asterisk_conf.AsteriskJingle]  # (controller Sandbox, Jingle side)
+AsteriskFactory = Callable[..., Awaitable[RigAsterisk]]
+XMPP_LOGIN_TIMEOUT = 30.0
 
 
 def _require(tool: str) -> None:
@@ -98,3 +104,52 @@ def _host_socket_factory(net: netns.RigNet) -> Callable[[], socket.socket]:
         return sock
 
     return factory
+
+
+@pytest.fixture
+async def jingle_asterisk(
+    sandbox_factory: Callable[..., Any],
+    prosody_server: Prosody,
+    jingle_net: netns.RigNet,
+    jingle_clients: ClientFactory,
+) -> AsyncIterator[AsteriskFactory]:
+    """`await jingle_asterisk(build, answer_delay=1.0, app="Echo()", expect_frack=False)`.
+
+    Starts a sandbox Asterisk whose res_xmpp logs in to the rig's prosody and whose chan_motif
+    endpoint runs `asterisk_conf.dialplan(answer_delay, app)`; returns once Asterisk's XMPP
+    resource answers a ping, as (sandbox, AsteriskJingle). `expect_frack=True` tells the
+    lead's sandbox_factory not to fail the test on FRACK lines (stock builds log them).
+    """
+    watcher: JingleClient | None = None
+
+    async def make(
+        build: Any,
+        *,
+        answer_delay: float = 1.0,
+        app: str = "Echo()",
+        expect_frack: bool = False,
+    ) -> RigAsterisk:
+        nonlocal watcher
+        files, ast = asterisk_conf.configs(
+            jingle_net, prosody_server, answer_delay=answer_delay, app=app
+        )
+        # manager.up() blocks until Asterisk is ready; keep the event loop (and XMPP) alive.
+        sandbox = await asyncio.to_thread(
+            sandbox_factory, build=build, configs=files, jingle=True, expect_frack=expect_frack
+        )
+        if watcher is None:
+            watcher = await jingle_clients("bob", "chromium", resource="rig-watcher")
+        await wait_online(watcher, ast.jid, XMPP_LOGIN_TIMEOUT)
+        return sandbox, ast
+
+    yield make
+
+
+async def wait_online(client: JingleClient, full_jid: str, timeout: float) -> None:
+    """Ping `full_jid` until it answers (res_xmpp logged in), bounded by `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await client.ping(full_jid, timeout=2.0):
+            return
+        await asyncio.sleep(0.5)
+    raise JingleError(f"{full_jid} did not come online within {timeout} s")

@@ -25,9 +25,13 @@ class Profile:
     renomination: bool = False
 
 
+# The reference client: RTP + RTCP, every candidate in one transport-info, USE-CANDIDATE.
+# Nothing in it trips a known chan_motif/pjnath bug, so stock Asterisk should connect.
+PLAIN = Profile("plain", components=2, rtcp_mux=False)
 CHROMIUM = Profile("chromium", components=1, rtcp_mux=True)
 FIREFOX = Profile("firefox", components=2, rtcp_mux=True, trickle_per_component=True)
-GAJIM = Profile("gajim", components=1, rtcp_mux=True, strict_creator=True)
+# Gajim's component count is assumed (RTP + RTCP); its one difference here is the creator check.
+GAJIM = Profile("gajim", components=2, rtcp_mux=False, strict_creator=True)
 CONVERSATIONS = Profile("conversations", components=1, rtcp_mux=True, renomination=True)
 
-PROFILES: dict[str, Profile] = {p.name: p for p in (CHROMIUM, FIREFOX, GAJIM, CONVERSATIONS)}
+PROFILES: dict[str, Profile] = {p.name: p for p in (PLAIN, CHROMIUM, FIREFOX, GAJIM, CONVERSATIONS)}

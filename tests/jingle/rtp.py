@@ -46,11 +46,14 @@ class RtpCounter:
     other: int = 0
 
     def feed(self, data: bytes) -> None:
-        if len(data) < _HEADER.size or data[0] >> 6 != 2:
+        if len(data) < 8 or data[0] >> 6 != 2:
             self.other += 1
             return
         if is_rtcp(data):
             self.rtcp += 1
+            return
+        if len(data) < _HEADER.size:
+            self.other += 1
             return
         _, mpt, _, _, ssrc = _HEADER.unpack_from(data)
         pt = mpt & 0x7F

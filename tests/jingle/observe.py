@@ -1,0 +1,76 @@
+"""What the stock-vs-patched tests look for (issue 8), in Asterisk's log and in the stanzas.
+
+Pure functions over text and parsed Jingle, so they are unit-tested without Asterisk.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .stanzas import Jingle
+
+# astobj2's assertion on an uninitialised object (defect 1 of issue 8).
+_FRACK = re.compile(r"FRACK|bad magic number")
+# pjnath ice_session.c pj_ice_sess_create(): LOG4 "ICE session created, comp_cnt=%d, role is
+# %s agent" with role_names[] = Unknown / Controlled / Controlling.
+_ROLE = re.compile(r"ICE session created, comp_cnt=(\d+), role is (\w+) agent")
+_ROLE_CHANGE = re.compile(r"Role changed to (\w+)")
+
+
+def frack_lines(log: str) -> list[str]:
+    return [line for line in log.splitlines() if _FRACK.search(line)]
+
+
+@dataclass(frozen=True)
+class IceSessionLog:
+    comp_cnt: int
+    role: str  # "Unknown", "Controlled" or "Controlling"
+    line: str
+
+
+def ice_sessions(log: str) -> list[IceSessionLog]:
+    """Every pjnath ICE session creation in the log, with the role it started with."""
+    found = []
+    for line in log.splitlines():
+        match = _ROLE.search(line)
+        if match:
+            found.append(IceSessionLog(int(match.group(1)), match.group(2), line))
+    return found
+
+
+def role_changes(log: str) -> list[str]:
+    return [line for line in log.splitlines() if _ROLE_CHANGE.search(line)]
+
+
+def session_accept_defects(accept: Jingle | None) -> list[str]:
+    """What is wrong with a session-accept for a PCMU audio offer; [] if it is usable.
+
+    Stock chan_motif answering before it read the offer (issue 8, defect 3) gives
+    "content without a name" and "no PCMU payload-type". A transport with neither
+    credentials nor candidates is reported too ("empty transport"); whether the patched build
+    must fill it is for docs/asterisk-patches.md to say, so callers choose which to assert.
+    """
+    if accept is None:
+        return ["no session-accept"]
+    if accept.action != "session-accept":
+        return [f"not a session-accept: {accept.action}"]
+    if not accept.contents:
+        return ["no content"]
+    defects = []
+    for content in accept.contents:
+        if not content.name:
+            defects.append("content without a name")
+        if content.media != "audio":
+            defects.append(f"description media is {content.media!r}")
+        if not content.has_payload("PCMU"):
+            defects.append("no PCMU payload-type")
+        trans = content.transport
+        if trans is None:
+            defects.append("no transport")
+        elif not (trans.ufrag or trans.pwd or trans.candidates):
+            defects.append("empty transport")
+    return defects
+
+
+STOCK_IMMEDIATE_ANSWER_DEFECTS = {"content without a name", "no PCMU payload-type"}

@@ -1,0 +1,137 @@
+"""The rig's pure parts: stanza model, RTP counting, NOMINATION encoding, issue-8 helpers."""
+
+from __future__ import annotations
+
+import ipaddress
+import xml.etree.ElementTree as ET
+
+from aioice import stun
+from jingle import ice, observe
+from jingle.asterisk_conf import configs, dialplan, rtp_range
+from jingle.netns import RigNet
+from jingle.prosody import Account, Prosody
+from jingle.rtp import RtpCounter, RtpSender
+from jingle.stanzas import (
+    NS_ICE_OPTION,
+    PCMU,
+    Candidate,
+    Content,
+    Jingle,
+    Transport,
+    q,
+)
+
+# What stock chan_motif sent on an immediate Answer() (NOTES.md, "A real Jingle call"),
+# re-typed from the probe's XML log.
+STOCK_IMMEDIATE_ACCEPT = (
+    "<jingle xmlns='urn:xmpp:jingle:1' action='session-accept' sid='s1'>"
+    "<content creator='responder' name=''>"
+    "<description xmlns='urn:xmpp:jingle:apps:rtp:1' media='audio'/>"
+    "<transport xmlns='urn:xmpp:jingle:transports:ice-udp:1'/>"
+    "</content></jingle>"
+)
+
+
+def _net() -> RigNet:
+    return RigNet(
+        "cjr-1-1",
+        "cjr1h1",
+        "cjr1n1",
+        ipaddress.IPv4Network("10.213.0.4/30"),
+        "10.213.0.5",
+        "10.213.0.6",
+    )
+
+
+def test_session_initiate_round_trips_through_xml() -> None:
+    cand = Candidate(component=2, foundation="f1", ip="10.213.0.6", port=4000, priority=99, id="c1")
+    sent = Jingle(
+        "session-initiate",
+        "sid1",
+        initiator="a@x/r",
+        contents=[
+            Content(
+                "initiator",
+                "audio",
+                payloads=[PCMU],
+                rtcp_mux=True,
+                transport=Transport("u", "p", [cand], ice_options=["renomination"]),
+            )
+        ],
+    )
+    wire = ET.tostring(sent.to_element())
+    back = Jingle.from_element(ET.fromstring(wire))
+    assert back == sent
+    assert q(NS_ICE_OPTION, "renomination").encode() not in wire  # serialised with a prefix
+    assert b"renomination" in wire
+
+
+def test_stock_immediate_accept_is_reported_with_the_issue_8_defects() -> None:
+    accept = Jingle.from_element(ET.fromstring(STOCK_IMMEDIATE_ACCEPT))
+    defects = set(observe.session_accept_defects(accept))
+    assert defects >= observe.STOCK_IMMEDIATE_ANSWER_DEFECTS
+    assert "empty transport" in defects
+
+
+def test_a_complete_accept_has_no_defects() -> None:
+    accept = Jingle(
+        "session-accept",
+        "s",
+        contents=[Content("initiator", "audio", payloads=[PCMU], transport=Transport("u", "p"))],
+    )
+    assert observe.session_accept_defects(accept) == []
+    assert observe.session_accept_defects(None) == ["no session-accept"]
+
+
+def test_log_helpers_find_frack_and_pjnath_roles() -> None:
+    log = "\n".join(
+        [
+            "[2026-11-23 00:00:01.000] ERROR[42] astobj2.c: FRACK!, Failed assertion bad magic "
+            "number 0x0 for object 0x55 (0)",
+            "[2026-11-23 00:00:01.100] DEBUG[42] pjproject: <?>: \ticeses0x1 ICE session created, "
+            "comp_cnt=2, role is Unknown agent",
+            "[2026-11-23 00:00:01.200] DEBUG[42] pjproject: <?>: \ticeses0x1 Role changed to "
+            "Controlled",
+            "[2026-11-23 00:00:01.300] NOTICE[42] something else",
+        ]
+    )
+    assert len(observe.frack_lines(log)) == 1
+    (session,) = observe.ice_sessions(log)
+    assert (session.comp_cnt, session.role) == (2, "Unknown")
+    assert len(observe.role_changes(log)) == 1
+    assert observe.frack_lines("all fine\n") == []
+
+
+def test_rtp_counter_tells_pcmu_from_rtcp() -> None:
+    sender, counter = RtpSender(), RtpCounter()
+    packets = [sender.next_packet() for _ in range(3)]
+    for pkt in packets:
+        counter.feed(pkt)
+    counter.feed(bytes([0x80, 200]) + bytes(6))  # an RTCP sender report header
+    counter.feed(b"junk")
+    assert (counter.pcmu, counter.rtcp, counter.other) == (3, 1, 1)
+    assert len(packets[0]) == 12 + 160
+    assert packets[0][1] & 0x80 and not packets[1][1] & 0x80  # marker only on the first
+
+
+def test_nomination_attribute_is_encoded_as_0xc001() -> None:
+    msg = stun.Message(stun.Method.BINDING, stun.Class.REQUEST)
+    msg.attributes[ice.NOMINATION] = 7
+    data = bytes(msg)
+    assert data[20:24] == bytes.fromhex("c0010004")
+    assert stun.parse_message(data).attributes[ice.NOMINATION] == 7
+
+
+def test_asterisk_configs_restrict_ice_to_the_rig_subnet(tmp_path: object) -> None:
+    server = Prosody(root=tmp_path, port=5999)  # type: ignore[arg-type]
+    server.accounts["asterisk"] = Account("asterisk", "pw")
+    files, ast = configs(_net(), server, answer_delay=2)
+    rtp = files["rtp.conf"]
+    assert rtp.index("ice_deny = 0.0.0.0/0") < rtp.index("ice_permit = 10.213.0.4/30")
+    assert "port = 5999" in files["xmpp.conf"]
+    assert "Wait(2)" in files["extensions.conf"]
+    assert ast.jid == "asterisk@jingle.test/asterisk"
+    assert ast.dial("alice@jingle.test/r") == "Motif/jingle/alice@jingle.test/r"
+    start, end = rtp_range(_net())
+    assert 1024 < start < end < 65536
+    assert "Answer()" in dialplan() and "Wait" not in dialplan()
