@@ -21,11 +21,11 @@ import pytest
 # Test sandboxes get their own short state folder, apart from the user's `default` sandbox.
 os.environ.setdefault("CALLCTL_STATE", f"/tmp/cct{os.getpid()}")
 
-from controller import paths  # noqa: E402
-from controller.build.builder import BuildResult, build, pjproject_check_tree, plan_build  # noqa: E402
-from controller.build.cache import Cache  # noqa: E402
-from controller.build.spec import load_spec  # noqa: E402
-from controller.sandbox import manager  # noqa: E402
+from controller import paths
+from controller.build.builder import BuildResult, build, pjproject_check_tree, plan_build
+from controller.build.cache import Cache
+from controller.build.spec import load_spec
+from controller.sandbox import manager
 
 REPO = paths.REPO_ROOT
 FRACK = re.compile(r"FRACK!|bad magic number")

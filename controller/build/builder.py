@@ -21,8 +21,8 @@ from controller.build import pjsource
 from controller.build.cache import Cache
 from controller.build.cachekey import RECIPE_VERSION, cache_key, key_inputs
 from controller.build.fileutil import rmtree
-from controller.build.patchout import PatchResult
 from controller.build.patching import apply_loose, apply_series
+from controller.build.patchout import PatchResult
 from controller.build.series import Series, check_names, load_series
 from controller.build.sources import ResolvedSource, resolve_sources
 from controller.build.spec import BuildSpec
@@ -195,16 +195,13 @@ def _keep_logs(cache: Cache, key: str, scratch: Path) -> Path | None:
     return dest
 
 
-def _build_in(
-    plan: BuildPlan, cache: Cache, scratch: Path, progress: Progress, t0: float
-) -> BuildResult:
-    runner = StepRunner(scratch / "logs", progress, len(STEPS))
-    env = _build_env(cache, scratch)
-    final = cache.build_dir(plan.key)
-    prefix = final / "prefix"
-    stage = scratch / "stage"
-    jobs = plan.spec.jobs or (os.cpu_count() or 1) + 1
+def stage_sources(
+    plan: BuildPlan, cache: Cache, scratch: Path, runner: StepRunner
+) -> tuple[Path, str, str, list[str]]:
+    """Steps 1-3: unpack Asterisk, apply its series exactly, check and place pjproject's.
 
+    Returns (asterisk tree, asterisk version, pjproject version, pjproject fix-ups).
+    """
     with runner.step("unpack", plan.asterisk.origin):
         tree = plan.asterisk.unpack(scratch / "src")
         asterisk_version = (tree / ".version").read_text(encoding="utf-8").strip() \
@@ -230,6 +227,21 @@ def _build_in(
             shutil.copy2(p.path, pj_patch_dir / p.name)
         pjsource.install_into_asterisk(tarball, tree, scratch / "dl")
         pj_version = pjsource.bundled_version(tree)
+
+    return tree, asterisk_version, pj_version, fixups
+
+
+def _build_in(
+    plan: BuildPlan, cache: Cache, scratch: Path, progress: Progress, t0: float
+) -> BuildResult:
+    runner = StepRunner(scratch / "logs", progress, len(STEPS))
+    env = _build_env(cache, scratch)
+    final = cache.build_dir(plan.key)
+    prefix = final / "prefix"
+    stage = scratch / "stage"
+    jobs = plan.spec.jobs or (os.cpu_count() or 1) + 1
+
+    tree, asterisk_version, pj_version, fixups = stage_sources(plan, cache, scratch, runner)
 
     with runner.step("configure") as log:
         args = ["./configure", f"--prefix={prefix}", "--with-pjproject-bundled",

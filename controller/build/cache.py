@@ -77,7 +77,7 @@ class Cache:
 
     def clean_interrupted(self) -> list[str]:
         """Remove scratch trees of builds that are no longer running. Returns their keys."""
-        removed = []
+        removed: list[str] = []
         if not self.work.is_dir():
             return removed
         for entry in sorted(self.work.iterdir()):

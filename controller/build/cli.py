@@ -24,7 +24,8 @@ from controller.errors import ExitStatus
 
 def register(sub: Any) -> None:
     p = sub.add_parser("build", help="build (or reuse) a patched Asterisk from a spec")
-    p.add_argument("--spec", type=Path, default=None, help="build spec (default: specs/default.yaml)")
+    p.add_argument("--spec", type=Path, default=None,
+                   help="build spec (default: specs/default.yaml)")
     p.add_argument("--cache", type=Path, default=None, help="cache directory (default: "
                    "$CALLCTL_CACHE or ~/.cache/callctl)")
     add_json_flag(p)

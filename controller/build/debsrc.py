@@ -50,7 +50,7 @@ def newest_source_version(package: str) -> str:
             f"no Debian source package {package!r} is known to apt",
             hint="run scripts/install-deps.sh: it adds unstable as deb-src only",
         )
-    best = versions[0]
+    best: str = versions[0]
     for v in versions[1:]:
         if subprocess.run(["dpkg", "--compare-versions", v, "gt", best]).returncode == 0:
             best = v

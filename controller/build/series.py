@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,7 +50,7 @@ def parse_series_text(text: str) -> list[str]:
     return names
 
 
-def check_names(names: list[str], *, existing: list[str] = ()) -> list[str]:  # type: ignore[assignment]
+def check_names(names: list[str], *, existing: Sequence[str] = ()) -> list[str]:
     """Problems with a series' names: bad form, duplicates, order, collisions."""
     problems = []
     for n in names:
@@ -81,7 +82,7 @@ def patch_subject(text: str) -> str:
     return ""
 
 
-def load_series(path: Path | None, kind: str, *, existing: list[str] = ()) -> Series:  # type: ignore[assignment]
+def load_series(path: Path | None, kind: str, *, existing: Sequence[str] = ()) -> Series:
     if path is None:
         return Series(kind=kind, path=None, patches=())
     try:

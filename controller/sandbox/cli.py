@@ -22,7 +22,8 @@ def register(sub: Any) -> None:
 
     p = ssub.add_parser("up", help="build (or reuse) and start a sandbox Asterisk")
     p.add_argument("--name", default="default", help="sandbox name (default: default)")
-    p.add_argument("--spec", type=Path, default=None, help="build spec (default: specs/default.yaml)")
+    p.add_argument("--spec", type=Path, default=None,
+                   help="build spec (default: specs/default.yaml)")
     p.add_argument("--cache", type=Path, default=None)
     p.add_argument("--http-port", type=int, default=8088, help="ARI/HTTP port (default 8088)")
     p.add_argument("--ami-port", type=int, default=5038, help="AMI port (default 5038)")
@@ -73,7 +74,7 @@ def cmd_status(args: argparse.Namespace, console: Console) -> int:
             console.emit_json("sandbox-status", {"name": args.name, "running": False})
         else:
             console.result(f"sandbox {args.name!r}: not running")
-        return ExitStatus.STATE if sb is None else ExitStatus.STATE
+        return ExitStatus.STATE
     return _show(sb, console, headline="sandbox running")
 
 

@@ -8,6 +8,7 @@ against /proc to still be that Asterisk with that config.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import shutil
@@ -206,7 +207,7 @@ def wait_ready(sb: Sandbox, timeout: float) -> None:
             asyncio.run(readiness.ami_probe(sb.ami_host, sb.ami_port, sb.ami_user,
                                             sb.ami_secret))
             return
-        except Exception as exc:  # noqa: BLE001 - any failure means "not ready yet"
+        except Exception as exc:
             last_error = f"{type(exc).__name__}: {exc}"
         time.sleep(delay)
         delay = min(delay * 1.5, 1.0)
@@ -244,10 +245,8 @@ def stop_process(state: SandboxState, conf: Path) -> None:
 
 def _reap(pid: int, block: bool = False) -> None:
     """Collect the exit status if the process is our child (the tests start it)."""
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, 0 if block else os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def up(build: BuildResult, opts: SandboxOptions) -> Sandbox:
@@ -258,6 +257,10 @@ def up(build: BuildResult, opts: SandboxOptions) -> Sandbox:
             raise StateError(f"sandbox {opts.name!r} is already running (pid {sb.pid})",
                              hint="`callctl sandbox down` first, or use --name")
         remove_state(opts.name)
+    for port, kind in ((opts.http_port, socket.SOCK_STREAM), (opts.ami_port, socket.SOCK_STREAM),
+                       (opts.sip_port, socket.SOCK_DGRAM)):
+        if port:
+            check_free(opts.bind_address, port, kind)
     root = sandbox_root(opts.name)
     if len(str(root / "run" / "asterisk.ctl")) > 100:
         raise UsageError(f"sandbox path {root} is too long for Asterisk's control socket",
@@ -268,10 +271,6 @@ def up(build: BuildResult, opts: SandboxOptions) -> Sandbox:
         (root / sub).mkdir(parents=True, exist_ok=True)
 
     host = opts.bind_address
-    for port, kind in ((opts.http_port, socket.SOCK_STREAM), (opts.ami_port, socket.SOCK_STREAM),
-                       (opts.sip_port, socket.SOCK_DGRAM)):
-        if port:
-            check_free(host, port, kind)
     rtp_start, rtp_end = (opts.rtp_start, opts.rtp_end) if opts.rtp_start \
         else _free_rtp_range(host)
     prefix = build.prefix

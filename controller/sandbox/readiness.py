@@ -7,6 +7,7 @@ real client could use both interfaces right now.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import aiohttp
@@ -71,9 +72,7 @@ async def ami_probe(host: str, port: int, user: str, secret: str, timeout: float
             writer.write(b"Action: Logoff\r\n\r\n")
         finally:
             writer.close()
-            try:
+            with contextlib.suppress(ConnectionError, OSError):
                 await writer.wait_closed()
-            except (ConnectionError, OSError):
-                pass
 
     return await asyncio.wait_for(probe(), timeout)

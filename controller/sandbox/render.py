@@ -21,7 +21,7 @@ def _env() -> jinja2.Environment:
         loader=jinja2.FileSystemLoader(str(root)),
         undefined=jinja2.StrictUndefined,  # a missing variable is an error, not an empty line
         keep_trailing_newline=True,
-        autoescape=False,  # noqa: S701 - Asterisk configs, not HTML
+        autoescape=False,
     )
 
 
