@@ -78,6 +78,7 @@ class _Loader:
     def __init__(self, issues: Issues) -> None:
         self.issues = issues
         self.read = Reader(issues)
+        self.trunks_known = False
 
     def load(self, root: yaml.Node) -> RoutingConfig | None:
         top = self.read.mapping(
@@ -95,7 +96,10 @@ class _Loader:
                     top["version"][1], "version", f"unsupported version {version} (expected 1)"
                 )
         plan = self.numbering(top["numbering"][1]) if "numbering" in top else NumberingPlan()
+        before = len(self.issues)
         trunks = self.trunks(top["trunks"][1]) if "trunks" in top else ()
+        # With a broken trunk list, "unknown trunk" in routes would only repeat that error.
+        self.trunks_known = "trunks" in top and len(self.issues) == before
         routes = self.routes(top["routes"][1], trunks) if "routes" in top else None
         endpoint = self.jingle(top["jingle"][1]) if "jingle" in top else None
         policy = self.policy(top["policy"][1]) if "policy" in top else None
@@ -191,7 +195,7 @@ class _Loader:
             items = self.read.sequence(m["fallbacks"][1], "trunks.fallbacks", allow_empty=True)
             ordered += [(f"trunks.fallbacks[{i}]", item) for i, item in enumerate(items)]
         for path, item in ordered:
-            name = self.name(item, path, "a PJSIP endpoint name")
+            name = self.name(item, path, "PJSIP endpoint name")
             if name is None:
                 continue
             if name in found:
@@ -212,7 +216,7 @@ class _Loader:
             if m is None:
                 continue
             name = (
-                self.name(m["name"][1], join(path, "name"), "a route name") if "name" in m else None
+                self.name(m["name"][1], join(path, "name"), "route name") if "name" in m else None
             )
             if name is not None and name in seen:
                 self.issues.at(
@@ -233,10 +237,10 @@ class _Loader:
     def trunk_refs(self, node: yaml.Node, path: str, declared: tuple[str, ...]) -> tuple[str, ...]:
         refs: list[str] = []
         for i, item in enumerate(self.read.sequence(node, path)):
-            name = self.name(item, join(path, i), "a trunk name")
+            name = self.name(item, join(path, i), "trunk name")
             if name is None:
                 continue
-            if declared and name not in declared:
+            if self.trunks_known and name not in declared:
                 self.issues.at(
                     item, join(path, i), f"unknown trunk {name!r} (declared: {', '.join(declared)})"
                 )
@@ -250,7 +254,7 @@ class _Loader:
         m = self.read.mapping(node, "jingle", required=("endpoint",))
         if m is None or "endpoint" not in m:
             return None
-        return self.name(m["endpoint"][1], "jingle.endpoint", "a motif.conf endpoint name")
+        return self.name(m["endpoint"][1], "jingle.endpoint", "motif.conf endpoint name")
 
     def policy(self, node: yaml.Node) -> Policy | None:
         path = "policy"
@@ -370,7 +374,7 @@ class _Loader:
     # -- values -----------------------------------------------------------------------------
 
     def name(self, node: yaml.Node, path: str, what: str) -> str | None:
-        value = self.read.text(node, path, what)
+        value = self.read.text(node, path, f"a {what}")
         if value is None:
             return None
         if not names.is_name(value):

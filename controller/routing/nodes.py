@@ -37,8 +37,10 @@ def compose(text: str, issues: Issues) -> yaml.Node | None:
         # Reader errors (e.g. a control character) carry a stream offset, not a mark.
         line = text.count("\n", 0, err.position) + 1
         column = err.position - (text.rfind("\n", 0, err.position) + 1) + 1
+        char = err.character
+        shown = f"U+{char:04X}" if isinstance(char, int) else repr(char)
         issues.add_position(
-            line, column, "", f"YAML syntax error: character {err.character!r} is not allowed"
+            line, column, "", f"YAML syntax error: character {shown} is not allowed"
         )
         return None
     if node is None:
