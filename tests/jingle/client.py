@@ -17,10 +17,12 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 from slixmpp import ClientXMPP
 from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.stanza import Iq
+from slixmpp.xmlstream import StanzaBase
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
 
@@ -251,7 +253,7 @@ class Call:
                 self.component2_packets += 1
 
 
-class JingleClient(ClientXMPP):  # type: ignore[misc]
+class JingleClient(ClientXMPP):
     """One XMPP account that speaks just enough Jingle for the rig."""
 
     def __init__(
@@ -313,7 +315,7 @@ class JingleClient(ClientXMPP):  # type: ignore[misc]
         iq = self.make_iq_get(ito=to)
         iq.append(ET.Element("{urn:xmpp:ping}ping"))
         try:
-            await iq.send(timeout=timeout)
+            await _send(iq, timeout)
         except IqTimeout:
             return False
         except IqError as exc:
@@ -359,7 +361,7 @@ class JingleClient(ClientXMPP):  # type: ignore[misc]
         iq.append(jingle.to_element())
         call._record("out", jingle)
         try:
-            await iq.send(timeout=IQ_TIMEOUT)
+            await _send(iq, IQ_TIMEOUT)
         except IqError as exc:
             raise JingleError(f"{jingle.action} refused: {exc.iq['error']['condition']}") from exc
         except IqTimeout as exc:
@@ -367,7 +369,8 @@ class JingleClient(ClientXMPP):  # type: ignore[misc]
 
     # ---- receiving -----------------------------------------------------------------------
 
-    def _on_iq(self, iq: Iq) -> None:
+    def _on_iq(self, stanza: StanzaBase) -> None:
+        iq = cast(Iq, stanza)
         if iq["type"] != "set":
             return
         elem = iq.xml.find(q(NS_JINGLE, "jingle"))
@@ -391,7 +394,7 @@ class JingleClient(ClientXMPP):  # type: ignore[misc]
             self._reply_error(iq, "modify", "bad-request")
             await call.hangup("failed-application")
             return
-        iq.reply().send()
+        _answer(_reply(iq))
         if jingle.action == "session-accept":
             call.session_accept = jingle
             call.accepted_at = time.monotonic()
@@ -419,12 +422,26 @@ class JingleClient(ClientXMPP):  # type: ignore[misc]
             self._reply_error(iq, "modify", "bad-request")
             await call.close()
             return
-        iq.reply().send()
+        _answer(_reply(iq))
         call._apply_transport(jingle)
         await self.incoming.put(call)
 
     def _reply_error(self, iq: Iq, etype: str, condition: str) -> None:
-        reply = iq.reply()
+        reply = _reply(iq)
         reply["error"]["type"] = etype
         reply["error"]["condition"] = condition
-        reply.send()
+        _answer(reply)
+
+
+# slixmpp's Iq.send/reply are untyped: keep the ignores in one place.
+async def _send(iq: Iq, timeout: float) -> Iq:
+    return cast(Iq, await iq.send(timeout=timeout))  # type: ignore[no-untyped-call]
+
+
+def _reply(iq: Iq) -> Iq:
+    return cast(Iq, iq.reply())  # type: ignore[no-untyped-call]
+
+
+def _answer(reply: Iq) -> None:
+    """Send a result/error reply (no response expected)."""
+    reply.send()  # type: ignore[no-untyped-call]

@@ -32,7 +32,7 @@ if NOMINATION not in stun.ATTRIBUTES_BY_NAME:
 SocketFactory = Callable[[], socket.socket]
 
 
-class RigConnection(Connection):  # type: ignore[misc]
+class RigConnection(Connection):
     """An aioice Connection whose host candidates come from `socket_factory`.
 
     `renomination=True` nominates with NOMINATION (0xC001, a growing 24-bit value) instead of
