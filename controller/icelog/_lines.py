@@ -1,0 +1,118 @@
+"""Log line framing: split Asterisk and raw pjlib log lines into (time, sender, text).
+
+Two framings are understood, both taken from the sources:
+
+1. An Asterisk file channel (main/logger.c `format_log_default`, LOGTYPE_FILE):
+   ``[DATE] LEVEL[LWP][C-xxxxxxxx] FILE: MESSAGE`` (the call-id part is optional).
+   pjproject lines come through res_pjproject.c `log_forwarder` as
+   ``ast_log(level, "pjproject", 0, "<?>", "\\t%s\\n", data)``, where `data` carries pjlib's
+   decoration ``PJ_LOG_HAS_SENDER | PJ_LOG_HAS_INDENT``: the sender right-aligned in 22
+   columns (PJ_LOG_SENDER_WIDTH on 64-bit), one space, one '.' per indent level, the text.
+   DATE is `dateformat` from logger.conf: "%b %e %T" by default, often "%F %T.%3q".
+2. A raw pjlib log (pjlib/src/pj/log.c, default decoration): ``HH:MM:SS.mmm SENDER  TEXT``,
+   optionally preceded by a date, with '!' marking a thread switch and '.' indents.
+
+Lines that match neither (for example the body of a multi-line message) come back with
+kind "cont".
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+_AST = re.compile(
+    r"^\[(?P<date>[^\]]+)\] (?P<level>[A-Z]+)\[(?P<lwp>\d+)\](?:\[(?P<callid>C-[0-9a-f]+)\])? "
+    r"(?P<src>[^:\s]+): (?P<msg>.*)$"
+)
+_PJRAW = re.compile(
+    r"^(?P<date>\d{4}-\d\d-\d\d )?(?P<time>\d\d:\d\d:\d\d\.\d{3}) +(?P<sender>\S+) "
+    r"[ !]?(?P<msg>.*)$"
+)
+_TIME = re.compile(r"(\d\d):(\d\d):(\d\d)(?:[.,](\d+))?")
+_DATE_FORMATS = ("%Y-%m-%d", "%b %d", "%Y/%m/%d", "%d/%m/%Y", "%a %b %d")
+
+
+@dataclass(slots=True)
+class Line:
+    kind: str  # "pj" (a pjlib line), "ast" (another Asterisk line), "cont"
+    ts: float | None  # seconds; only differences are meaningful
+    stamp: str  # the time as written
+    sender: str  # pj sender (e.g. icess0x55...) or Asterisk source file
+    text: str  # message with pjlib's indent removed
+    level: str
+    callid: str
+
+
+class Framer:
+    """Turns raw lines into `Line`s; keeps a little state for dates and midnight wraps."""
+
+    def __init__(self) -> None:
+        self._days: dict[str, float] = {}
+        self._last_raw_ts = -1.0
+        self._raw_day_offset = 0.0
+
+    def _day(self, date: str) -> float:
+        d = self._days.get(date)
+        if d is None:
+            norm = " ".join(date.split())
+            d = 0.0
+            for fmt in _DATE_FORMATS:
+                try:
+                    parsed = datetime.strptime(norm, fmt)
+                except ValueError:
+                    continue
+                d = float(parsed.toordinal() if parsed.year > 1900 else parsed.timetuple().tm_yday)
+                break
+            self._days[date] = d
+        return d * 86400.0
+
+    def frame(self, raw: str) -> Line:
+        if raw.startswith("["):
+            m = _AST.match(raw)
+            if m:
+                return self._ast(m)
+        elif raw[:1].isdigit():
+            m = _PJRAW.match(raw)
+            if m:
+                t = _TIME.match(m.group("time"))
+                assert t is not None
+                secs = int(t.group(1)) * 3600 + int(t.group(2)) * 60 + int(t.group(3))
+                ts = secs + int(t.group(4)) / 1000.0
+                if m.group("date"):
+                    ts += self._day(m.group("date").strip())
+                else:
+                    if ts + 43200 < self._last_raw_ts - self._raw_day_offset:
+                        self._raw_day_offset += 86400.0  # the clock wrapped at midnight
+                    ts += self._raw_day_offset
+                self._last_raw_ts = ts
+                return Line(
+                    "pj",
+                    ts,
+                    m.group("time"),
+                    m.group("sender"),
+                    m.group("msg").lstrip(". "),
+                    "",
+                    "",
+                )
+        return Line("cont", None, "", "", raw.strip(), "", "")
+
+    def _ast(self, m: re.Match[str]) -> Line:
+        date = m.group("date")
+        t = _TIME.search(date)
+        ts: float | None = None
+        if t:
+            frac = t.group(4)
+            ts = int(t.group(1)) * 3600 + int(t.group(2)) * 60 + int(t.group(3))
+            if frac:
+                ts += int(frac) / (10 ** len(frac))
+            ts += self._day(date[: t.start()].strip())
+        msg = m.group("msg")
+        level = m.group("level")
+        callid = m.group("callid") or ""
+        if m.group("src") == "pjproject":
+            data = msg.lstrip("\t ")
+            sender, _, rest = data.partition(" ")
+            return Line("pj", ts, date, sender, rest.lstrip(". "), level, callid)
+        return Line("ast", ts, date, m.group("src"), msg, level, callid)
