@@ -92,13 +92,19 @@ def test_log_helpers_find_frack_and_pjnath_roles() -> None:
             "comp_cnt=2, role is Unknown agent",
             "[2026-11-23 00:00:01.200] DEBUG[42] pjproject: <?>: \ticeses0x1 Role changed to "
             "Controlled",
-            "[2026-11-23 00:00:01.300] NOTICE[42] something else",
+            "[2026-11-23 00:00:09.300] DEBUG[42] pjproject: <?>: \ticeses0x1 ICE process "
+            "complete, status=All ICE checklists failed (PJNATH_EICEFAILED)",
+            "[2026-11-23 00:00:09.400] DEBUG[42] pjproject: <?>: \ticeses0x1 Ignored incoming "
+            "check after ICE nego has been completed!",
+            "[2026-11-23 00:00:09.500] NOTICE[42] something else",
         ]
     )
     assert len(observe.frack_lines(log)) == 1
     (session,) = observe.ice_sessions(log)
     assert (session.comp_cnt, session.role) == (2, "Unknown")
     assert len(observe.role_changes(log)) == 1
+    assert observe.ice_completions(log) == ["All ICE checklists failed (PJNATH_EICEFAILED)"]
+    assert observe.late_checks_ignored(log) == 1
     assert observe.frack_lines("all fine\n") == []
 
 

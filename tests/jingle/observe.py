@@ -16,6 +16,9 @@ _FRACK = re.compile(r"FRACK|bad magic number")
 # %s agent" with role_names[] = Unknown / Controlled / Controlling.
 _ROLE = re.compile(r"ICE session created, comp_cnt=(\d+), role is (\w+) agent")
 _ROLE_CHANGE = re.compile(r"Role changed to (\w+)")
+# pjnath on_ice_complete(): LOG4 "ICE process complete, status=%s" (pj_strerror text).
+_COMPLETE = re.compile(r"ICE process complete, status=(.*?)\s*$")
+_IGNORED_LATE_CHECK = "Ignored incoming check after ICE nego has been completed!"
 
 
 def frack_lines(log: str) -> list[str]:
@@ -41,6 +44,16 @@ def ice_sessions(log: str) -> list[IceSessionLog]:
 
 def role_changes(log: str) -> list[str]:
     return [line for line in log.splitlines() if _ROLE_CHANGE.search(line)]
+
+
+def ice_completions(log: str) -> list[str]:
+    """pjnath's verdict for each finished ICE session: "Success" or the error text."""
+    return [m.group(1) for m in map(_COMPLETE.search, log.splitlines()) if m]
+
+
+def late_checks_ignored(log: str) -> int:
+    """How often pjnath dropped a peer's check because it had already given up (or finished)."""
+    return log.count(_IGNORED_LATE_CHECK)
 
 
 def session_accept_defects(accept: Jingle | None) -> list[str]:

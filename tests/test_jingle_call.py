@@ -1,0 +1,109 @@
+"""Real Jingle calls through a real Asterisk (stock build): client -> prosody -> chan_motif.
+
+These pin down what the stock build does, so the patched build's tests have something to
+differ from (issue 8; NOTES.md "A real Jingle call through chan_motif"):
+- a client calls, the dialplan rings, answers and echoes: ICE completes and RTP comes back;
+- every call logs FRACK / "bad magic number" (uninitialised codecs struct, defect 1);
+- pjnath creates the ICE session with "role is Unknown agent" (defect 2);
+- an immediate Answer() sends a session-accept without content name or PCMU (defect 3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from jingle import observe
+from jingle.client import Call, JingleClient
+from jingle.fixtures import AsteriskFactory, ClientFactory
+
+pytestmark = [pytest.mark.asterisk, pytest.mark.slow]
+
+ECHO_PACKETS = 150  # 3 s of 20 ms PCMU
+ICE_TIMEOUT = 10.0
+
+
+def full_log(sandbox: Any) -> str:
+    path = sandbox.log_dir / "full"
+    return path.read_text(errors="replace") if path.is_file() else ""
+
+
+async def wait_log(sandbox: Any, predicate: Any, timeout: float = 5.0) -> str:
+    """The `full` log once `predicate(text)` holds (Asterisk's logger writes asynchronously)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    text = full_log(sandbox)
+    while not predicate(text) and loop.time() < deadline:
+        await asyncio.sleep(0.2)
+        text = full_log(sandbox)
+    return text
+
+
+async def echo_call(client: JingleClient, asterisk_jid: str) -> Call:
+    """Call Asterisk, wait for answer and ICE, send 3 s of PCMU, wait for the echo to drain."""
+    call = await client.call(asterisk_jid)
+    await asyncio.wait_for(call.accepted.wait(), 15)
+    assert await call.wait_ice(ICE_TIMEOUT), f"client ICE: {call.ice_error or 'timeout'}"
+    await call.send_media(ECHO_PACKETS)
+    for _ in range(50):  # drain: up to 1 s
+        if call.counter.pcmu >= ECHO_PACKETS:
+            break
+        await asyncio.sleep(0.02)
+    return call
+
+
+async def test_stock_echo_call_completes_and_shows_defects_1_and_2(
+    asterisk_build_stock: Any, jingle_asterisk: AsteriskFactory, jingle_clients: ClientFactory
+) -> None:
+    sandbox, ast = await jingle_asterisk(asterisk_build_stock, answer_delay=1.0, expect_frack=True)
+    alice = await jingle_clients("alice", "plain")
+    call = await echo_call(alice, ast.jid)
+
+    assert call.ringing.is_set()
+    # Echo() sends back what it got; allow a few packets lost around answer.
+    assert call.counter.pcmu >= ECHO_PACKETS - 5, call.counter
+    await call.hangup()
+
+    log = await wait_log(sandbox, lambda t: bool(observe.frack_lines(t)))
+    assert observe.frack_lines(log), "stock should log FRACK (issue 8, defect 1)"
+    roles = [s.role for s in observe.ice_sessions(log)]
+    assert "Unknown" in roles, f"pjnath ICE sessions: {roles}"
+
+
+async def test_stock_immediate_answer_sends_an_unusable_session_accept(
+    asterisk_build_stock: Any, jingle_asterisk: AsteriskFactory, jingle_clients: ClientFactory
+) -> None:
+    _, ast = await jingle_asterisk(asterisk_build_stock, answer_delay=0, expect_frack=True)
+    alice = await jingle_clients("alice", "chromium")
+    call = await alice.call(ast.jid)
+    await asyncio.wait_for(call.accepted.wait(), 15)
+
+    defects = set(observe.session_accept_defects(call.session_accept))
+    assert observe.STOCK_IMMEDIATE_ANSWER_DEFECTS.issubset(defects), defects
+    await call.hangup()
+
+
+async def test_stock_inbound_call_to_a_client_is_echoed(
+    asterisk_build_stock: Any, jingle_asterisk: AsteriskFactory, jingle_clients: ClientFactory
+) -> None:
+    """Asterisk calls the client (the direction the seed says always worked)."""
+    sandbox, ast = await jingle_asterisk(asterisk_build_stock, expect_frack=True)
+    alice = await jingle_clients("alice", "plain")
+    await asyncio.to_thread(
+        sandbox.rx, f"channel originate {ast.dial(alice.full_jid)} application Echo"
+    )
+    call = await alice.next_incoming(timeout=10)
+    init = call.session_initiate
+    assert init is not None and init.initiator == ast.jid
+    assert [(c.creator, c.name) for c in init.contents] == [("initiator", "audio")]
+    await call.ring()
+    await call.accept()
+    assert await call.wait_ice(ICE_TIMEOUT), f"client ICE: {call.ice_error or 'timeout'}"
+    await call.send_media(ECHO_PACKETS)
+    for _ in range(50):
+        if call.counter.pcmu >= ECHO_PACKETS:
+            break
+        await asyncio.sleep(0.02)
+    assert call.counter.pcmu >= ECHO_PACKETS - 5, call.counter
+    await call.hangup()
