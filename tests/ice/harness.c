@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define THIS_FILE "harness.c"
 
@@ -89,30 +90,38 @@ typedef struct scenario
     unsigned    inject_cnt;
     inject      injects[MAX_INJECT];
     pj_uint64_t end_ms;         /* hard stop                            */
+    int         wait_peer_ms;   /* controlled agent's wait for the peer:
+                                   -1 = pjnath's default; else needs the
+                                   patched option                       */
 } scenario;
 
 static const scenario scenarios[] =
 {
     { "aggressive", "both start together, aggressive nomination",
-      0, PJ_TRUE, PJ_FALSE, 0, {{0}}, 30000 },
+      0, PJ_TRUE, PJ_FALSE, 0, {{0}}, 30000, -1 },
     { "regular", "both start together, regular nomination",
-      0, PJ_FALSE, PJ_FALSE, 0, {{0}}, 30000 },
+      0, PJ_FALSE, PJ_FALSE, 0, {{0}}, 30000, -1 },
     { "late9", "controlling peer starts 9 s after the controlled agent",
-      9000, PJ_TRUE, PJ_FALSE, 0, {{0}}, 40000 },
+      9000, PJ_TRUE, PJ_FALSE, 0, {{0}}, 40000, -1 },
     { "late60", "controlling peer starts 60 s after the controlled agent",
-      60000, PJ_TRUE, PJ_FALSE, 0, {{0}}, 90000 },
+      60000, PJ_TRUE, PJ_FALSE, 0, {{0}}, 90000, -1 },
     { "late60-regular", "peer starts 60 s late, regular nomination",
-      60000, PJ_FALSE, PJ_FALSE, 0, {{0}}, 90000 },
+      60000, PJ_FALSE, PJ_FALSE, 0, {{0}}, 90000, -1 },
     { "giveup", "controlling peer never starts: bounded give-up",
-      NEVER, PJ_TRUE, PJ_FALSE, 0, {{0}}, 200000 },
+      NEVER, PJ_TRUE, PJ_FALSE, 0, {{0}}, 200000, -1 },
     { "nomination", "peer nominates with NOMINATION only (no USE-CANDIDATE)",
-      0, PJ_FALSE, PJ_TRUE, 0, {{0}}, 30000 },
+      0, PJ_FALSE, PJ_TRUE, 0, {{0}}, 30000, -1 },
     { "renomination", "NOMINATION 1 on pair A, then 5 on lower-priority "
       "pair B, then a stale 3 on A",
-      0, PJ_FALSE, PJ_TRUE, 2, {{3000, 1, 5}, {4000, 0, 3}}, 30000 },
-    { "renom-over-uc", "USE-CANDIDATE on A, then NOMINATION 1 on "
-      "lower-priority pair B",
-      0, PJ_TRUE, PJ_FALSE, 1, {{3000, 1, 1}}, 30000 },
+      0, PJ_FALSE, PJ_TRUE, 2, {{3000, 1, 5}, {4000, 0, 3}}, 30000, -1 },
+    { "renom-over-uc", "USE-CANDIDATE on A (regular nomination), then "
+      "NOMINATION 1 on lower-priority pair B",
+      0, PJ_FALSE, PJ_FALSE, 1, {{3000, 1, 1}}, 30000, -1 },
+    { "late130", "controlling peer starts 130 s late, after the give-up",
+      130000, PJ_TRUE, PJ_FALSE, 0, {{0}}, 160000, -1 },
+    { "late9-nowait", "late9 with the controlled agent's wait set to 0: "
+      "retrying Failed pairs alone is not enough",
+      9000, PJ_TRUE, PJ_FALSE, 0, {{0}}, 40000, 0 },
 };
 
 /* ------------------------------------------------------------------ */
@@ -638,6 +647,10 @@ int main(int argc, char *argv[])
         }
     }
 
+    /* Log timestamps come from the virtual clock; keep them in UTC. */
+    setenv("TZ", "UTC", 1);
+    tzset();
+
     /* Before pj_init(): it logs too. */
     pj_log_set_log_func(&log_writer);
     pj_log_set_level(log_file ? log_level : 0);
@@ -685,6 +698,16 @@ int main(int argc, char *argv[])
 
     create_agent(&controlled_agent, &stun_cfg);
     create_agent(&controlling_agent, &stun_cfg);
+    if (sc->wait_peer_ms >= 0) {
+#ifdef PJ_ICE_CONTROLLED_AGENT_WAIT_PEER_TIMEOUT
+        pj_ice_sess_options opt;
+        pj_ice_sess_get_options(controlled_agent.ice, &opt);
+        opt.controlled_agent_wait_peer_timeout = sc->wait_peer_ms;
+        pj_ice_sess_set_options(controlled_agent.ice, &opt);
+#else
+        /* Stock pjnath has no such wait: it fails at once anyway. */
+#endif
+    }
     if (!sc->aggressive) {
         pj_ice_sess_options opt;
         pj_ice_sess_get_options(controlling_agent.ice, &opt);
