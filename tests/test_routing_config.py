@@ -255,6 +255,22 @@ def test_duplicate_dids_are_found_after_normalisation() -> None:
     assert issues_of(text) == [(16, 13, "DID +15550104400 is defined twice (first at line 14)")]
 
 
+def test_repeats_are_found_even_when_the_first_entry_has_other_errors() -> None:
+    text = VALID.replace(
+        "dids:",
+        '  - jid: alice@example.org\n    caller_id: "+1555"\n'
+        "routes:\n"
+        '  - {name: r, match: ["+1"]}\n'
+        '  - {name: r, match: ["+44"]}\n'
+        "dids:",
+    )
+    assert issues_of(text) == [
+        (13, 10, "caller alice@example.org is defined twice (first at line 11)"),
+        (14, 16, "invalid number '+1555': an E.164 number has 7 to 15 digits, this one has 4"),
+        (17, 12, "route 'r' is defined twice (first at line 16)"),
+    ]
+
+
 def test_sequential_did_and_route_override() -> None:
     text = VALID.replace(
         "policy:",

@@ -218,14 +218,8 @@ class _Loader:
             name = (
                 self.name(m["name"][1], join(path, "name"), "route name") if "name" in m else None
             )
-            if name is not None and name in seen:
-                self.issues.at(
-                    m["name"][1],
-                    join(path, "name"),
-                    f"route {name!r} is defined twice (first at line {seen[name]})",
-                )
-            elif name is not None:
-                seen[name] = m["name"][1].start_mark.line + 1
+            if name is not None:
+                self.unique(seen, name, m["name"][1], join(path, "name"), f"route {name!r}")
             patterns = self.patterns(m["match"][1], join(path, "match")) if "match" in m else ()
             order = trunks
             if "trunks" in m:
@@ -295,6 +289,7 @@ class _Loader:
 
     def callers(self, node: yaml.Node) -> dict[str, Caller]:
         callers: dict[str, Caller] = {}
+        seen: dict[str, int] = {}  # also holds callers with other errors, to catch repeats
         for i, item in enumerate(self.read.sequence(node, "callers", allow_empty=True)):
             path = join("callers", i)
             m = self.read.mapping(
@@ -307,12 +302,9 @@ class _Loader:
                 if "jid" in m
                 else None
             )
-            if jid is not None and jid in callers:
-                self.issues.at(
-                    m["jid"][1],
-                    join(path, "jid"),
-                    f"caller {jid} is defined twice (first at line {callers[jid].line})",
-                )
+            if jid is not None and not self.unique(
+                seen, jid, m["jid"][1], join(path, "jid"), f"caller {jid}"
+            ):
                 jid = None
             number = (
                 self.e164(m["caller_id"][1], join(path, "caller_id")) if "caller_id" in m else None
@@ -331,6 +323,7 @@ class _Loader:
 
     def dids(self, node: yaml.Node, plan: NumberingPlan) -> dict[str, Did]:
         dids: dict[str, Did] = {}
+        seen: dict[str, int] = {}
         for i, item in enumerate(self.read.sequence(node, "dids", allow_empty=True)):
             path = join("dids", i)
             m = self.read.mapping(
@@ -339,12 +332,9 @@ class _Loader:
             if m is None:
                 continue
             number = self.e164(m["number"][1], join(path, "number")) if "number" in m else None
-            if number is not None and number in dids:
-                self.issues.at(
-                    m["number"][1],
-                    join(path, "number"),
-                    f"DID {number} is defined twice (first at line {dids[number].line})",
-                )
+            if number is not None and not self.unique(
+                seen, number, m["number"][1], join(path, "number"), f"DID {number}"
+            ):
                 number = None
             jids: list[str] = []
             if "jids" in m:
@@ -370,6 +360,14 @@ class _Loader:
             if number is not None and jids:
                 dids[number] = Did(number, tuple(jids), ring, timeout, item.start_mark.line + 1)
         return dids
+
+    def unique(self, seen: dict[str, int], key: str, node: yaml.Node, path: str, what: str) -> bool:
+        """Record `key`; report it and return False if an earlier entry had it."""
+        if key in seen:
+            self.issues.at(node, path, f"{what} is defined twice (first at line {seen[key]})")
+            return False
+        seen[key] = node.start_mark.line + 1
+        return True
 
     # -- values -----------------------------------------------------------------------------
 
