@@ -36,7 +36,8 @@
  * stock tree too. */
 #define ATTR_NOMINATION     0xC001
 
-#define MAX_CAND            4
+#define MAX_CAND            4       /* base candidates per agent          */
+#define MAX_COMP            2       /* RTP and RTCP, as chan_motif uses   */
 #define MAX_PKT             1500
 #define MAX_QUEUE           4096
 #define MAX_INJECT          4
@@ -93,35 +94,39 @@ typedef struct scenario
     int         wait_peer_ms;   /* controlled agent's wait for the peer:
                                    -1 = pjnath's default; else needs the
                                    patched option                       */
+    unsigned    comp_cnt;       /* ICE components (1 if 0)              */
 } scenario;
 
 static const scenario scenarios[] =
 {
     { "aggressive", "both start together, aggressive nomination",
-      0, PJ_TRUE, PJ_FALSE, 0, {{0}}, 30000, -1 },
+      0, PJ_TRUE, PJ_FALSE, 0, {{0}}, 30000, -1, 1 },
     { "regular", "both start together, regular nomination",
-      0, PJ_FALSE, PJ_FALSE, 0, {{0}}, 30000, -1 },
+      0, PJ_FALSE, PJ_FALSE, 0, {{0}}, 30000, -1, 1 },
     { "late9", "controlling peer starts 9 s after the controlled agent",
-      9000, PJ_TRUE, PJ_FALSE, 0, {{0}}, 40000, -1 },
+      9000, PJ_TRUE, PJ_FALSE, 0, {{0}}, 40000, -1, 1 },
     { "late60", "controlling peer starts 60 s after the controlled agent",
-      60000, PJ_TRUE, PJ_FALSE, 0, {{0}}, 90000, -1 },
+      60000, PJ_TRUE, PJ_FALSE, 0, {{0}}, 90000, -1, 1 },
     { "late60-regular", "peer starts 60 s late, regular nomination",
-      60000, PJ_FALSE, PJ_FALSE, 0, {{0}}, 90000, -1 },
+      60000, PJ_FALSE, PJ_FALSE, 0, {{0}}, 90000, -1, 1 },
     { "giveup", "controlling peer never starts: bounded give-up",
-      NEVER, PJ_TRUE, PJ_FALSE, 0, {{0}}, 200000, -1 },
+      NEVER, PJ_TRUE, PJ_FALSE, 0, {{0}}, 200000, -1, 1 },
     { "nomination", "peer nominates with NOMINATION only (no USE-CANDIDATE)",
-      0, PJ_FALSE, PJ_TRUE, 0, {{0}}, 30000, -1 },
+      0, PJ_FALSE, PJ_TRUE, 0, {{0}}, 30000, -1, 1 },
     { "renomination", "NOMINATION 1 on pair A, then 5 on lower-priority "
       "pair B, then a stale 3 on A",
-      0, PJ_FALSE, PJ_TRUE, 2, {{3000, 1, 5}, {4000, 0, 3}}, 30000, -1 },
+      0, PJ_FALSE, PJ_TRUE, 2, {{3000, 1, 5}, {4000, 0, 3}}, 30000, -1, 1 },
     { "renom-over-uc", "USE-CANDIDATE on A (regular nomination), then "
       "NOMINATION 1 on lower-priority pair B",
-      0, PJ_FALSE, PJ_FALSE, 1, {{3000, 1, 1}}, 30000, -1 },
+      0, PJ_FALSE, PJ_FALSE, 1, {{3000, 1, 1}}, 30000, -1, 1 },
     { "late130", "controlling peer starts 130 s late, after the give-up",
-      130000, PJ_TRUE, PJ_FALSE, 0, {{0}}, 160000, -1 },
+      130000, PJ_TRUE, PJ_FALSE, 0, {{0}}, 160000, -1, 1 },
     { "late9-nowait", "late9 with the controlled agent's wait set to 0: "
       "retrying Failed pairs alone is not enough",
-      9000, PJ_TRUE, PJ_FALSE, 0, {{0}}, 40000, 0 },
+      9000, PJ_TRUE, PJ_FALSE, 0, {{0}}, 40000, 0, 1 },
+    { "late60-2comp", "late60 with two components (RTP and RTCP, as "
+      "chan_motif has)",
+      60000, PJ_TRUE, PJ_FALSE, 0, {{0}}, 90000, -1, 2 },
 };
 
 /* ------------------------------------------------------------------ */
@@ -139,7 +144,9 @@ typedef struct agent
     const char         *cand_ip[MAX_CAND];
     unsigned            cand_port[MAX_CAND];
     pj_uint16_t         cand_pref[MAX_CAND];
-    pj_sockaddr         addr[MAX_CAND];     /* index = transport_id - 1 */
+    /* One transport per (base candidate, component):
+     * index = transport_id - 1 = base * comp_cnt + comp_id - 1 */
+    pj_sockaddr         addr[MAX_CAND * MAX_COMP];
     pj_bool_t           listening;          /* drops packets until then */
     pj_bool_t           done;
     pj_status_t         status;
@@ -166,6 +173,7 @@ static unsigned q_head, q_cnt;
 static pj_pool_t *pool;
 static pj_timer_heap_t *timer_heap;
 static pj_uint64_t t0;                      /* scenario start          */
+static unsigned comp_cnt = 1;
 
 static void die(const char *what, pj_status_t status)
 {
@@ -193,14 +201,16 @@ static void enqueue(const pj_sockaddr *src, const pj_sockaddr *dst,
     pj_memcpy(p->data, data, len);
 }
 
-/* Which agent and transport owns this address? */
-static agent *find_owner(const pj_sockaddr *addr, unsigned *tp_id)
+/* Which agent, transport and component own this address? */
+static agent *find_owner(const pj_sockaddr *addr, unsigned *tp_id,
+                         unsigned *comp_id)
 {
     unsigned i, j;
     for (i = 0; i < PJ_ARRAY_SIZE(agents); ++i) {
-        for (j = 0; j < agents[i]->cand_cnt; ++j) {
+        for (j = 0; j < agents[i]->cand_cnt * comp_cnt; ++j) {
             if (pj_sockaddr_cmp(&agents[i]->addr[j], addr) == 0) {
                 *tp_id = j + 1;
+                *comp_id = j % comp_cnt + 1;
                 return agents[i];
             }
         }
@@ -210,15 +220,15 @@ static agent *find_owner(const pj_sockaddr *addr, unsigned *tp_id)
 
 static void deliver(packet *p)
 {
-    unsigned tp_id = 0;
-    agent *to = find_owner(&p->dst, &tp_id);
+    unsigned tp_id = 0, comp_id = 0;
+    agent *to = find_owner(&p->dst, &tp_id, &comp_id);
 
     /* A peer that has not started its ICE agent yet answers nothing:
      * this is what makes the controlled agent's own checks fail. */
     if (!to || !to->listening || !to->ice)
         return;
 
-    pj_ice_sess_on_rx_pkt(to->ice, 1, tp_id, p->data, p->len, &p->src,
+    pj_ice_sess_on_rx_pkt(to->ice, comp_id, tp_id, p->data, p->len, &p->src,
                           pj_sockaddr_get_len(&p->src));
 }
 
@@ -284,10 +294,12 @@ static pj_status_t on_tx_pkt(pj_ice_sess *ice, unsigned comp_id,
     PJ_UNUSED_ARG(comp_id);
     PJ_UNUSED_ARG(dst_addr_len);
 
-    /* Application data (not STUN): remember where the agent sends media. */
+    /* Application data (not STUN): remember where the agent sends RTP. */
     if (pj_stun_msg_check((const pj_uint8_t*)pkt, size,
                           PJ_STUN_IS_DATAGRAM) != PJ_SUCCESS)
     {
+        if (comp_id != 1)
+            return PJ_SUCCESS;
         pj_sockaddr_cp(&a->media_to, dst_addr);
         a->media_sent = PJ_TRUE;
         return PJ_SUCCESS;
@@ -332,24 +344,28 @@ static void create_agent(agent *a, pj_stun_config *stun_cfg)
     cb.on_ice_complete = &on_ice_complete;
     cb.on_rx_data = &on_rx_data;
 
-    status = pj_ice_sess_create(stun_cfg, a->name, a->role, 1, &cb, &ufrag,
+    status = pj_ice_sess_create(stun_cfg, a->name, a->role, comp_cnt, &cb,
+                                &ufrag,
                                 &pwd, NULL, &a->ice);
     if (status != PJ_SUCCESS)
         die("pj_ice_sess_create", status);
     a->ice->user_data = a;
 
-    for (i = 0; i < a->cand_cnt; ++i) {
-        pj_str_t ip = pj_str((char*)a->cand_ip[i]);
-        char fbuf[8];
+    for (i = 0; i < a->cand_cnt * comp_cnt; ++i) {
+        unsigned base = i / comp_cnt, comp_id = i % comp_cnt + 1;
+        pj_str_t ip = pj_str((char*)a->cand_ip[base]);
+        char fbuf[16];
         pj_str_t foundation;
 
+        /* RTCP on the next port, as usual */
         pj_sockaddr_init(pj_AF_INET(), &a->addr[i], &ip,
-                         (pj_uint16_t)a->cand_port[i]);
-        /* Different foundations: no pair gets frozen behind another. */
-        pj_ansi_snprintf(fbuf, sizeof(fbuf), "H%u", i + 1);
+                         (pj_uint16_t)(a->cand_port[base] + comp_id - 1));
+        /* One foundation per base address, shared by its components */
+        pj_ansi_snprintf(fbuf, sizeof(fbuf), "H%u", base + 1);
         foundation = pj_str(fbuf);
-        status = pj_ice_sess_add_cand(a->ice, 1, i + 1, PJ_ICE_CAND_TYPE_HOST,
-                                      a->cand_pref[i], &foundation,
+        status = pj_ice_sess_add_cand(a->ice, comp_id, i + 1,
+                                      PJ_ICE_CAND_TYPE_HOST,
+                                      a->cand_pref[base], &foundation,
                                       &a->addr[i], &a->addr[i], NULL,
                                       pj_sockaddr_get_len(&a->addr[i]),
                                       NULL);
@@ -400,7 +416,7 @@ static void inject_nomination(const inject *in)
     s_uname = pj_str(uname);
     pj_stun_msg_add_string_attr(tmp, msg, PJ_STUN_ATTR_USERNAME, &s_uname);
     pj_stun_msg_add_uint_attr(tmp, msg, PJ_STUN_ATTR_PRIORITY,
-                              from->ice->lcand[in->from_cand].prio);
+                              from->ice->lcand[in->from_cand * comp_cnt].prio);
     pj_stun_msg_add_uint64_attr(tmp, msg, PJ_STUN_ATTR_ICE_CONTROLLING,
                                 &from->ice->tie_breaker);
     value[0] = 0;
@@ -420,7 +436,7 @@ static void inject_nomination(const inject *in)
     PJ_LOG(3, (THIS_FILE, "t=%lu ms: controlling peer renominates from "
                "candidate %u with NOMINATION=%u",
                (unsigned long)(now_ms - t0), in->from_cand, in->nomination));
-    enqueue(&from->addr[in->from_cand], &to->addr[0], buf, len);
+    enqueue(&from->addr[in->from_cand * comp_cnt], &to->addr[0], buf, len);
     pj_pool_release(tmp);
 }
 
@@ -446,7 +462,7 @@ static void print_addr(char *buf, unsigned size, const pj_sockaddr *a)
 
 static void report(const scenario *sc, agent *a)
 {
-    char pair[128] = "none", media[64] = "none";
+    char pair[256] = "none", media[64] = "none";
     const char *st;
 
     if (!a->done)
@@ -457,15 +473,19 @@ static void report(const scenario *sc, agent *a)
         st = "failed";
 
     if (a->ice && a->ice->comp[0].nominated_check) {
-        const pj_ice_sess_check *c = a->ice->comp[0].nominated_check;
-        char l[48], r[48];
-        print_addr(l, sizeof(l), &c->lcand->addr);
-        print_addr(r, sizeof(r), &c->rcand->addr);
-        /* controlled agent's address first on both sides */
-        if (a->role == PJ_ICE_SESS_ROLE_CONTROLLED)
-            pj_ansi_snprintf(pair, sizeof(pair), "%s/%s", l, r);
-        else
-            pj_ansi_snprintf(pair, sizeof(pair), "%s/%s", r, l);
+        unsigned k, len = 0;
+        for (k = 0; k < comp_cnt && a->ice->comp[k].nominated_check; ++k) {
+            const pj_ice_sess_check *c = a->ice->comp[k].nominated_check;
+            char l[48], r[48];
+            print_addr(l, sizeof(l), &c->lcand->addr);
+            print_addr(r, sizeof(r), &c->rcand->addr);
+            /* controlled agent's address first on both sides; components
+             * separated by commas */
+            len += pj_ansi_snprintf(pair + len, sizeof(pair) - len, "%s%s/%s",
+                   k ? "," : "",
+                   a->role == PJ_ICE_SESS_ROLE_CONTROLLED ? l : r,
+                   a->role == PJ_ICE_SESS_ROLE_CONTROLLED ? r : l);
+        }
     }
     if (a->media_sent)
         print_addr(media, sizeof(media), &a->media_to);
@@ -694,6 +714,8 @@ int main(int argc, char *argv[])
     controlling_agent.cand_port[1] = 5002;
     controlling_agent.cand_pref[1] = 30000;
     controlling_agent.rewrite_uc = sc->nomination_only;
+    if (sc->comp_cnt)
+        comp_cnt = sc->comp_cnt;
     controlling_agent.next_nomination = 1;
 
     create_agent(&controlled_agent, &stun_cfg);
