@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from types import MappingProxyType
 
 import yaml
 
@@ -109,7 +110,15 @@ class _Loader:
             return None
         if routes is None:
             routes = (Route("default", (compile_pattern("+"),), trunks),)
-        return RoutingConfig(plan, trunks, routes, endpoint, policy, callers, dids)
+        return RoutingConfig(
+            plan,
+            trunks,
+            routes,
+            endpoint,
+            policy,
+            MappingProxyType(callers),
+            MappingProxyType(dids),
+        )
 
     # -- sections ---------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -54,8 +55,9 @@ class RoutingConfig:
     routes: tuple[Route, ...]
     motif_endpoint: str
     policy: Policy
-    callers: dict[str, Caller] = field(default_factory=dict)  # by canonical bare JID
-    dids: dict[str, Did] = field(default_factory=dict)  # by E.164 number
+    # Read-only views: a loaded config is shared by every call and never changes under it.
+    callers: Mapping[str, Caller] = field(default_factory=dict)  # by canonical bare JID
+    dids: Mapping[str, Did] = field(default_factory=dict)  # by E.164 number
 
     @property
     def primary_trunk(self) -> str:
