@@ -74,6 +74,36 @@ class Framer:
             if m:
                 return self._ast(m)
         elif raw[:1].isdigit():
+            # Fast path for pjlib's default layout: "HH:MM:SS.mmm" + sender right-aligned in
+            # 22 columns + ' ' + thread-switch mark or ' ' + indent + text.
+            if (
+                len(raw) > 37
+                and raw[2] == ":"
+                and raw[8] == "."
+                and raw[12] == " "
+                and raw[35] == " "
+                and raw[34] != " "
+                and raw[6:8].isdigit()
+            ):
+                try:
+                    ts = (
+                        int(raw[0:2]) * 3600
+                        + int(raw[3:5]) * 60
+                        + int(raw[6:8])
+                        + int(raw[9:12]) / 1000.0
+                    )
+                except ValueError:
+                    ts = -1.0
+                if ts >= 0:
+                    return Line(
+                        "pj",
+                        self._raw_time(ts),
+                        raw[:12],
+                        raw[13:35].lstrip(),
+                        raw[36:].lstrip(" !."),
+                        "",
+                        "",
+                    )
             m = _PJRAW.match(raw)
             if m:
                 t = _TIME.match(m.group("time"))
@@ -83,10 +113,7 @@ class Framer:
                 if m.group("date"):
                     ts += self._day(m.group("date").strip())
                 else:
-                    if ts + 43200 < self._last_raw_ts - self._raw_day_offset:
-                        self._raw_day_offset += 86400.0  # the clock wrapped at midnight
-                    ts += self._raw_day_offset
-                self._last_raw_ts = ts
+                    ts = self._raw_time(ts)
                 return Line(
                     "pj",
                     ts,
@@ -98,16 +125,28 @@ class Framer:
                 )
         return Line("cont", None, "", "", raw.strip(), "", "")
 
+    def _raw_time(self, ts: float) -> float:
+        """Time-of-day stamps without a date: detect the wrap at midnight."""
+        if ts + 43200 < self._last_raw_ts - self._raw_day_offset:
+            self._raw_day_offset += 86400.0
+        ts += self._raw_day_offset
+        self._last_raw_ts = ts
+        return ts
+
     def _ast(self, m: re.Match[str]) -> Line:
         date = m.group("date")
-        t = _TIME.search(date)
         ts: float | None = None
+        day, _, clock = date.rpartition(" ")
+        t = _TIME.fullmatch(clock)
+        if t is None:
+            t = _TIME.search(date)
+            day = date[: t.start()] if t else ""
         if t:
             frac = t.group(4)
             ts = int(t.group(1)) * 3600 + int(t.group(2)) * 60 + int(t.group(3))
             if frac:
                 ts += int(frac) / (10 ** len(frac))
-            ts += self._day(date[: t.start()].strip())
+            ts += self._day(day.strip())
         msg = m.group("msg")
         level = m.group("level")
         callid = m.group("callid") or ""

@@ -21,6 +21,27 @@ from controller.icelog._lines import Framer, Line
 MAX_EVENTS = 200
 MAX_SESSIONS = 500
 
+# Every line the analyzer acts on contains one of these (checked against each pattern below);
+# `feed()` finds them with bytes.find, so lines without any are skipped at C speed.
+ANCHORS = (
+    b"-->",
+    b"ICE ",
+    b"andidate",
+    b"riggered",
+    b"Checklist",
+    b"Valid list",
+    b"bytes STUN message",
+    b"STUN Binding request",
+    b"0xc001",
+    b"0xC001",
+    b"USE-CANDIDATE",
+    b"Role ",
+    b"agent",
+    b"incoming",
+    b"early",
+    b"RTP",
+)
+
 # --- pjnath ice_session.c -----------------------------------------------------------------
 _PAIR = r"(\d+): \[(\d+)\] (\S+)-->(\S+)"
 RE_CREATED = re.compile(r"^ICE session created, comp_cnt=(\d+), role is (\w+) agent")
@@ -167,6 +188,7 @@ class Session:
 class IceLogAnalyzer:
     def __init__(self) -> None:
         self.framer = Framer()
+        self._tail = b""
         self.lineno = 0
         self.live: dict[str, Session] = {}
         self.finished: list[Session] = []
@@ -184,19 +206,76 @@ class IceLogAnalyzer:
         self._stun_rx_ts: float | None = None
         self._last_pj: Session | None = None
         self._last_ts: float | None = None
-        self._first_ts: float | None = None
 
     # -- input ----------------------------------------------------------------------------------
+    def feed(self, data: bytes) -> None:
+        """Feed raw log bytes (any chunking); only lines holding an anchor are parsed."""
+        buf = self._tail + data if self._tail else data
+        cut = buf.rfind(b"\n")
+        if cut < 0:
+            self._tail = buf
+            return
+        self._tail = buf[cut + 1 :]
+        self._scan(buf, cut + 1)
+
+    def _scan(self, block: bytes, end: int) -> None:
+        find = block.find
+        rfind = block.rfind
+        starts: set[int] = set()
+        for anchor in ANCHORS:
+            p = find(anchor, 0, end)
+            while p != -1:
+                starts.add(rfind(b"\n", 0, p) + 1)
+                p = find(anchor, find(b"\n", p, end), end)
+        count = block.count
+        base = self.lineno
+        prev = 0
+        handle = self._handle
+        for s in sorted(starts):
+            base += count(b"\n", prev, s)
+            prev = s
+            e = find(b"\n", s, end)
+            self.lineno = base + 1
+            handle(block[s:e].decode("utf-8", "replace"))
+        self.lineno = base + count(b"\n", prev, end)
+
     def feed_line(self, raw: str) -> None:
+        """Feed one line (without or with its newline)."""
         self.lineno += 1
-        line = self.framer.frame(raw.rstrip("\r\n"))
+        self._handle(raw)
+
+    def _handle(self, raw: str) -> None:
+        raw = raw.rstrip("\r\n")
+        # Fast path: pjlib's default layout (see _lines.Framer.frame), the bulk of a raw log.
+        if (
+            len(raw) > 37
+            and raw[2] == ":"
+            and raw[12] == " "
+            and raw[35] == " "
+            and raw[8] == "."
+            and raw[34] != " "
+            and raw[0:2].isdigit()
+        ):
+            try:
+                t = (
+                    int(raw[0:2]) * 3600
+                    + int(raw[3:5]) * 60
+                    + int(raw[6:8])
+                    + int(raw[9:12]) / 1000.0
+                )
+            except ValueError:
+                t = -1.0
+            if t >= 0:
+                ts = self._last_ts = self.framer._raw_time(t)
+                self.pj_lines += 1
+                self._pj(ts, raw[13:35].lstrip(), raw[36:].lstrip(" !."))
+                return
+        line = self.framer.frame(raw)
         if line.ts is not None:
             self._last_ts = line.ts
-            if self._first_ts is None:
-                self._first_ts = line.ts
         if line.kind == "pj":
             self.pj_lines += 1
-            self._pj(line)
+            self._pj(line.ts, line.sender, line.text)
         elif line.kind == "ast":
             self._stun_in_dump = False
             self._ast(line)
@@ -254,10 +333,7 @@ class IceLogAnalyzer:
         return best
 
     # -- pjlib lines ----------------------------------------------------------------------------
-    def _pj(self, line: Line) -> None:
-        text = line.text
-        sender = line.sender
-        ts = line.ts
+    def _pj(self, ts: float | None, sender: str, text: str) -> None:
         if text.startswith(("RX ", "TX ")) and "STUN message" in text:
             self._stun_in_dump = True
             self._stun_is_request = False
@@ -511,6 +587,9 @@ class IceLogAnalyzer:
             self.sessions_dropped += 1
 
     def finish(self) -> None:
+        if self._tail:
+            tail, self._tail = self._tail, b""
+            self.feed(tail + b"\n")
         for name in list(self.live):
             s = self.live.pop(name)
             self._finish_session(s)

@@ -38,9 +38,8 @@ def analyze_file(path: Path) -> IceLogAnalyzer:
     except OSError as err:
         raise UsageError(f"cannot read {path}: {err.strerror}") from None
     with f:
-        feed = a.feed_line
-        for line in iter_lines(f):
-            feed(line)
+        while chunk := f.read(CHUNK):
+            a.feed(chunk)
     a.finish()
     return a
 
