@@ -1,0 +1,88 @@
+"""Latency of `debug on` and `debug off` against a real Asterisk on loopback.
+
+    .venv/bin/python bench/debug_toggle.py [--rounds 20]
+
+Uses CALLCTL_AMI_HOST/PORT/USER/SECRET if set; otherwise starts a throw-away sandbox from the
+cached default build (specs/default.yaml; builds it first if needed) and stops it after.
+Each round times the full operation as the CLI does it: connect, log in, read the prior state
+(4 commands, `on` only), apply or undo the steps, rewrite the state file after each step
+(fsync), log off. Reports min / median / p95 / max in milliseconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from controller.ami import AmiConfig, resolve_config  # noqa: E402
+from controller.debug.service import DebugService  # noqa: E402
+
+
+def pct(values: list[float], p: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
+
+
+async def bench(cfg: AmiConfig, rounds: int, state_dir: Path) -> dict[str, list[float]]:
+    svc = DebugService(cfg, state_dir=state_dir)
+    on: list[float] = []
+    off: list[float] = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        await svc.on(name="cct-bench", duration=timedelta(minutes=5))
+        t1 = time.perf_counter()
+        await svc.off()
+        t2 = time.perf_counter()
+        on.append((t1 - t0) * 1000)
+        off.append((t2 - t1) * 1000)
+    return {"on": on, "off": off}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=20)
+    args = ap.parse_args()
+    sandbox = None
+    if os.environ.get("CALLCTL_AMI_PORT"):
+        cfg = resolve_config(use_sandbox=False)
+    else:
+        os.environ.setdefault("CALLCTL_STATE", f"/tmp/cctb{os.getpid()}")
+        from controller.build.builder import build
+        from controller.build.cache import Cache
+        from controller.build.spec import load_spec
+        from controller.paths import cache_dir
+        from controller.sandbox import manager
+
+        result = build(
+            load_spec(REPO / "specs" / "default.yaml"),
+            Cache(cache_dir()),
+            lambda text: print(f"[build] {text}", file=sys.stderr),
+        )
+        sandbox = manager.up(result, manager.SandboxOptions(name=f"bench{os.getpid()}"))
+        cfg = AmiConfig(sandbox.ami_host, sandbox.ami_port, sandbox.ami_user, sandbox.ami_secret)
+    try:
+        with tempfile.TemporaryDirectory() as d:
+            res = asyncio.run(bench(cfg, args.rounds, Path(d)))
+    finally:
+        if sandbox is not None:
+            sandbox.stop()
+    print(f"Asterisk AMI at {cfg.target}, {args.rounds} rounds")
+    for what, vals in res.items():
+        print(
+            f"debug {what:3}: min {min(vals):6.1f}  median {statistics.median(vals):6.1f}  "
+            f"p95 {pct(vals, 95):6.1f}  max {max(vals):6.1f} ms"
+        )
+
+
+if __name__ == "__main__":
+    main()
