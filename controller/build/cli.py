@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from controller import paths
+from controller.build import artifact
 from controller.build.builder import (
     _check_pj_names,
     build,
@@ -28,6 +29,8 @@ def register(sub: Any) -> None:
                    help="build spec (default: specs/default.yaml)")
     p.add_argument("--cache", type=Path, default=None, help="cache directory (default: "
                    "$CALLCTL_CACHE or ~/.cache/callctl)")
+    p.add_argument("--artifact", type=Path, default=None, metavar="DIR",
+                   help="also pack the build into DIR as a deployable tarball + .sha256")
     add_json_flag(p)
     p.set_defaults(func=cmd_build)
 
@@ -53,10 +56,12 @@ def _cache(args: argparse.Namespace) -> Cache:
 def cmd_build(args: argparse.Namespace, console: Console) -> int:
     spec = load_spec(args.spec or paths.default_spec())
     result = build(spec, _cache(args), console.progress)
+    art = artifact.pack(result.path, args.artifact, console.progress) if args.artifact else None
     if console.json:
         console.emit_json("build", {"key": result.key, "path": str(result.path),
                                     "prefix": str(result.prefix), "reused": result.reused,
-                                    "manifest": result.manifest})
+                                    "manifest": result.manifest,
+                                    "artifact": art.as_dict() if art else None})
     else:
         m = result.manifest
         console.result(f"{'reused' if result.reused else 'built'}: {result.path}")
@@ -65,6 +70,8 @@ def cmd_build(args: argparse.Namespace, console: Console) -> int:
         for kind in ("asterisk", "pjproject"):
             names = [p["name"] for p in m["patches"][kind]]
             console.result(f"{kind} patches: {', '.join(names) if names else '(none)'}")
+        if art:
+            console.result(f"artifact: {art.path} (sha256 {art.sha256})")
     return ExitStatus.OK
 
 
