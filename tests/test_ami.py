@@ -110,3 +110,14 @@ def test_resolve_config_precedence(tmp_path):
     f.chmod(0o600)
     assert resolve_config(secret_file=str(f), env={}, use_sandbox=False).secret == "fromfile"
     assert "fromfile" not in repr(resolve_config(secret_file=str(f), env={}, use_sandbox=False))
+
+
+def test_resolve_config_uses_the_sandbox_connection_when_present(monkeypatch):
+    import controller.sandbox.state as sandbox_state
+
+    conn = {"ami_host": "127.0.0.9", "ami_port": 7777, "ami_user": "sb", "ami_secret": "x"}
+    monkeypatch.setattr(sandbox_state, "load_connection", lambda: conn, raising=False)
+    c = resolve_config(env={})
+    assert (c.host, c.port, c.user, c.secret, c.source) == ("127.0.0.9", 7777, "sb", "x", "sandbox")
+    c = resolve_config(env={"CALLCTL_AMI_PORT": "6000"})
+    assert (c.host, c.port) == ("127.0.0.9", 6000)

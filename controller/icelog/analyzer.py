@@ -161,6 +161,7 @@ class Session:
     nomination_timeout: bool = False
     checklist_created: bool = False
     skipped_checklist: str = ""
+    found: list[dict[str, Any]] = field(default_factory=list)
     _dump: str = ""
 
     # -- helpers --
@@ -581,7 +582,7 @@ class IceLogAnalyzer:
         if self._last_pj is s:
             self._last_pj = None
         if len(self.finished) < MAX_SESSIONS:
-            s.__dict__["_signatures"] = summary_sigs
+            s.found = summary_sigs
             self.finished.append(s)
         else:
             self.sessions_dropped += 1
@@ -753,5 +754,5 @@ def session_report(s: Session) -> dict[str, Any]:
         "outcome": s.outcome(),
         "status": s.status,
         "duration": round(end - start, 3) if end is not None and start is not None else None,
-        "signatures": s.__dict__.get("_signatures", []),
+        "signatures": s.found,
     }
