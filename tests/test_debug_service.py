@@ -283,3 +283,15 @@ def test_cli_round_trip(tmp_path, monkeypatch):
 def test_cli_ami_down_exit_status(tmp_path, monkeypatch):
     rc, _, err = run_cli(["debug", "on"], 1, tmp_path, monkeypatch)
     assert rc == 6 and "cannot connect to AMI" in err
+
+
+async def test_without_res_pjsip_the_logger_step_is_skipped(server, tmp_path, clock):
+    ast = server.ast
+    before = ast.snapshot()
+    server.fail["pjsip show settings"] = "reject"
+    s = svc(server, tmp_path, clock)
+    res = await s.on(name="dbg")
+    assert [st.key for st in res.state.steps] == ["channel", "core_debug", "pjproject"]
+    assert "pjsip set logger on" not in ast.history
+    await s.off()
+    assert ast.snapshot() == before

@@ -88,7 +88,7 @@ class Prior:
     core_debug: int
     pjproject_level: int
     pjproject_default: bool
-    pjsip_logger: str  # "on", "off" or "host:A,B"
+    pjsip_logger: str  # "on", "off", "host:A,B", or "absent" (res_pjsip not loaded)
     pjsip_logger_source: str  # "config" (pjsip show settings) or "operator" (--pjsip-logger-was)
     channels: list[str]
     log_dir: str | None
@@ -139,7 +139,7 @@ def plan_steps(prior: Prior, name: str, level: int) -> list[Step]:
                 (f"pjproject set log level {undo_pj}",),
             )
         )
-    if prior.pjsip_logger != "on":
+    if prior.pjsip_logger not in ("on", "absent"):
         steps.append(
             Step("pjsip_logger", ("pjsip set logger on",), _pjsip_restore(prior.pjsip_logger))
         )

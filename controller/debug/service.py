@@ -26,6 +26,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, NoReturn
 
 from controller.ami import (
+    AmiCommandRejected,
     AmiConfig,
     AmiConnectionLost,
     AmiError,
@@ -119,10 +120,14 @@ class DebugService:
             if pjsip_logger_was is not None:
                 pjsip, source = pjsip_logger_was, "operator"
             else:
-                setting = P.parse_pjsip_debug_setting(
-                    (await ami.command("pjsip show settings")).output
-                )
-                pjsip, source = P.pjsip_logger_from_setting(setting), "config"
+                try:
+                    out = (await ami.command("pjsip show settings")).output
+                except AmiCommandRejected:
+                    # res_pjsip is not loaded: there is no pjsip logger to turn on.
+                    pjsip, source = "absent", "config"
+                else:
+                    setting = P.parse_pjsip_debug_setting(out)
+                    pjsip, source = P.pjsip_logger_from_setting(setting), "config"
         except P.UnexpectedOutput as err:
             raise StepFailed(f"cannot read Asterisk's current logging state: {err}") from None
         return Prior(
