@@ -400,8 +400,13 @@ class AriClient:
 
     # -- events ---------------------------------------------------------------------------
 
-    async def connect_events(self) -> EventStream:
-        """Open /ari/events for our app only (subscribeAll=false), which registers the app."""
+    async def connect_events(self, *, wait_registered: float | None = 5.0) -> EventStream:
+        """Open /ari/events for our app only (subscribeAll=false), which registers the app.
+
+        Asterisk registers the app just after the WebSocket upgrade; unless `wait_registered`
+        is None, this returns only once GET /applications/{app} shows it (so a health check
+        or an originate right after cannot race the registration).
+        """
         session = self._ensure_session()
         app = self.credentials.app
         where = f"{self.credentials.base}/events?app={app}"
@@ -423,8 +428,15 @@ class AriClient:
             raise AriUnavailable(
                 f"cannot open the ARI event WebSocket {where}: {type(err).__name__}"
             ) from None
+        stream = EventStream(ws, where)
+        if wait_registered is not None:
+            try:
+                await self.wait_registered(wait_registered)
+            except BaseException:
+                await stream.close()
+                raise
         log.info("ARI events connected for app %s", app)
-        return EventStream(ws, where)
+        return stream
 
     # -- REST: asterisk and applications ---------------------------------------------------
 
@@ -443,6 +455,19 @@ class AriClient:
         except AriNotFound:
             return False
         return True
+
+    async def wait_registered(self, timeout: float = 5.0) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        delay = 0.02
+        while not await self.is_registered():
+            if loop.time() >= deadline:
+                raise AriUnavailable(
+                    f"ARI app {self.credentials.app!r} not registered {timeout:g} s after "
+                    "its WebSocket connected"
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.5)
 
     # -- REST: channels -------------------------------------------------------------------
 

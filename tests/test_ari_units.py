@@ -303,12 +303,50 @@ async def test_websocket_drop_raises_disconnected(
         return ws
 
     ari = await ari_server([web.get("/ari/events", events)])
-    stream = await ari.connect_events()
+    stream = await ari.connect_events(wait_registered=None)
     first = await anext(stream)
     assert first.type == "StasisStart" and first.channel_id == "c1"
     with pytest.raises(AriDisconnected, match="closed"):
         await anext(stream)
     assert SECRET not in caplog.text
+
+
+def registering_ari(registered_after: int) -> list[web.RouteDef]:
+    """Events that stay open, and an app that shows up after `registered_after` lookups."""
+    lookups = 0
+
+    async def events(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        async for _ in ws:
+            pass
+        return ws
+
+    async def application(request: web.Request) -> web.Response:
+        nonlocal lookups
+        lookups += 1
+        if lookups > registered_after:
+            return web.json_response({"name": request.match_info["name"]})
+        return web.json_response({"message": "Application not found"}, status=404)
+
+    return [web.get("/ari/events", events), web.get("/ari/applications/{name}", application)]
+
+
+async def test_connect_waits_until_the_app_is_registered(
+    ari_server: Callable[[list[web.RouteDef]], Awaitable[AriClient]],
+) -> None:
+    ari = await ari_server(registering_ari(registered_after=3))
+    stream = await ari.connect_events()
+    assert await ari.is_registered()
+    await stream.close()
+
+
+async def test_connect_gives_up_if_the_app_never_registers(
+    ari_server: Callable[[list[web.RouteDef]], Awaitable[AriClient]],
+) -> None:
+    ari = await ari_server(registering_ari(registered_after=10**6))
+    with pytest.raises(AriUnavailable, match=r"'callctl' not registered 0\.3 s after"):
+        await ari.connect_events(wait_registered=0.3)
 
 
 # -- events_forever's loop, with a scripted client ------------------------------------------
