@@ -224,7 +224,7 @@ def stage_sources(
         rmtree(pj_tree.parent)
         pj_patch_dir = tree / "third-party" / "pjproject" / "patches"
         for p in plan.pjproject_series.patches:
-            shutil.copy2(p.path, pj_patch_dir / p.name)
+            (pj_patch_dir / p.name).write_bytes(p.content)
         pjsource.install_into_asterisk(tarball, tree, scratch / "dl")
         pj_version = pjsource.bundled_version(tree)
 

@@ -5,7 +5,12 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from controller.build.patchout import PatchResult, attach_hunk_text, parse_patch_output
+from controller.build.patchout import (
+    HunkProblem,
+    PatchResult,
+    attach_hunk_text,
+    parse_patch_output,
+)
 from controller.build.series import Patch
 
 _BASE = ["patch", "-p1", "--forward", "--batch", "--fuzz=0", "--no-backup-if-mismatch"]
@@ -13,23 +18,18 @@ _BASE = ["patch", "-p1", "--forward", "--batch", "--fuzz=0", "--no-backup-if-mis
 
 def try_patch(tree: Path, patch: Patch) -> PatchResult:
     """Dry-run one patch; if it applies exactly, apply it for real so the next one sees it."""
-    dry = subprocess.run([*_BASE, "--dry-run", "-d", str(tree), "-i", str(patch.path)],
-                         capture_output=True, text=True)
-    output = dry.stdout + dry.stderr
+    dry = subprocess.run([*_BASE, "--dry-run", "-d", str(tree)], input=patch.content,
+                         capture_output=True)
+    output = (dry.stdout + dry.stderr).decode(errors="replace")
     problems = parse_patch_output(output)
     if dry.returncode != 0 and not problems:
-        from controller.build.patchout import HunkProblem
-
         problems = [HunkProblem("?", 0, "other", output.strip()[-300:] or "patch failed")]
     if problems:
-        attach_hunk_text(problems, patch.path.read_text(encoding="utf-8", errors="replace"))
+        attach_hunk_text(problems, patch.text)
         return PatchResult(patch.name, False, problems, output)
-    real = subprocess.run([*_BASE, "-d", str(tree), "-i", str(patch.path)],
-                          capture_output=True, text=True)
+    real = subprocess.run([*_BASE, "-d", str(tree)], input=patch.content, capture_output=True)
     if real.returncode != 0:  # cannot happen after a clean dry run, but never hide it
-        from controller.build.patchout import HunkProblem
-
-        out = real.stdout + real.stderr
+        out = (real.stdout + real.stderr).decode(errors="replace")
         return PatchResult(patch.name, False, [HunkProblem("?", 0, "other", out[-300:])], out)
     return PatchResult(patch.name, True, [], output)
 

@@ -21,13 +21,20 @@ _PATCH_NAME = re.compile(r"^(\d{4})-[A-Za-z0-9][A-Za-z0-9._+-]*\.patch$")
 
 @dataclass(frozen=True)
 class Patch:
+    """A patch as read once: the build applies these bytes, the ones its cache key hashed."""
+
     name: str
     path: Path
     sha256: str
+    content: bytes = b""
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace")
 
     @property
     def subject(self) -> str:
-        return patch_subject(self.path.read_text(encoding="utf-8", errors="replace"))
+        return patch_subject(self.text)
 
 
 @dataclass(frozen=True)
@@ -97,7 +104,9 @@ def load_series(path: Path | None, kind: str, *, existing: Sequence[str] = ()) -
         if not p.is_file():
             problems.append(f"{n}: listed in {path.name} but {p} does not exist")
             continue
-        patches.append(Patch(name=n, path=p, sha256=hashlib.sha256(p.read_bytes()).hexdigest()))
+        data = p.read_bytes()
+        patches.append(Patch(name=n, path=p, sha256=hashlib.sha256(data).hexdigest(),
+                             content=data))
     if problems:
         raise UsageError(
             f"{kind} series {path} is not valid:\n  " + "\n  ".join(problems),

@@ -47,12 +47,14 @@ class SandboxOptions:
     sip_port: int = 0
     rtp_start: int = 0
     rtp_end: int = 0
-    trunks: list[dict[str, Any]] = field(default_factory=list)
+    trunks: list[dict[str, Any]] = field(default_factory=list)  # name, host, port
+    phones: list[dict[str, Any]] = field(default_factory=list)  # name, host, context
     stasis_app: str = "callctl"
     jingle: bool = False
     configs: dict[str, str] = field(default_factory=dict)  # replace rendered files by name
     extra_vars: dict[str, Any] = field(default_factory=dict)
     dialplan_dir: Path = field(default_factory=lambda: paths.REPO_ROOT / "dialplan")
+    dialplan_extra: dict[str, str] = field(default_factory=dict)  # more etc/dialplan/*.conf
 
 
 def free_port(host: str = "127.0.0.1", kind: int = socket.SOCK_STREAM) -> int:
@@ -285,7 +287,8 @@ def up(build: BuildResult, opts: SandboxOptions) -> Sandbox:
         "rtp_start": rtp_start, "rtp_end": rtp_end,
         "ari_user": "callctl", "ari_password": secrets.token_urlsafe(18),
         "ami_user": "callctl", "ami_secret": secrets.token_urlsafe(18),
-        "trunks": opts.trunks, "stasis_app": opts.stasis_app, "jingle": opts.jingle,
+        "trunks": opts.trunks, "phones": opts.phones, "stasis_app": opts.stasis_app,
+        "jingle": opts.jingle,
         **opts.extra_vars,
     }
     files = render.render_all(variables)
@@ -294,6 +297,8 @@ def up(build: BuildResult, opts: SandboxOptions) -> Sandbox:
     if opts.dialplan_dir.is_dir():
         for f in sorted(opts.dialplan_dir.glob("*.conf")):
             shutil.copy2(f, root / "etc" / "dialplan" / f.name)
+    for fname, text in opts.dialplan_extra.items():
+        (root / "etc" / "dialplan" / fname).write_text(text, encoding="utf-8")
 
     m = build.manifest
     state = SandboxState(
