@@ -64,3 +64,18 @@ def test_publish_never_replaces_a_finished_build(tmp_path: Path) -> None:
         cache.publish("k", again)
     cache.point_spec("name", "k")
     assert cache.spec_build("name") == "k"
+
+
+def test_a_second_build_can_wait_for_the_first(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    cache = Cache(tmp_path)
+    first = cache.lock("k")
+    said: list[str] = []
+    threading.Timer(0.3, first.close).start()
+    start = time.monotonic()
+    second = cache.lock("k", wait=said.append)
+    assert time.monotonic() - start >= 0.25
+    assert said and "waiting" in said[0] and str(__import__("os").getpid()) in said[0]
+    second.close()

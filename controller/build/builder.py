@@ -165,7 +165,12 @@ def build(spec: BuildSpec, cache: Cache, progress: Progress) -> BuildResult:
     removed = cache.clean_interrupted()
     if removed:
         progress(f"removed scratch trees of interrupted builds: {', '.join(removed)}")
-    lock = cache.lock(plan.key)
+    lock = cache.lock(plan.key, wait=progress)
+    if cache.is_built(plan.key):  # the build we waited for made it
+        lock.close()
+        cache.point_spec(spec.name, plan.key)
+        progress(f"reusing {cache.build_dir(plan.key)} (built meanwhile)")
+        return BuildResult(plan.key, cache.build_dir(plan.key), cache.manifest(plan.key), True)
     scratch = cache.work / plan.key
     try:
         rmtree(scratch)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -59,18 +60,27 @@ class Cache:
             raise StateError(f"cannot read build manifest {path}: {exc}") from None
         return data
 
-    def lock(self, key: str) -> IO[str]:
-        """Take the build lock for KEY; raise if another build of the same inputs runs."""
+    def lock(self, key: str, wait: Callable[[str], None] | None = None) -> IO[str]:
+        """Take the build lock for KEY. If another build of the same inputs runs: with `wait`,
+        report through it and block until that build ends; without, raise."""
         self.work.mkdir(parents=True, exist_ok=True)
-        f = (self.work / f"{key}.lock").open("w")
+        path = self.work / f"{key}.lock"
+        f = path.open("a+")
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            f.close()
-            raise StateError(
-                f"another build of the same inputs ({key}) is running",
-                hint="wait for it; its result will be reused",
-            ) from None
+            f.seek(0)
+            holder = f.read().strip() or "?"
+            if wait is None:
+                f.close()
+                raise StateError(
+                    f"another build of the same inputs ({key}) is running (pid {holder})",
+                    hint="wait for it; its result will be reused",
+                ) from None
+            wait(f"another build of the same inputs is running (pid {holder}); waiting for it")
+            fcntl.flock(f, fcntl.LOCK_EX)
+        f.seek(0)
+        f.truncate()
         f.write(str(os.getpid()))
         f.flush()
         return f
