@@ -9,7 +9,8 @@
  *
  * Time: the program is linked with -Wl,--wrap=pj_gettickcount and
  * -Wl,--wrap=pj_gettimeofday, so pjlib's timer heap and pjnath's STUN
- * retransmissions read the virtual clock below.  The event loop jumps the
+ * retransmissions read the virtual clock below (and --wrap=pj_getpid, for
+ * STUN transaction IDs that do not change from run to run).  The event loop jumps the
  * clock straight to the next timer, packet or scenario event.
  *
  * Usage: harness SCENARIO [--log FILE] [--log-level N]
@@ -66,6 +67,13 @@ pj_status_t __wrap_pj_gettimeofday(pj_time_val *tv)
     tv->sec = (long)(WALL_BASE_SEC + rel / 1000);
     tv->msec = (long)(rel % 1000);
     return PJ_SUCCESS;
+}
+
+/* STUN transaction IDs start with the process ID: fix it, so that two runs
+ * write the same log (pj_rand() is seeded in main()). */
+pj_uint32_t __wrap_pj_getpid(void)
+{
+    return 4242;
 }
 
 /* ------------------------------------------------------------------ */
