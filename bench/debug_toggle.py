@@ -3,7 +3,8 @@
     .venv/bin/python bench/debug_toggle.py [--rounds 20]
 
 Uses CALLCTL_AMI_HOST/PORT/USER/SECRET if set; otherwise starts a throw-away sandbox from the
-cached default build (specs/default.yaml; builds it first if needed) and stops it after.
+cached build of --spec (default specs/stock.yaml: toggling does not depend on callctl's
+patches; built first if needed) and stops it after.
 Each round times the full operation as the CLI does it: connect, log in, read the prior state
 (4 commands, `on` only), apply or undo the steps, rewrite the state file after each step
 (fsync), log off. Reports min / median / p95 / max in milliseconds.
@@ -48,9 +49,37 @@ async def bench(cfg: AmiConfig, rounds: int, state_dir: Path) -> dict[str, list[
     return {"on": on, "off": off}
 
 
+def bench_cli(cfg: AmiConfig, rounds: int, state_dir: Path) -> dict[str, list[float]]:
+    """The same through `python -m controller debug on|off` (interpreter start-up included)."""
+    import subprocess
+
+    env = {
+        **os.environ,
+        "CALLCTL_AMI_HOST": cfg.host,
+        "CALLCTL_AMI_PORT": str(cfg.port),
+        "CALLCTL_AMI_USER": cfg.user,
+        "CALLCTL_AMI_SECRET": cfg.secret,
+        "CALLCTL_STATE_DIR": str(state_dir),
+        "PYTHONPATH": str(REPO),
+    }
+    res: dict[str, list[float]] = {"on (cli)": [], "off (cli)": []}
+    for _ in range(rounds):
+        for what, argv in (("on (cli)", ["on", "--name", "cct-bench"]), ("off (cli)", ["off"])):
+            t0 = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-m", "controller", "-q", "debug", *argv],
+                env=env,
+                check=True,
+                capture_output=True,
+            )
+            res[what].append((time.perf_counter() - t0) * 1000)
+    return res
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=20)
+    ap.add_argument("--spec", type=Path, default=REPO / "specs" / "stock.yaml")
     args = ap.parse_args()
     sandbox = None
     if os.environ.get("CALLCTL_AMI_PORT"):
@@ -64,7 +93,7 @@ def main() -> None:
         from controller.sandbox import manager
 
         result = build(
-            load_spec(REPO / "specs" / "default.yaml"),
+            load_spec(args.spec),
             Cache(cache_dir()),
             lambda text: print(f"[build] {text}", file=sys.stderr),
         )
@@ -73,13 +102,14 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as d:
             res = asyncio.run(bench(cfg, args.rounds, Path(d)))
+            res.update(bench_cli(cfg, max(3, args.rounds // 3), Path(d)))
     finally:
         if sandbox is not None:
             sandbox.stop()
     print(f"Asterisk AMI at {cfg.target}, {args.rounds} rounds")
     for what, vals in res.items():
         print(
-            f"debug {what:3}: min {min(vals):6.1f}  median {statistics.median(vals):6.1f}  "
+            f"debug {what:9}: min {min(vals):6.1f}  median {statistics.median(vals):6.1f}  "
             f"p95 {pct(vals, 95):6.1f}  max {max(vals):6.1f} ms"
         )
 

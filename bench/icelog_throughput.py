@@ -2,10 +2,14 @@
 
     .venv/bin/python bench/icelog_throughput.py [--mb 200] [--framing raw|asterisk|both]
 
-The unit is tests/data/logs/pjnath-stock-late-peer.log (real pjnath 2.17 output, level 5,
-STUN dumps included), repeated until the file reaches --mb. "asterisk" re-frames every pjlib
-line the way Asterisk's res_pjproject.c + logger.c write it to a file channel, and mixes in
-the SIP traffic lines a real debug log is mostly made of (pjsip logger, one per 4 lines).
+Three logs, each made by repeating real lines until the file reaches --mb:
+- raw:      tests/data/logs/pjnath-stock-late-peer.log (real pjnath 2.17 output, level 5,
+            STUN dumps included): every line is ICE/STUN, the worst case;
+- asterisk: the same lines re-framed the way Asterisk's res_pjproject.c + logger.c write
+            them to a file channel;
+- mixed:    a real sandbox debug log (tests/data/logs/asterisk-debug-sip-options.log: SIP
+            traffic, pjsip and Asterisk debug at level 5) followed by one re-framed ICE run,
+            repeated: ICE lines are about 10 % of the lines, as in a real call's debug log.
 Memory: peak RSS of a child process that only runs the analyzer, at two file sizes; flat
 memory means the two peaks are about equal.
 """
@@ -23,6 +27,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 UNIT = REPO / "tests" / "data" / "logs" / "pjnath-stock-late-peer.log"
+REAL_AST = REPO / "tests" / "data" / "logs" / "asterisk-debug-sip-options.log"
 
 SIP = [
     "[2026-11-23 01:00:00.000] VERBOSE[4242] res_pjsip_logger.c: <--- Received SIP request "
@@ -33,7 +38,7 @@ SIP = [
 ]
 
 
-def asterisk_lines(raw: list[str]) -> list[str]:
+def asterisk_lines(raw: list[str], sip: bool = False) -> list[str]:
     out: list[str] = []
     for i, line in enumerate(raw):
         if len(line) > 37 and line[:2].isdigit() and line[2] == ":":
@@ -44,14 +49,19 @@ def asterisk_lines(raw: list[str]) -> list[str]:
             )
         else:
             out.append(line)
-        if i % 4 == 0:
+        if sip and i % 4 == 0:
             out.extend(SIP)
     return out
 
 
 def make_log(path: Path, mb: int, framing: str) -> int:
     raw = UNIT.read_text().splitlines()
-    lines = raw if framing == "raw" else asterisk_lines(raw)
+    if framing == "raw":
+        lines = raw
+    elif framing == "asterisk":
+        lines = asterisk_lines(raw)
+    else:  # "mixed": a real sandbox debug log (SIP traffic) around each framed ICE run
+        lines = REAL_AST.read_text().splitlines() + asterisk_lines(raw)
     unit = ("\n".join(lines) + "\n").encode()
     target = mb * 1024 * 1024
     with path.open("wb") as f:
@@ -88,13 +98,13 @@ def run(path: Path) -> tuple[float, int, int, int]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--mb", type=int, default=200)
-    ap.add_argument("--framing", choices=("raw", "asterisk", "both"), default="both")
+    ap.add_argument("--framing", choices=("raw", "asterisk", "mixed", "all"), default="all")
     ap.add_argument("--child")
     args = ap.parse_args()
     if args.child:
         child(args.child)
         return
-    framings = ("raw", "asterisk") if args.framing == "both" else (args.framing,)
+    framings = ("raw", "asterisk", "mixed") if args.framing == "all" else (args.framing,)
     with tempfile.TemporaryDirectory() as d:
         for framing in framings:
             small, big = Path(d) / "small.log", Path(d) / "big.log"

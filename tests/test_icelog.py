@@ -234,3 +234,16 @@ def test_cli_missing_file(tmp_path):
         ["ice", "analyze", str(tmp_path / "nope.log")], Console(stdout=io.StringIO(), stderr=err)
     )
     assert rc == 2 and "cannot read" in err.getvalue()
+
+
+def test_real_asterisk_debug_log_framing():
+    """A real file from `callctl debug on` on the sandbox: SIP traffic, no ICE session."""
+    path = DATA / "asterisk-debug-sip-options.log"
+    f = Framer()
+    pj = [f.frame(line) for line in path.read_text().splitlines() if "pjproject:" in line]
+    assert pj and all(x.kind == "pj" for x in pj)
+    assert {x.sender for x in pj} >= {"sip_endpoint.c"}
+    assert all(x.level in ("TRACE", "DEBUG") and x.ts is not None for x in pj)
+    rep = analyze_file(path).report()
+    assert rep["sessions_total"] == 0 and rep["lines"] == 1472
+    assert rep["ice_lines"] == 0 and rep["findings"] == []
