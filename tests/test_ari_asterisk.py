@@ -239,6 +239,9 @@ async def test_restart_drops_the_websocket_and_events_forever_reconnects(
         assert event.args == ["from-trunk", "+15550104477"]
         assert connects == [0] and registered_after == [True]
 
+        # Calls up would hold "core stop gracefully" back: end this one first.
+        await ari.hangup(b)
+
         # A second restart, while events_forever is running: it reconnects by itself.
         await asyncio.to_thread(sandbox.restart)
         c, d = uid("s1"), uid("s2")
@@ -258,4 +261,5 @@ async def test_restart_drops_the_websocket_and_events_forever_reconnects(
         await asyncio.wait_for(after_second(), 60)
         await caller
         assert connects == [0, 1] and registered_after == [True, True]
+        await ari.hangup(d)
         await events.aclose()
