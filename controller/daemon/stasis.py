@@ -1,0 +1,374 @@
+"""ARI events -> routing decision -> call state machine -> ARI requests.
+
+One `Router` owns every call. Events are handled one at a time in arrival order, and each
+event's effects are queued on a per-call lock, so ARI requests for one call run in order while
+calls never wait on each other. Channel ids of the legs are chosen here (`callctl-...`), so
+the events of a leg are recognised even before the request that created it has returned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import quote
+
+from controller.ari import AriNotFound, AriRequestError, AriUnavailable, Event
+from controller.daemon import calls as C
+from controller.daemon import reconcile
+from controller.daemon.logfmt import kv
+from controller.daemon.metrics import Metrics
+from controller.routing import RoutingConfig, inbound, outbound
+from controller.routing.causes import Cause, ari_hangup_params
+from controller.routing.names import NAME_RE
+
+log = logging.getLogger("callctl.daemon.stasis")
+
+FROM_JINGLE, FROM_TRUNK, LEG = "from-jingle", "from-trunk", "leg"
+
+
+class Ari(Protocol):
+    """What the router needs from controller.ari.AriClient (a fake in unit tests)."""
+
+    async def create_bridge(
+        self, *, bridge_id: str | None = None, name: str | None = None, bridge_type: str = ...
+    ) -> dict[str, Any]: ...
+    async def add_channels(self, bridge_id: str, channel_ids: list[str]) -> None: ...
+    async def create_channel(
+        self, endpoint: str, *, app_args: list[str] = ..., channel_id: str | None = None,
+        originator: str | None = None, variables: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]: ...
+    async def dial(
+        self, channel_id: str, *, caller: str | None = None, timeout: int | None = None
+    ) -> None: ...
+    async def ring(self, channel_id: str) -> None: ...
+    async def request(
+        self, method: str, path: str, *, params: Mapping[str, object | None] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> Any: ...
+    async def answer(self, channel_id: str) -> None: ...
+    async def hangup(
+        self, channel_id: str, *, reason: str | None = None, reason_code: int | None = None
+    ) -> None: ...
+    async def destroy_bridge(self, bridge_id: str) -> None: ...
+    async def channels(self) -> list[dict[str, Any]]: ...
+    async def bridges(self) -> list[dict[str, Any]]: ...
+    async def application(self, name: str | None = None) -> dict[str, Any]: ...
+
+
+def standin_dial_string(endpoint: str) -> str:
+    """`PJSIP/<endpoint>`: a SIP endpoint standing in for a JID (tests without prosody)."""
+    if NAME_RE.fullmatch(endpoint) is None:
+        raise ValueError(f"not a valid endpoint name: {endpoint!r}")
+    return f"PJSIP/{endpoint}"
+
+
+@dataclass
+class Router:
+    ari: Ari
+    config: RoutingConfig
+    metrics: Metrics = field(default_factory=Metrics)
+    standins: Mapping[str, str] = field(default_factory=dict)  # JID -> PJSIP endpoint
+    clock: Callable[[], float] = time.monotonic
+    accepting: bool = True  # False while draining: new calls are refused
+    calls: dict[str, C.Call] = field(default_factory=dict)
+    _by_channel: dict[str, C.Call] = field(default_factory=dict)
+    _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+
+    # -- events ------------------------------------------------------------------------------
+
+    def handle(self, event: Event) -> None:
+        """Feed one ARI event. Never raises for odd events: they are logged and dropped."""
+        kind = event.type
+        if kind == "StasisStart":
+            self._stasis_start(event)
+            return
+        if kind == "Dial":
+            peer = event.data.get("peer")
+            channel_id = peer.get("id") if isinstance(peer, dict) else None
+            status = str(event.data.get("dialstatus", ""))
+            call = self._by_channel.get(channel_id) if isinstance(channel_id, str) else None
+            if call is None or not isinstance(channel_id, str):
+                return
+            effects = call.leg_dialstatus(channel_id, status)
+            if status == "RINGING":
+                effects += call.leg_ringing(channel_id)
+            elif status == "PROGRESS":
+                effects += call.leg_progress(channel_id)
+            elif status == "ANSWER":
+                effects += call.leg_answered(channel_id, self.clock())
+            self._apply(call, effects)
+            return
+        channel_id = event.channel_id
+        call = self._by_channel.get(channel_id) if channel_id else None
+        if call is None or channel_id is None:
+            return
+        if kind == "ChannelStateChange":
+            state = (event.channel or {}).get("state")
+            if state == "Ringing":
+                self._apply(call, call.leg_ringing(channel_id))
+            elif state == "Up" and channel_id != call.caller_channel:
+                self._apply(call, call.leg_answered(channel_id, self.clock()))
+        elif kind in ("ChannelDestroyed", "ChannelHangupRequest"):
+            cause = event.data.get("cause")
+            cause = int(cause) if isinstance(cause, int) else None
+            if kind == "ChannelHangupRequest" and cause is None:
+                return  # a soft hangup without a cause: ChannelDestroyed will carry one
+            if channel_id == call.caller_channel:
+                self._apply(call, call.caller_hung_up(cause))
+            else:
+                self._apply(call, call.leg_gone(channel_id, cause))
+
+    def _stasis_start(self, event: Event) -> None:
+        channel = event.channel or {}
+        channel_id = event.channel_id
+        args = event.args
+        if channel_id is None or channel_id in self._by_channel:
+            return  # one of our legs entering the app: already tracked
+        if not args or args[0] not in (FROM_JINGLE, FROM_TRUNK):
+            log.warning(kv("call.unexpected", channel=channel_id, args=",".join(args)[:80]))
+            self._spawn(self._hangup(channel_id, int(Cause.NORMAL_TEMPORARY_FAILURE)))
+            return
+        dest = args[1] if len(args) > 1 else ""
+        if not self.accepting:
+            log.warning(kv("call.refused", channel=channel_id, reason="draining", cause=41))
+            self._count_refusal(args[0], "draining")
+            self._spawn(self._hangup(channel_id, int(Cause.NORMAL_TEMPORARY_FAILURE)))
+            return
+        if args[0] == FROM_JINGLE:
+            call = self._outbound(channel_id, channel, dest)
+        else:
+            call = self._inbound(channel_id, dest)
+        if call is None:
+            return
+        self.calls[call.id] = call
+        self._by_channel[channel_id] = call
+        self.metrics.active_calls.set(len(self.calls))
+        self._apply(call, call.start())
+
+    def _outbound(self, channel_id: str, channel: Mapping[str, Any], dest: str) -> C.Call | None:
+        caller = channel.get("caller") if isinstance(channel.get("caller"), dict) else {}
+        # chan_motif puts the caller's full JID in the caller ID name.
+        jid = str((caller or {}).get("name", ""))
+        active: dict[str, int] = {}
+        for other in self.calls.values():
+            if other.caller_key and not other.ended:
+                active[other.caller_key] = active.get(other.caller_key, 0) + 1
+        decision = outbound(self.config, jid, dest, active)
+        if not decision.allowed:
+            cause = int(decision.cause or Cause.CALL_REJECTED)
+            log.info(kv("call.refused", direction="outbound", channel=channel_id,
+                        caller=decision.caller, number=decision.number,
+                        reason=str(decision.reason), cause=cause))
+            self._count_refusal("outbound", str(decision.reason))
+            self._spawn(self._hangup(channel_id, cause))
+            return None
+        call = C.Call(
+            id=_new_id(), direction=C.Direction.OUTBOUND, caller_channel=channel_id,
+            candidates=tuple(C.Candidate(leg.trunk, leg.dial_string) for leg in decision.legs),
+            started=self.clock(), ring_timeout=decision.ring_timeout,
+            caller_id=decision.caller_id, caller_key=decision.caller, number=decision.number,
+        )
+        log.info(kv("call.start", call=call.id, direction="outbound", channel=channel_id,
+                    caller=decision.caller, number=decision.number, route=decision.route,
+                    trunks=",".join(decision.trunks)))
+        return call
+
+    def _inbound(self, channel_id: str, did: str) -> C.Call | None:
+        decision = inbound(self.config, did)
+        if not decision.allowed:
+            cause = int(decision.cause or Cause.UNALLOCATED)
+            log.info(kv("call.refused", direction="inbound", channel=channel_id,
+                        number=decision.number, reason=str(decision.reason), cause=cause))
+            self._count_refusal("inbound", str(decision.reason))
+            self._spawn(self._hangup(channel_id, cause))
+            return None
+        candidates = tuple(
+            C.Candidate(t.jid, standin_dial_string(self.standins[t.jid])
+                        if t.jid in self.standins else t.dial_string)
+            for t in decision.targets
+        )
+        call = C.Call(
+            id=_new_id(), direction=C.Direction.INBOUND, caller_channel=channel_id,
+            candidates=candidates, started=self.clock(), ring_timeout=decision.ring_timeout,
+            parallel=str(decision.mode) == "parallel", number=decision.number,
+        )
+        log.info(kv("call.start", call=call.id, direction="inbound", channel=channel_id,
+                    number=decision.number, mode=str(decision.mode),
+                    jids=",".join(t.jid for t in decision.targets)))
+        return call
+
+    def _count_refusal(self, direction: str, reason: str) -> None:
+        self.metrics.calls.inc(direction=direction, outcome=f"refused-{reason}")
+
+    # -- effects -----------------------------------------------------------------------------
+
+    def _apply(self, call: C.Call, effects: list[C.Effect]) -> None:
+        if not effects:
+            return
+        for effect in effects:
+            if isinstance(effect, C.DialLeg):
+                self._by_channel[effect.channel_id] = call
+            elif isinstance(effect, C.Finished):
+                self._finished(call, effect)
+        lock = self._locks.setdefault(call.id, asyncio.Lock())
+        self._spawn(self._perform(call, lock, effects))
+
+    def _finished(self, call: C.Call, done: C.Finished) -> None:
+        self.calls.pop(call.id, None)
+        for channel_id in call.channel_ids():
+            self._by_channel.pop(channel_id, None)
+        self.metrics.active_calls.set(len(self.calls))
+        self.metrics.calls.inc(direction=str(call.direction), outcome=done.outcome)
+        setup = call.setup_seconds()
+        if setup is not None:
+            self.metrics.setup_seconds.observe(setup)
+        log.info(kv("call.end", call=call.id, direction=str(call.direction),
+                    outcome=done.outcome, cause=done.cause, trunk=call.trunk,
+                    setup_ms=None if setup is None else round(setup * 1000, 1),
+                    legs=len(call.legs)))
+        if not self.calls:
+            self.ended.set()
+
+    def _spawn(self, coro: Any) -> None:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _perform(self, call: C.Call, lock: asyncio.Lock, effects: list[C.Effect]) -> None:
+        async with lock:
+            for effect in effects:
+                try:
+                    await self._do(call, effect)
+                except AriUnavailable as err:
+                    # Asterisk is gone or unreachable: reconcile after reconnect cleans up.
+                    log.warning(kv("ari.effect_failed", call=call.id,
+                                   effect=type(effect).__name__, error=err.message))
+        if call.ended:
+            # Tasks already queued hold their own reference; an ended call gets no more.
+            self._locks.pop(call.id, None)
+
+    async def _do(self, call: C.Call, effect: C.Effect) -> None:
+        if isinstance(effect, C.SetupBridge):
+            await self.ari.create_bridge(bridge_id=effect.bridge_id, name=call.id)
+            await self._quiet(self.ari.add_channels(effect.bridge_id, [effect.caller_channel]))
+        elif isinstance(effect, C.DialLeg):
+            await self._dial(call, effect)
+        elif isinstance(effect, C.Ring):
+            await self._quiet(self.ari.ring(effect.channel_id))
+        elif isinstance(effect, C.Progress):
+            await self._quiet(
+                self.ari.request("POST", f"/channels/{quote(effect.channel_id, safe='')}/progress")
+            )
+        elif isinstance(effect, C.Answer):
+            await self._quiet(self.ari.answer(effect.channel_id))
+        elif isinstance(effect, C.Hangup):
+            await self._hangup(effect.channel_id, effect.cause)
+        elif isinstance(effect, C.DestroyBridge):
+            await self._quiet(self.ari.destroy_bridge(effect.bridge_id))
+
+    async def _dial(self, call: C.Call, leg: C.DialLeg) -> None:
+        variables = {}
+        if leg.caller_id:
+            # Validated E.164 from the config: the number the called party sees.
+            variables = {"CALLERID(num)": leg.caller_id, "CALLERID(name)": leg.caller_id}
+        try:
+            await self.ari.create_channel(
+                leg.endpoint, app_args=[LEG, call.id], channel_id=leg.channel_id,
+                originator=leg.caller_channel, variables=variables,
+            )
+            await self.ari.add_channels(leg.bridge_id, [leg.channel_id])
+            await self.ari.dial(leg.channel_id, caller=leg.caller_channel, timeout=leg.timeout)
+        except AriRequestError as err:
+            # E.g. no such endpoint: this trunk cannot take the call; maybe the next can.
+            log.warning(kv("leg.failed", call=call.id, channel=leg.channel_id,
+                           target=leg.endpoint, error=err.message))
+            await self._quiet(self.ari.hangup(leg.channel_id))
+            call_leg = call.leg(leg.channel_id)
+            if call_leg is not None:
+                call_leg.dialstatus = "CHANUNAVAIL"
+            self._apply(call, call.leg_gone(leg.channel_id, int(Cause.DESTINATION_OUT_OF_ORDER)))
+            return
+        log.info(kv("leg.dial", call=call.id, channel=leg.channel_id, target=leg.endpoint))
+
+    async def _hangup(self, channel_id: str, cause: int) -> None:
+        params = ari_hangup_params(cause)
+        reason = params.get("reason")
+        code = int(params["reason_code"]) if "reason_code" in params else None
+        await self._quiet(self.ari.hangup(channel_id, reason=reason, reason_code=code))
+
+    async def _quiet(self, coro: Any) -> None:
+        """Run an ARI request whose target may already be gone (404/409/412 are fine)."""
+        try:
+            await coro
+        except AriNotFound:
+            pass
+        except AriRequestError as err:
+            log.debug(kv("ari.refused", error=err.message))
+
+    # -- outside requests --------------------------------------------------------------------
+
+    def hangup_call(self, call_id: str, cause: int = Cause.NORMAL_CLEARING) -> bool:
+        call = self.calls.get(call_id)
+        if call is None:
+            return False
+        log.info(kv("call.hangup_requested", call=call.id, cause=int(cause)))
+        self._apply(call, call.hangup(int(cause)))
+        return True
+
+    def hangup_all(self, cause: int = Cause.NORMAL_TEMPORARY_FAILURE) -> None:
+        for call_id in list(self.calls):
+            self.hangup_call(call_id, cause)
+
+    async def settle(self, timeout: float = 5.0) -> None:
+        """Wait (bounded) until every queued ARI request has been performed."""
+        deadline = time.monotonic() + timeout
+        while self._tasks and time.monotonic() < deadline:
+            await asyncio.wait(set(self._tasks), timeout=max(0.0, deadline - time.monotonic()))
+
+    def snapshot(self) -> list[dict[str, object]]:
+        now = self.clock()
+        return [call.to_dict(now) for call in self.calls.values()]
+
+    # -- reconcile ---------------------------------------------------------------------------
+
+    async def reconcile(self, app_name: str) -> reconcile.Plan:
+        """Re-read channels and bridges, settle what was missed, remove orphans."""
+        channels = await self.ari.channels()
+        bridges = await self.ari.bridges()
+        try:
+            app: dict[str, Any] | None = await self.ari.application(app_name)
+        except AriNotFound:
+            app = None
+        snap = reconcile.Snapshot.from_ari(channels, bridges, app)
+        plan = reconcile.plan(list(self.calls.values()), snap)
+        for call_id, leg_id in plan.answered:
+            call = self.calls.get(call_id)
+            if call is not None:
+                self._apply(call, call.leg_answered(leg_id, self.clock()))
+        for call_id, channel_id in plan.lost:
+            call = self.calls.get(call_id)
+            if call is not None:
+                self.metrics.orphans.inc(kind="call")
+                self._apply(call, C.lost(call, channel_id))
+        for channel_id in plan.orphan_channels:
+            self.metrics.orphans.inc(kind="channel")
+            self._spawn(self._hangup(channel_id, int(Cause.NORMAL_TEMPORARY_FAILURE)))
+        for bridge_id in plan.orphan_bridges:
+            self.metrics.orphans.inc(kind="bridge")
+            self._spawn(self._quiet(self.ari.destroy_bridge(bridge_id)))
+        if not plan.empty:
+            log.warning(kv("reconcile", lost=len(plan.lost), answered=len(plan.answered),
+                           orphan_channels=len(plan.orphan_channels),
+                           orphan_bridges=len(plan.orphan_bridges)))
+        return plan
+
+
+def _new_id() -> str:
+    return f"{reconcile.ID_PREFIX}{secrets.token_hex(6)}"
