@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "controller.sandbox.cli",
     "controller.routing.cli",
     "controller.debug.cli",
+    "controller.daemon.cli",
 )
 
 JSON_FORMAT_VERSION = "1"
