@@ -340,3 +340,40 @@ def test_check_file_and_load_config(tmp_path: Path) -> None:
     binary.write_bytes(b"version: 1\ntrunks:\n  primary: \xff\n")
     with pytest.raises(UsageError, match=r"binary.yaml:3: the file is not valid UTF-8"):
         load_config(binary)
+
+
+def test_numbering_section_errors() -> None:
+    text = VALID.replace(
+        '  country_code: "1"\n  national_prefix: "1"\n',
+        "  country_code: 1\n"
+        '  international_prefixes: ["00", "0x", "011"]\n'
+        '  national_prefix: "00"\n'
+        "  national_number_lengths: [10, 3]\n",
+    )
+    assert issues_of(text) == [
+        (4, 34, "expected a prefix of 1 to 4 digits, found '0x'"),
+        (5, 20, "the national prefix equals an international prefix"),
+        (6, 33, "expected a whole number from 4 to 14, found 3"),
+    ]
+    text = VALID.replace('  national_prefix: "1"\n', "  national_prefix_required: true\n")
+    assert issues_of(text) == [(4, 29, "national_prefix_required needs a national_prefix")]
+
+
+def test_numbering_section_builds_the_plan() -> None:
+    text = VALID.replace(
+        '  country_code: "1"\n  national_prefix: "1"\n',
+        '  country_code: "44"\n'
+        '  international_prefixes: ["00"]\n'
+        '  national_prefix: "0"\n'
+        "  national_prefix_required: true\n"
+        "  national_number_lengths: [9, 10]\n",
+    )
+    config, issues = parse_config(text)
+    assert issues == [] and config is not None
+    plan = config.numbering
+    assert (plan.country_code, plan.international_prefixes, plan.national_prefix) == (
+        "44",
+        ("00",),
+        "0",
+    )
+    assert plan.national_prefix_required and plan.national_number_lengths == (9, 10)
