@@ -232,6 +232,9 @@ class EventStream:
                 continue
             if msg.type in (aiohttp.WSMsgType.PING, aiohttp.WSMsgType.PONG):
                 continue
+            if msg.type == aiohttp.WSMsgType.BINARY:
+                log.warning("ARI sent a binary WebSocket message; ignored")
+                continue
             if self._closing:
                 raise StopAsyncIteration
             code = self._ws.close_code

@@ -298,6 +298,7 @@ async def test_websocket_drop_raises_disconnected(
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         await ws.send_str("garbage")
+        await ws.send_bytes(b"\x00\x01")
         await ws.send_str('{"type": "StasisStart", "channel": {"id": "c1"}}')
         await ws.close()
         return ws
