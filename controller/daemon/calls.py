@@ -229,6 +229,7 @@ class Call:
         for other in self.live_legs():
             if other is not leg:
                 # Q.850 26 "non-selected user clearing": answered elsewhere.
+                other.state, other.cause = LegState.GONE, 26
                 effects.append(Hangup(other.channel_id, 26))
         return effects
 
