@@ -12,7 +12,7 @@ PKGS=(
   libjansson-dev libxml2-dev libsqlite3-dev uuid-dev libedit-dev libssl-dev
   libsrtp2-dev libiksemel-dev libcurl4-openssl-dev libxslt1-dev
   # test peers and helpers
-  sip-tester prosody iproute2 python3-venv python3-dev
+  sip-tester prosody iproute2 python3-venv python3-dev ansible debootstrap
 )
 
 SRC_LIST=/etc/apt/sources.list.d/callctl-sid-src.sources
