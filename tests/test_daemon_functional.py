@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from test_daemon_rig import (
+from tests.test_daemon_rig import (
     Rig,
     daemon_config,
     http_get,

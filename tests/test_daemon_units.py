@@ -18,7 +18,7 @@ from controller.daemon import http, logfmt, reconcile
 from controller.daemon.metrics import Histogram, Metrics
 from controller.daemon.stasis import Router, standin_dial_string
 from controller.routing import parse_config
-from test_daemon_rig import ROUTING
+from tests.test_daemon_rig import ROUTING
 
 
 def config():  # type: ignore[no-untyped-def]
