@@ -345,6 +345,7 @@ class AriClient:
                 params=_clean_params(params or {}),
                 json=body,
                 headers=self._headers,
+                timeout=self._timeout,  # also when the session was passed in
             ) as resp:
                 text = await resp.text()
                 status = resp.status

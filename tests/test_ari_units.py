@@ -3,6 +3,7 @@ error mapping (against a tiny fake server on loopback), and events_forever's rec
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -33,6 +34,7 @@ from controller.ari import (
 from controller.errors import ExitStatus, UsageError
 
 SECRET = "s3cret-Password"
+StartServer = Callable[..., Awaitable[AriClient]]
 
 
 # -- credentials ---------------------------------------------------------------------------
@@ -205,14 +207,14 @@ async def fake_ari(aiohttp_routes: list[web.RouteDef]) -> tuple[web.AppRunner, s
 
 
 @pytest.fixture
-async def ari_server() -> AsyncIterator[Callable[[list[web.RouteDef]], Awaitable[AriClient]]]:
+async def ari_server() -> AsyncIterator[StartServer]:
     runners: list[web.AppRunner] = []
     clients: list[AriClient] = []
 
-    async def start(routes: list[web.RouteDef]) -> AriClient:
+    async def start(routes: list[web.RouteDef], request_timeout: float = 2.0) -> AriClient:
         runner, url = await fake_ari(routes)
         runners.append(runner)
-        client = AriClient(AriCredentials(url, "callctl", SECRET), request_timeout=2)
+        client = AriClient(AriCredentials(url, "callctl", SECRET), request_timeout=request_timeout)
         clients.append(client)
         return client
 
@@ -245,7 +247,7 @@ def answer(status: int, body: str, content_type: str = "application/json") -> we
     ],
 )
 async def test_http_answers_map_to_errors(
-    ari_server: Callable[[list[web.RouteDef]], Awaitable[AriClient]],
+    ari_server: StartServer,
     status: int,
     body: str,
     error: type[Exception],
@@ -259,8 +261,18 @@ async def test_http_answers_map_to_errors(
     assert SECRET not in str(caught.value)
 
 
+async def test_slow_answer_is_unavailable(ari_server: StartServer) -> None:
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(1)
+        return web.json_response({})
+
+    ari = await ari_server([web.get("/ari/asterisk/info", slow)], 0.2)
+    with pytest.raises(AriUnavailable, match=r"cannot reach ARI at .* \(GET /asterisk/info\)"):
+        await ari.asterisk_info()
+
+
 async def test_requests_carry_basic_auth_and_params(
-    ari_server: Callable[[list[web.RouteDef]], Awaitable[AriClient]],
+    ari_server: StartServer,
 ) -> None:
     seen: dict[str, Any] = {}
 
@@ -288,7 +300,7 @@ async def test_requests_carry_basic_auth_and_params(
 
 
 async def test_websocket_drop_raises_disconnected(
-    ari_server: Callable[[list[web.RouteDef]], Awaitable[AriClient]],
+    ari_server: StartServer,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
@@ -310,6 +322,25 @@ async def test_websocket_drop_raises_disconnected(
     with pytest.raises(AriDisconnected, match="closed"):
         await anext(stream)
     assert SECRET not in caplog.text
+
+
+async def test_event_stream_outlives_the_request_timeout(
+    ari_server: StartServer,
+) -> None:
+    async def events(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await asyncio.sleep(0.8)
+        await ws.send_str('{"type": "Late"}')
+        async for _ in ws:
+            pass
+        return ws
+
+    # REST calls time out after 0.2 s; the event stream must not.
+    ari = await ari_server([web.get("/ari/events", events)], 0.2)
+    stream = await ari.connect_events(wait_registered=None)
+    assert (await anext(stream)).type == "Late"
+    await stream.close()
 
 
 def registering_ari(registered_after: int) -> list[web.RouteDef]:
@@ -334,7 +365,7 @@ def registering_ari(registered_after: int) -> list[web.RouteDef]:
 
 
 async def test_connect_waits_until_the_app_is_registered(
-    ari_server: Callable[[list[web.RouteDef]], Awaitable[AriClient]],
+    ari_server: StartServer,
 ) -> None:
     ari = await ari_server(registering_ari(registered_after=3))
     stream = await ari.connect_events()
@@ -343,7 +374,7 @@ async def test_connect_waits_until_the_app_is_registered(
 
 
 async def test_connect_gives_up_if_the_app_never_registers(
-    ari_server: Callable[[list[web.RouteDef]], Awaitable[AriClient]],
+    ari_server: StartServer,
 ) -> None:
     ari = await ari_server(registering_ari(registered_after=10**6))
     with pytest.raises(AriUnavailable, match=r"'callctl' not registered 0\.3 s after"):
