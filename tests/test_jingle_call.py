@@ -3,9 +3,12 @@
 These pin down what the stock build does, so the patched build's tests have something to
 differ from (issue 8; NOTES.md "A real Jingle call through chan_motif"):
 - a client calls, the dialplan rings, answers and echoes: ICE completes and RTP comes back;
-- every call logs FRACK / "bad magic number" (uninitialised codecs struct, defect 1);
-- pjnath creates the ICE session with "role is Unknown agent" (defect 2);
-- an immediate Answer() sends a session-accept without content name or PCMU (defect 3).
+- pjnath creates every ICE session with "role is Unknown agent" (defect 2: deterministic);
+- an immediate Answer() races the XMPP thread that reads the offer; when the dialplan wins,
+  the session-accept has no content name and no PCMU (defect 3: about 4 calls in 10 here);
+- FRACK / "bad magic number" (defect 1) needs non-NULL garbage on the XMPP thread's stack
+  where `codecs.preferred_format` lives; in this build that slot held NULL on every call tried
+  (0 of 30), so stock tests allow FRACK (`expect_frack=True`) but cannot demand it.
 """
 
 from __future__ import annotations
@@ -17,11 +20,13 @@ import pytest
 from jingle import observe
 from jingle.client import Call, JingleClient
 from jingle.fixtures import AsteriskFactory, ClientFactory
+from jingle.originate import call_from_asterisk
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.slow]
 
 ECHO_PACKETS = 150  # 3 s of 20 ms PCMU
 ICE_TIMEOUT = 10.0
+RACE_ATTEMPTS = 20
 
 
 def full_log(sandbox: Any) -> str:
@@ -53,7 +58,7 @@ async def echo_call(client: JingleClient, asterisk_jid: str) -> Call:
     return call
 
 
-async def test_stock_echo_call_completes_and_shows_defects_1_and_2(
+async def test_stock_echo_call_connects_with_ice_role_unknown(
     asterisk_build_stock: Any, jingle_asterisk: AsteriskFactory, jingle_clients: ClientFactory
 ) -> None:
     sandbox, ast = await jingle_asterisk(asterisk_build_stock, answer_delay=1.0, expect_frack=True)
@@ -65,23 +70,30 @@ async def test_stock_echo_call_completes_and_shows_defects_1_and_2(
     assert call.counter.pcmu >= ECHO_PACKETS - 5, call.counter
     await call.hangup()
 
-    log = await wait_log(sandbox, lambda t: bool(observe.frack_lines(t)))
-    assert observe.frack_lines(log), "stock should log FRACK (issue 8, defect 1)"
-    roles = [s.role for s in observe.ice_sessions(log)]
-    assert "Unknown" in roles, f"pjnath ICE sessions: {roles}"
+    log = await wait_log(sandbox, lambda t: bool(observe.ice_completions(t)))
+    sessions = observe.ice_sessions(log)
+    assert sessions, "no pjnath ICE session in the log: is pjproject logging at level 4+?"
+    assert {s.role for s in sessions} == {"Unknown"}, sessions
+    assert observe.ice_completions(log), "pjnath never finished ICE"
 
 
-async def test_stock_immediate_answer_sends_an_unusable_session_accept(
+async def test_stock_immediate_answer_can_send_an_unusable_session_accept(
     asterisk_build_stock: Any, jingle_asterisk: AsteriskFactory, jingle_clients: ClientFactory
 ) -> None:
+    """Defect 3 is a race, so call until it shows (bounded): at ~40 % per call, 20 calls
+    miss it with probability below 1e-4."""
     _, ast = await jingle_asterisk(asterisk_build_stock, answer_delay=0, expect_frack=True)
     alice = await jingle_clients("alice", "chromium")
-    call = await alice.call(ast.jid)
-    await asyncio.wait_for(call.accepted.wait(), 15)
-
-    defects = set(observe.session_accept_defects(call.session_accept))
-    assert observe.STOCK_IMMEDIATE_ANSWER_DEFECTS.issubset(defects), defects
-    await call.hangup()
+    seen: list[list[str]] = []
+    for _ in range(RACE_ATTEMPTS):
+        call = await alice.call(ast.jid)
+        await asyncio.wait_for(call.accepted.wait(), 15)
+        defects = observe.session_accept_defects(call.session_accept)
+        seen.append(defects)
+        await call.hangup()
+        if observe.STOCK_IMMEDIATE_ANSWER_DEFECTS.issubset(defects):
+            break
+    assert observe.STOCK_IMMEDIATE_ANSWER_DEFECTS.issubset(seen[-1]), seen
 
 
 async def test_stock_inbound_call_to_a_client_is_echoed(
@@ -90,9 +102,7 @@ async def test_stock_inbound_call_to_a_client_is_echoed(
     """Asterisk calls the client (the direction the seed says always worked)."""
     sandbox, ast = await jingle_asterisk(asterisk_build_stock, expect_frack=True)
     alice = await jingle_clients("alice", "plain")
-    await asyncio.to_thread(
-        sandbox.rx, f"channel originate {ast.dial(alice.full_jid)} application Echo"
-    )
+    await call_from_asterisk(sandbox, ast.dial(alice.full_jid), "Echo")
     call = await alice.next_incoming(timeout=10)
     init = call.session_initiate
     assert init is not None and init.initiator == ast.jid

@@ -31,6 +31,8 @@ async def test_client_to_client_call_carries_rtp_both_ways(
 ) -> None:
     alice = await jingle_clients("alice", profile)
     bob = await jingle_clients("bob", profile, side="host")
+    assert await alice.is_online(bob.full_jid)
+    assert not await alice.is_online("bob@jingle.test/nobody")
     out, inc = await _connect(alice, bob)
 
     assert out.ringing.is_set() and out.accepted.is_set()

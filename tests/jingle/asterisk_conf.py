@@ -22,10 +22,12 @@ def dialplan(answer_delay: float = 0.0, app: str = "Echo()") -> str:
     """The context for calls a client places. chan_motif runs extension `s` (no extension is
     named after the endpoint). `answer_delay` > 0 rings first, like a phone picked up later;
     0 answers at once, which is what exposes the unread-offer defect (issue 8)."""
-    steps = ["NoOp(jingle rig: ${CALLERID(all)})"]
-    if answer_delay > 0:
-        steps += ["Ringing()", f"Wait({answer_delay:g})"]
-    steps += ["Answer()", app, "Hangup()"]
+    # Answer() at priority 1 when answering at once: the smaller the head start of the
+    # XMPP thread, the more often stock chan_motif answers before it read the offer.
+    steps = (
+        ["Ringing()", f"Wait({answer_delay:g})", "Answer()"] if answer_delay > 0 else ["Answer()"]
+    )
+    steps += ["NoOp(jingle rig: ${CALLERID(all)})", app, "Hangup()"]
     lines = [f"[{CONTEXT}]", f"exten => s,1,{steps[0]}"]
     lines += [f" same => n,{step}" for step in steps[1:]]
     return "\n".join(lines) + "\n"

@@ -310,19 +310,18 @@ class JingleClient(ClientXMPP):
         self.send_presence()
         self._rig_logged_in.set()
 
-    async def ping(self, to: str, timeout: float = IQ_TIMEOUT) -> bool:
-        """True if `to` (a full JID) answers an XEP-0199 ping: it is online."""
+    async def is_online(self, to: str, timeout: float = IQ_TIMEOUT) -> bool:
+        """True if the resource `to` answers a disco#info query (res_xmpp answers those; it
+        ignores XEP-0199 pings). prosody itself answers service-unavailable for an offline
+        full JID, so only an answer from `to` that is not that error counts."""
         iq = self.make_iq_get(ito=to)
-        iq.append(ET.Element("{urn:xmpp:ping}ping"))
+        iq.append(ET.Element("{http://jabber.org/protocol/disco#info}query"))
         try:
             await _send(iq, timeout)
         except IqTimeout:
             return False
         except IqError as exc:
-            # Any answer from the resource itself means it is online.
-            return (
-                str(exc.iq["from"]) == to and exc.iq["error"]["condition"] != "service-unavailable"
-            )
+            return bool(exc.iq["error"]["condition"] != "service-unavailable")
         return True
 
     # ---- placing calls -------------------------------------------------------------------

@@ -117,7 +117,7 @@ async def jingle_asterisk(
 
     Starts a sandbox Asterisk whose res_xmpp logs in to the rig's prosody and whose chan_motif
     endpoint runs `asterisk_conf.dialplan(answer_delay, app)`; returns once Asterisk's XMPP
-    resource answers a ping, as (sandbox, AsteriskJingle). `expect_frack=True` tells the
+    resource answers disco#info, as (sandbox, AsteriskJingle). `expect_frack=True` tells the
     lead's sandbox_factory not to fail the test on FRACK lines (stock builds log them).
     """
     watcher: JingleClient | None = None
@@ -146,10 +146,10 @@ async def jingle_asterisk(
 
 
 async def wait_online(client: JingleClient, full_jid: str, timeout: float) -> None:
-    """Ping `full_jid` until it answers (res_xmpp logged in), bounded by `timeout`."""
+    """Probe `full_jid` until it answers (res_xmpp logged in), bounded by `timeout`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if await client.ping(full_jid, timeout=2.0):
+        if await client.is_online(full_jid, timeout=2.0):
             return
         await asyncio.sleep(0.5)
     raise JingleError(f"{full_jid} did not come online within {timeout} s")
