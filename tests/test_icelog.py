@@ -247,3 +247,18 @@ def test_real_asterisk_debug_log_framing():
     rep = analyze_file(path).report()
     assert rep["sessions_total"] == 0 and rep["lines"] == 1472
     assert rep["ice_lines"] == 0 and rep["findings"] == []
+
+
+def test_real_asterisk_log_of_a_jingle_call():
+    """Real Asterisk + real pjnath: a stock chan_motif echo call through the Jingle rig."""
+    rep = analyze_file(DATA / "asterisk-jingle-stock-echo.log").report()
+    assert rep["sessions_total"] == 1 and rep["outcomes"] == {"success": 1}
+    (s,) = rep["sessions"]
+    assert s["session"].startswith("icess0x") and s["role"] == "Unknown"
+    assert s["components"] == 2
+    assert s["candidates"]["local"] == {"1": {"host": 1}, "2": {"host": 1}}
+    assert sorted(s["candidates"]["remote"]) == ["1", "2"]
+    assert [c["state"] for c in s["checklist"]] == ["Succeeded", "Succeeded"]
+    assert all(c["nominated"] for c in s["checklist"])
+    assert len(s["nominations"]) == 2 and s["duration"] is not None and s["duration"] < 1
+    assert s["signatures"] == []
