@@ -80,7 +80,7 @@ def _sandbox_connection() -> dict[str, Any] | None:
     `ami_port`, `ami_user`, `ami_secret` attributes, or a mapping with those keys, or None.
     """
     try:
-        from controller.sandbox import state as sandbox_state  # type: ignore[attr-defined]
+        from controller.sandbox import state as sandbox_state
     except ImportError:
         return None
     loader = getattr(sandbox_state, "load_connection", None)
@@ -254,6 +254,15 @@ class AmiSession:
     ) -> None:
         await self.close()
 
+    def _where_hint(self, default: str) -> str:
+        if self.config.source == "defaults":
+            return (
+                "no AMI settings were given and no sandbox is running, so the default "
+                f"{self.config.target} was tried: pass --ami-host/--ami-port/--ami-user, set "
+                "CALLCTL_AMI_*, or start one with `callctl sandbox up`"
+            )
+        return default
+
     async def connect(self) -> None:
         loop = asyncio.get_running_loop()
         cfg = self.config
@@ -264,13 +273,17 @@ class AmiSession:
         except TimeoutError:
             raise AsteriskUnavailable(
                 f"AMI at {cfg.target} did not accept a connection within {cfg.timeout:g} s",
-                hint="is Asterisk running, and is manager.conf [general] enabled=yes?",
+                hint=self._where_hint(
+                    "is Asterisk running, and is manager.conf [general] enabled=yes?"
+                ),
             ) from None
         except OSError as err:
             raise AsteriskUnavailable(
                 f"cannot connect to AMI at {cfg.target}: {err.strerror or err}",
-                hint="is Asterisk running with AMI enabled on that address "
-                "(manager.conf, or set --ami-host/--ami-port, CALLCTL_AMI_HOST/PORT)?",
+                hint=self._where_hint(
+                    "is Asterisk running with AMI enabled on that address "
+                    "(manager.conf, or set --ami-host/--ami-port, CALLCTL_AMI_HOST/PORT)?"
+                ),
             ) from None
         protocol.factory = self
         protocol.log = log
@@ -304,8 +317,10 @@ class AmiSession:
             raise AsteriskUnavailable(
                 f"AMI login as {cfg.user!r} refused by {cfg.target}: "
                 f"{reply.get('Message') or 'no reason given'}",
-                hint="check the user and secret (CALLCTL_AMI_USER, CALLCTL_AMI_SECRET or "
-                "CALLCTL_AMI_SECRET_FILE) against manager.conf",
+                hint=self._where_hint(
+                    "check the user and secret (CALLCTL_AMI_USER, CALLCTL_AMI_SECRET or "
+                    "CALLCTL_AMI_SECRET_FILE) against manager.conf"
+                ),
             )
 
     async def command(self, command: str) -> CommandResult:
