@@ -190,6 +190,7 @@ class IceLogAnalyzer:
     def __init__(self) -> None:
         self.framer = Framer()
         self._tail = b""
+        self._stamps: dict[str, float] = {}
         self.lineno = 0
         self.live: dict[str, Session] = {}
         self.finished: list[Session] = []
@@ -257,15 +258,21 @@ class IceLogAnalyzer:
             and raw[34] != " "
             and raw[0:2].isdigit()
         ):
-            try:
-                t = (
-                    int(raw[0:2]) * 3600
-                    + int(raw[3:5]) * 60
-                    + int(raw[6:8])
-                    + int(raw[9:12]) / 1000.0
-                )
-            except ValueError:
-                t = -1.0
+            stamp = raw[:12]
+            t = self._stamps.get(stamp)
+            if t is None:
+                try:
+                    t = (
+                        int(raw[0:2]) * 3600
+                        + int(raw[3:5]) * 60
+                        + int(raw[6:8])
+                        + int(raw[9:12]) / 1000.0
+                    )
+                except ValueError:
+                    t = -1.0
+                if len(self._stamps) > 4096:
+                    self._stamps.clear()
+                self._stamps[stamp] = t
             if t >= 0:
                 ts = self._last_ts = self.framer._raw_time(t)
                 self.pj_lines += 1
