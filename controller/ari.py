@@ -544,6 +544,10 @@ class AriClient:
     async def ring(self, channel_id: str) -> None:
         await self.request("POST", f"/channels/{_path_part(channel_id)}/ring")
 
+    async def progress(self, channel_id: str) -> None:
+        """Indicate progress (SIP 183, early media) on the channel."""
+        await self.request("POST", f"/channels/{_path_part(channel_id)}/progress")
+
     async def ring_stop(self, channel_id: str) -> None:
         await self.request("DELETE", f"/channels/{_path_part(channel_id)}/ring")
 

@@ -101,6 +101,9 @@ async def test_events_register_the_app_and_deliver_stasis_start(
             assert start2.application == "callctl"
             assert {c["id"] for c in await ari.channels()} >= {ours, other}
 
+            # Ringing then early media on the caller's leg, as the daemon passes them back.
+            await ari.ring(other)
+            await ari.progress(other)
             await ari.answer(other)
             start1 = await wait_for(
                 stream, lambda e: e.type == "StasisStart" and e.channel_id == ours
