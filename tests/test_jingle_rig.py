@@ -7,10 +7,12 @@ failure in the Asterisk tests points at Asterisk.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 from jingle.client import Call, JingleClient, JingleError
 from jingle.fixtures import ClientFactory
+from jingle.profiles import CONVERSATIONS
 
 pytestmark = pytest.mark.usefixtures("prosody_server")
 
@@ -101,5 +103,18 @@ async def test_conversations_nominates_with_0xc001_only(jingle_clients: ClientFa
     init = inc.session_initiate
     assert init is not None
     transport = init.contents[0].transport
-    assert transport is not None and transport.ice_options == ["renomination"]
+    assert transport is not None and transport.ice_options == []  # not signalled (see profile)
+    await out.hangup()
+
+
+async def test_signal_renomination_puts_the_ice_option_in_the_transport(
+    jingle_clients: ClientFactory,
+) -> None:
+    alice = await jingle_clients("alice", replace(CONVERSATIONS, signal_renomination=True))
+    bob = await jingle_clients("bob", "chromium", side="host")
+    out = await alice.call(bob.full_jid)
+    inc = await bob.next_incoming(timeout=5)
+    init = inc.session_initiate
+    assert init is not None and init.contents[0].transport is not None
+    assert init.contents[0].transport.ice_options == ["renomination"]
     await out.hangup()

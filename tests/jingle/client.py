@@ -163,7 +163,7 @@ class Call:
         transport = Transport(
             ufrag=self.ice.local_username,
             pwd=self.ice.local_password,
-            ice_options=["renomination"] if self.profile.renomination else [],
+            ice_options=["renomination"] if self.profile.signal_renomination else [],
         )
         if with_candidates:
             transport.candidates = [to_jingle(c) for c in self.ice.local_candidates]
@@ -227,11 +227,11 @@ class Call:
         self._maybe_start_ice()
 
     def _maybe_start_ice(self) -> None:
-        # Start checks as soon as the peer's credentials are known, like a WebRTC client;
-        # a responder waits until it has accepted.
+        # Checks start once the session is accepted (sent or received) and the peer's
+        # credentials are known; `early_ice` lets an initiator start before the accept.
         if self._ice_task is not None or not self.ice.remote_username:
             return
-        if self.role == "responder" and not self.accepted.is_set():
+        if not self.accepted.is_set() and (self.role == "responder" or not self.profile.early_ice):
             return
         self._ice_task = asyncio.get_running_loop().create_task(self._run_ice())
 

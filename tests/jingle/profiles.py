@@ -20,9 +20,18 @@ class Profile:
     # Reject a session whose content `creator` is not the party that created the content
     # (Gajim): reply bad-request and terminate with failed-application.
     strict_creator: bool = False
-    # Signal the `renomination` ice-option and nominate with NOMINATION (0xC001) only
-    # (Conversations with libwebrtc).
+    # Nominate with NOMINATION (0xC001) only, never USE-CANDIDATE (Conversations with
+    # libwebrtc's `renomination` option on).
     renomination: bool = False
+    # Also put `<renomination/>` (Conversations' ice-option namespace) in the transport. Off
+    # for `conversations`: the seed says the Conversations of the time had no way to signal it
+    # in Jingle; and stock chan_motif treats any non-candidate child of <transport> as an
+    # "Incomplete ICE-UDP candidate" and hangs up, which would hide the nomination bug.
+    signal_renomination: bool = False
+    # Start ICE checks as soon as the callee's candidates arrive, before session-accept. WebRTC
+    # callers cannot (the answer carries the remote description), so all profiles wait; that
+    # wait is what exposes pjnath giving up during a long ring (issue 6, 10 s ringing).
+    early_ice: bool = False
 
 
 # The reference client: RTP + RTCP, every candidate in one transport-info, USE-CANDIDATE.
