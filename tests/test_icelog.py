@@ -261,4 +261,30 @@ def test_real_asterisk_log_of_a_jingle_call():
     assert [c["state"] for c in s["checklist"]] == ["Succeeded", "Succeeded"]
     assert all(c["nominated"] for c in s["checklist"])
     assert len(s["nominations"]) == 2 and s["duration"] is not None and s["duration"] < 1
-    assert s["signatures"] == []
+    # stock chan_motif never sets the ICE role (issue 8): named even when ICE got lucky
+    assert [x["signature"] for x in s["signatures"]] == ["ice-role-unknown"]
+    assert "0050-chan_motif-ice-role.patch" in s["signatures"][0]["patch"]
+
+
+def test_real_debug_log_plain_profile_role_unknown():
+    """`debug on` file of a stock call: pjnath role Unknown, pairs valid, EICEFAILED."""
+    rep = analyze_file(DATA / "asterisk-jingle-stock-plain.debug.log").report()
+    (s,) = rep["sessions"]
+    assert s["role"] == "Unknown" and s["outcome"] == "failed" and "EICEFAILED" in s["status"]
+    assert [c["state"] for c in s["checklist"]] == ["Succeeded", "Succeeded"]
+    assert sigs(s) == ["ice-role-unknown"]  # not mistaken for a renomination peer
+
+
+def test_real_debug_log_firefox_profile_component_2_only():
+    rep = analyze_file(DATA / "asterisk-jingle-stock-firefox.debug.log").report()
+    assert rep["signatures"] == {"component-2-only": 1}
+    (s,) = rep["sessions"]
+    assert sigs(s) == ["component-2-only"] and s["checklist"] == []
+    assert "0060-chan_motif-rtcp-mux-candidates.patch" in s["signatures"][0]["patch"]
+
+
+def test_real_debug_log_conversations_profile_rtcp_mux():
+    rep = analyze_file(DATA / "asterisk-jingle-stock-conversations.debug.log").report()
+    assert rep["signatures"] == {"rtcp-mux-one-component": 1}
+    (s,) = rep["sessions"]
+    assert s["outcome"] == "incomplete" and s["checklist"] == []

@@ -86,15 +86,25 @@ RE_MEDIA = re.compile(
 )
 
 PATCHES = {
-    "late-peer-no-triggered-check": "pjnath triggered-check patch (ice_session.c: a Failed "
+    "late-peer-no-triggered-check": "pjnath triggered-check patch "
+    "(patches/pjproject/0100-pjnath-retry-failed-pairs-and-wait-for-a-late-peer.patch: a Failed "
     "pair goes back to Waiting on an incoming check, RFC 8445 7.3.1.4, and the controlled "
-    "agent keeps waiting for the peer instead of declaring ICE failed)",
-    "component-2-only": "chan_motif component-2 patch (drop trickled RTCP candidates and "
-    "switch the RTP instance to 1 component, instead of restarting ICE per candidate)",
-    "no-nomination-renomination": "renomination patch (pjnath: treat the NOMINATION attribute "
-    "0xC001 of draft-thatcher-ice-renomination like USE-CANDIDATE, last nomination wins)",
-    "media-not-to-nominated": "res_rtp_asterisk nominated_check patch (take the remote address "
+    "agent waits for a late peer instead of declaring ICE failed)",
+    "component-2-only": "chan_motif component-2 patch "
+    "(patches/asterisk/0060-chan_motif-rtcp-mux-candidates.patch: accumulate trickled "
+    "candidates, one ICE component when RTCP is muxed)",
+    "no-nomination-renomination": "renomination patch "
+    "(patches/pjproject/0110-pjnath-honour-NOMINATION-largest-value-wins.patch: honour the "
+    "NOMINATION attribute 0xC001, largest value wins)",
+    "media-not-to-nominated": "res_rtp_asterisk nominated_check patch "
+    "(patches/asterisk/0010-res_rtp_asterisk-nominated-pair.patch: take the remote address "
     "from comp[].nominated_check, not valid_check)",
+    "rtcp-mux-one-component": "chan_motif component-2 patch "
+    "(patches/asterisk/0060-chan_motif-rtcp-mux-candidates.patch: one ICE component when "
+    "RTCP is muxed)",
+    "ice-role-unknown": "chan_motif ICE role patch "
+    "(patches/asterisk/0050-chan_motif-ice-role.patch: set the role from the Jingle "
+    "initiator, start checks once accepted)",
 }
 EXPLAIN = {
     "late-peer-no-triggered-check": "our checks all failed before the peer started checking; "
@@ -104,6 +114,11 @@ EXPLAIN = {
     "no-nomination-renomination": "valid pairs were found but the peer never nominated one that "
     "pjnath understood (it nominates with the renomination attribute 0xC001)",
     "media-not-to-nominated": "media went to a valid pair that is not the nominated one",
+    "rtcp-mux-one-component": "the peer muxes RTCP and sent component-1 candidates only, but "
+    "Asterisk's session has 2 components, so it skipped the checklist: no ICE check ever ran",
+    "ice-role-unknown": "the ICE session kept role Unknown (chan_motif never sets it): checks "
+    "start before the call is accepted and pjnath runs the controlling agent's completion "
+    "logic without nominating, so ICE succeeds or fails by timing",
 }
 
 
@@ -540,15 +555,18 @@ class IceLogAnalyzer:
     # -- Asterisk lines -------------------------------------------------------------------------
     def _ast(self, line: Line) -> None:
         text = line.text
-        if "ICE no RTP candidates" in text:
-            self._finding(
-                line,
-                "component-2-only",
-                "res_rtp_asterisk: ICE no RTP candidates; skipping checklist",
-            )
+        if "candidates; skipping checklist" in text and (
+            "ICE no RTP candidates" in text or "ICE no RTCP candidates" in text
+        ):
+            rtcp = "no RTCP" in text
+            sig = "rtcp-mux-one-component" if rtcp else "component-2-only"
+            what = "no RTCP (component 2) candidates" if rtcp else "no RTP (component 1) candidates"
             s = self._last_pj
             if s is not None and s.name in self.live:
-                s.skipped_checklist = "no RTP (component 1) candidates"
+                s.skipped_checklist = what
+                s.event(line.ts, "no-checklist", f"Asterisk skipped the checklist: {what}")
+            else:  # no session to pin it on: report it on its own
+                self._finding(line, sig, f"res_rtp_asterisk: {text.split(') ', 1)[-1]}")
             return
         if "RTP" in text:
             m = RE_MEDIA.search(text)
@@ -676,8 +694,24 @@ def signatures(s: Session, media: list[tuple[float | None, str]]) -> list[dict[s
             else "Asterisk skipped the checklist: no component-1 candidates",
         )
 
-    # 3. Valid pairs but no nomination.
-    if succeeded and not nominated and outcome != "success":
+    # 2b. The peer muxes RTCP (component 1 only); Asterisk wanted 2 and skipped the checklist.
+    if s.skipped_checklist.startswith("no RTCP") and not s.checks:
+        add(
+            "rtcp-mux-one-component",
+            "Asterisk skipped the checklist: ICE no RTCP candidates (2-component session)",
+        )
+
+    # 3. The role was never set (chan_motif): pjnath's outcome is meaningless.
+    role_unknown = s.roles == ["Unknown"] and s.role == "Unknown"
+    if role_unknown and (s.started is not None or s.checks):
+        add(
+            "ice-role-unknown",
+            "pjnath logged 'role is Unknown agent' and no role change"
+            + (f"; outcome {s.status}" if s.status else ""),
+        )
+
+    # 4. Valid pairs but no nomination (the controlled agent waited in vain).
+    if succeeded and not nominated and outcome != "success" and not role_unknown:
         comps_valid = sorted({c.key[0] for c in succeeded})
         why = (
             "the peer's checks carried the renomination attribute 0xC001 "
@@ -693,7 +727,7 @@ def signatures(s: Session, media: list[tuple[float | None, str]]) -> list[dict[s
             f"valid pair(s) for component(s) {comps_valid} but none nominated: {why}",
         )
 
-    # 4. Media to a valid pair that is not the nominated one.
+    # 5. Media to a valid pair that is not the nominated one.
     nominated_remote = {c.key[2] for c in nominated if c.key[0] == 1}
     valid_remote = {c.key[2] for c in succeeded if c.key[0] == 1} | {
         v["remote"] for v in s.valid_list if v["comp"] == 1
