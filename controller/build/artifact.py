@@ -220,7 +220,8 @@ def pack(build_dir: Path, dest_dir: Path, progress: Progress = lambda _: None) -
 
     def write(tmp: Path) -> None:
         with tmp.open("wb") as raw, \
-                gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz, \
+                gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0,
+                              compresslevel=6) as gz, \
                 tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
             _add_bytes(tar, f"{name}/artifact.json",
                        (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode(), mtime)
