@@ -35,6 +35,11 @@ def test_tarball_needs_exactly_one_of_url_and_path() -> None:
         parse_spec(f"asterisk: {{kind: tarball, path: /x, url: http://h/x, sha256: {SHA}}}")
 
 
+def test_unquoted_numeric_sha256_gets_a_hint() -> None:
+    with pytest.raises(UsageError, match="put it in quotes"):
+        parse_spec(f"asterisk: {{kind: tarball, path: /x, sha256: {'1' * 64}}}")
+
+
 def test_relative_paths_resolve_against_the_spec_file(tmp_path: Path) -> None:
     spec_file = tmp_path / "sub" / "s.yaml"
     spec_file.parent.mkdir()

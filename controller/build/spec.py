@@ -108,6 +108,8 @@ def _source(raw: Any, key: str, base: Path, origin: Path | None) -> SourceSpec:
         url = raw.get("url")
         if (url is None) == (path is None):
             raise _err(origin, key, "a tarball needs exactly one of 'url' or 'path'")
+        if isinstance(sha, (int, float)):
+            raise _err(origin, f"{key}.sha256", "YAML read it as a number: put it in quotes")
         if not isinstance(sha, str) or not _SHA256.match(sha.lower()):
             raise _err(origin, f"{key}.sha256", "required for a tarball: 64 hex digits")
         return SourceSpec(kind="tarball", url=url, path=path, sha256=sha.lower())

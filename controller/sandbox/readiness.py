@@ -7,17 +7,23 @@ real client could use both interfaces right now.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 from typing import Any
 
 import aiohttp
 
 
+def basic_auth_header(user: str, password: str) -> dict[str, str]:
+    # aiohttp 3.14 deprecates BasicAuth; the header is simple enough to build.
+    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    return {"Authorization": f"Basic {token}"}
+
+
 async def ari_info(url: str, user: str, password: str, timeout: float = 3.0) -> dict[str, Any]:
-    auth = aiohttp.BasicAuth(user, password)
     async with (
         aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session,
-        session.get(f"{url}/asterisk/info", auth=auth) as resp,
+        session.get(f"{url}/asterisk/info", headers=basic_auth_header(user, password)) as resp,
     ):
         resp.raise_for_status()
         data: dict[str, Any] = await resp.json()

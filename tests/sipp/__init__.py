@@ -102,7 +102,8 @@ class Sipp:
         stats: dict[str, str] = {}
         path = self.workdir / f"{name}.csv"
         if path.is_file():
-            rows = list(csv.reader(path.open(), delimiter=";"))
+            with path.open() as f:
+                rows = list(csv.reader(f, delimiter=";"))
             if len(rows) >= 2:
                 stats = dict(zip(rows[0], rows[-1], strict=False))
         texts = []
