@@ -5,9 +5,10 @@
 #   build.sh PJPROJECT_TREE BUILD_DIR [PATCH...]
 #
 # The tree is copied to BUILD_DIR/src (the original is never touched); each
-# PATCH is applied in order with `patch -p1 --fuzz=0`, as Asterisk's
-# third-party/apply_patches would (it stops at the first failure, so do we).
-# Result: BUILD_DIR/harness.  Takes about 15 s on 2 cores.
+# PATCH is applied in order with `patch -p1`, like Asterisk's
+# third-party/apply_patches, but with --fuzz=0 so a stale patch fails here.
+# Result: BUILD_DIR/harness.  Takes 15 to 50 s on 2 busy cores
+# (ICE_HARNESS_JOBS sets make's -j, default 2).
 set -eu
 
 if [ $# -lt 2 ]; then
@@ -25,6 +26,7 @@ rm -rf "$out/src"
 # A full copy (about 60 MB, under a second): aconfigure writes files all over
 # the tree even though only pjlib, pjlib-util and pjnath are built.
 cp -a "$tree" "$out/src"
+chmod -R u+w "$out/src"   # the source may be a read-only fixture
 cd "$out/src"
 
 for p in "$@"; do
