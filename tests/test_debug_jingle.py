@@ -67,7 +67,8 @@ async def call_under_debug(
         await svc.off()
     log = Path(on.state.log_file)
     if SAVE:
-        shutil.copy(log, Path(SAVE) / f"asterisk-jingle-stock-{profile}.debug.log")
+        kind = "stock" if "stock" in str(getattr(build, "manifest", {})) else "patched"
+        shutil.copy(log, Path(SAVE) / f"asterisk-jingle-{kind}-{profile}.debug.log")
     return analyze_file(log).report(), sandbox, ok
 
 
@@ -115,3 +116,24 @@ async def test_conversations_profile_on_stock_never_runs_checks(
     )
     assert "rtcp-mux-one-component" in rep["signatures"], rep["signatures"]
     assert "no-nomination-renomination" not in rep["signatures"]
+
+
+@pytest.mark.parametrize("profile", ["plain", "firefox", "conversations"])
+async def test_patched_build_calls_are_clean(
+    profile: str,
+    asterisk_build: Any,
+    jingle_asterisk: Any,  # noqa: F811  (pytest fixtures imported above)
+    jingle_clients: Any,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """With callctl's series the same calls negotiate ICE on Asterisk's side, and the analyzer
+    names nothing. (The client side is the Jingle rig's business: its "firefox" profile still
+    waits for a component 2 that the patched Asterisk no longer offers when RTCP is muxed.)"""
+    rep, _, ok = await call_under_debug(
+        asterisk_build, jingle_asterisk, jingle_clients, tmp_path, profile
+    )
+    assert ok or profile == "firefox"
+    assert rep["signatures"] == {}, rep["signatures"]
+    last = rep["sessions"][-1]
+    assert last["outcome"] == "success" and last["role"] in ("Controlled", "Controlling")
+    assert last["nominations"]

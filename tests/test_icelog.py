@@ -288,3 +288,10 @@ def test_real_debug_log_conversations_profile_rtcp_mux():
     assert rep["signatures"] == {"rtcp-mux-one-component": 1}
     (s,) = rep["sessions"]
     assert s["outcome"] == "incomplete" and s["checklist"] == []
+
+
+def test_real_debug_log_patched_build_is_clean():
+    rep = analyze_file(DATA / "asterisk-jingle-patched-plain.debug.log").report()
+    assert rep["signatures"] == {} and rep["outcomes"] == {"success": 1}
+    (s,) = rep["sessions"]
+    assert s["role"] == "Controlled" and len(s["nominations"]) == 2
