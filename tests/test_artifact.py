@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import tarfile
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -134,3 +136,32 @@ def test_parsers() -> None:
     assert artifact.parse_dpkg_search(dpkg) == {
         "/usr/lib/x86_64-linux-gnu/libjansson.so.4": "libjansson4",
         "/lib/x86_64-linux-gnu/libc.so.6": "libc6"}
+
+
+def test_runtime_state_left_in_the_prefix_is_not_packed(tmp_path: Path) -> None:
+    build = _fake_build(tmp_path)
+    clean = artifact.pack(build, tmp_path / "clean")
+    prefix = build / "prefix"
+    (prefix / "var" / "run" / "asterisk").mkdir(parents=True)
+    (prefix / "var" / "lib" / "asterisk").mkdir(parents=True)
+    (prefix / "var" / "lib" / "asterisk" / "astdb.sqlite3").write_bytes(b"db")
+    (prefix / "var" / "log" / "asterisk").mkdir(parents=True)
+    (prefix / "var" / "log" / "asterisk" / "messages").write_text("log")
+    os.mkfifo(prefix / "lib" / "stray.fifo")
+    sock = socket.socket(socket.AF_UNIX)
+    try:
+        # Bound at a short path (AF_UNIX limit), then moved where Asterisk would put it.
+        short = Path(tempfile.mkdtemp(dir="/tmp")) / "s"
+        sock.bind(str(short))
+        os.rename(short, prefix / "var" / "run" / "asterisk" / "asterisk.ctl")
+        short.parent.rmdir()
+        lines: list[str] = []
+        dirty = artifact.pack(build, tmp_path / "dirty", lines.append)
+    finally:
+        sock.close()
+    names = {m.name.split("/prefix/", 1)[-1] for m in artifact.members(dirty.path)}
+    assert "var/run/asterisk" in names  # folders stay, their contents go
+    assert not names & {"var/run/asterisk/asterisk.ctl", "var/lib/asterisk/astdb.sqlite3",
+                        "var/log/asterisk/messages", "lib/stray.fifo"}
+    assert any("left out 4 runtime file(s)" in line for line in lines)
+    assert clean.sha256 != dirty.sha256  # the new (empty) folders are part of the tree

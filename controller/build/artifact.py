@@ -39,6 +39,9 @@ _NEEDED = re.compile(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]")
 _LDD = re.compile(r"^\s*(\S+) => (/\S+) \(0x[0-9a-f]+\)$")
 _DPKG = re.compile(r"^([^:\s,]+)(?::[a-z0-9]+)?: (/\S+)$")
 _SAFE = re.compile(r"[^A-Za-z0-9._+-]")
+# State an Asterisk leaves in its compiled-in default folders when someone runs it from the
+# cache's prefix without -C: never part of the installation, and never the same twice.
+RUNTIME_STATE = ("var/run/", "var/log/", "var/spool/", "var/lib/asterisk/astdb.sqlite3")
 
 
 @dataclass(frozen=True)
@@ -160,13 +163,25 @@ def _tarinfo(name: str, mtime: int) -> tarfile.TarInfo:
     return info
 
 
-def _add_tree(tar: tarfile.TarFile, root: Path, arcroot: str, mtime: int) -> None:
+def _is_runtime_state(rel: str, st: os.stat_result) -> bool:
+    if stat.S_ISSOCK(st.st_mode) or stat.S_ISFIFO(st.st_mode):
+        return True
+    return not stat.S_ISDIR(st.st_mode) and rel.startswith(RUNTIME_STATE)
+
+
+def _add_tree(tar: tarfile.TarFile, root: Path, arcroot: str, mtime: int) -> list[str]:
+    """Add root's tree; returns the runtime-state files it left out."""
     top = _tarinfo(arcroot, mtime)
     top.type, top.mode = tarfile.DIRTYPE, 0o755
     tar.addfile(top)
+    skipped = []
     for p in _walk(root):
-        info = _tarinfo(f"{arcroot}/{p.relative_to(root).as_posix()}", mtime)
+        rel = p.relative_to(root).as_posix()
+        info = _tarinfo(f"{arcroot}/{rel}", mtime)
         st = p.lstat()
+        if _is_runtime_state(rel, st):
+            skipped.append(rel)
+            continue
         if stat.S_ISLNK(st.st_mode):
             info.type, info.linkname, info.mode = tarfile.SYMTYPE, os.readlink(p), 0o777
             tar.addfile(info)
@@ -180,6 +195,7 @@ def _add_tree(tar: tarfile.TarFile, root: Path, arcroot: str, mtime: int) -> Non
                 tar.addfile(info, f)
         else:
             raise StateError(f"cannot pack {p}: not a file, directory or symlink")
+    return skipped
 
 
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes, mtime: int) -> None:
@@ -218,6 +234,8 @@ def pack(build_dir: Path, dest_dir: Path, progress: Progress = lambda _: None) -
     dest_dir.mkdir(parents=True, exist_ok=True)
     path = dest_dir / f"{name}{SUFFIX}"
 
+    skipped: list[str] = []
+
     def write(tmp: Path) -> None:
         with tmp.open("wb") as raw, \
                 gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0,
@@ -226,10 +244,13 @@ def pack(build_dir: Path, dest_dir: Path, progress: Progress = lambda _: None) -
             _add_bytes(tar, f"{name}/artifact.json",
                        (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode(), mtime)
             _add_bytes(tar, f"{name}/manifest.json", manifest_bytes, mtime)
-            _add_tree(tar, prefix, f"{name}/prefix", mtime)
+            skipped.extend(_add_tree(tar, prefix, f"{name}/prefix", mtime))
 
     progress(f"artifact: packing {prefix} into {path}")
     _write_atomic(path, write)
+    if skipped:
+        progress(f"artifact: left out {len(skipped)} runtime file(s) an Asterisk run from the "
+                 f"cache's prefix wrote: {', '.join(skipped[:5])}")
     digest = sha256_file(path)
     art = Artifact(path, digest)
     _write_atomic(art.sha256_path,
