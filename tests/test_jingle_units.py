@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 from aioice import stun
 from jingle import ice, observe
@@ -106,6 +107,20 @@ def test_log_helpers_find_frack_and_pjnath_roles() -> None:
     assert observe.ice_completions(log) == ["All ICE checklists failed (PJNATH_EICEFAILED)"]
     assert observe.late_checks_ignored(log) == 1
     assert observe.frack_lines("all fine\n") == []
+    refcount = "[t] ERROR[1][C-1] rtp_engine.c: Invalid refcount -1 on ao2 object 0x7f02a80089d0"
+    assert observe.ao2_errors(log + "\n" + refcount) == [observe.frack_lines(log)[0], refcount]
+    assert not observe.asterisk_ice_succeeded(log)
+    assert observe.asterisk_ice_succeeded("x ICE process complete, status=Success\n")
+
+
+def test_log_tail_returns_only_new_lines(tmp_path: Path) -> None:
+    path = tmp_path / "full"
+    path.write_text("old line\n")
+    tail = observe.LogTail(path)
+    with path.open("a") as f:
+        f.write("new line\n")
+    assert tail.read() == "new line\n"
+    assert tail.read() == ""
 
 
 def test_rtp_counter_tells_pcmu_from_rtcp() -> None:

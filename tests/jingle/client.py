@@ -60,6 +60,8 @@ class Call:
     ice: RigConnection
     content_name: str = "audio"
     content_creator: str = "initiator"
+    components: int = 1
+    rtcp_mux: bool = False
     started: float = field(default_factory=time.monotonic)
     records: list[Record] = field(default_factory=list)
     ringing: asyncio.Event = field(default_factory=asyncio.Event)
@@ -171,7 +173,7 @@ class Call:
             creator=self.content_creator,
             name=self.content_name,
             payloads=[PCMU],
-            rtcp_mux=self.profile.rtcp_mux,
+            rtcp_mux=self.rtcp_mux,
             transport=transport,
         )
 
@@ -214,10 +216,7 @@ class Call:
             if trans.ufrag and trans.pwd:
                 self.ice.remote_username, self.ice.remote_password = trans.ufrag, trans.pwd
             for cand in trans.candidates:
-                if (
-                    not self.client.candidate_allowed(cand.ip)
-                    or cand.component > self.profile.components
-                ):
+                if not self.client.candidate_allowed(cand.ip) or cand.component > self.components:
                     # Never send checks outside the rig network (or to components we lack).
                     self.ignored_candidates.append(f"{cand.ip}:{cand.port}/{cand.component}")
                     continue
@@ -328,7 +327,9 @@ class JingleClient(ClientXMPP):
 
     async def call(self, to: str) -> Call:
         """Send session-initiate to a full JID; returns once the IQ result arrived."""
-        call = await self._new_call(secrets.token_hex(8), to, "initiator", controlling=True)
+        call = await self._new_call(
+            secrets.token_hex(8), to, "initiator", controlling=True, rtcp_mux=self.profile.rtcp_mux
+        )
         content = call._local_content(with_candidates=False)
         await self.send_jingle(
             call, Jingle("session-initiate", call.sid, initiator=self.full_jid, contents=[content])
@@ -342,15 +343,21 @@ class JingleClient(ClientXMPP):
         except TimeoutError as exc:
             raise JingleError(f"no incoming call within {timeout} s") from exc
 
-    async def _new_call(self, sid: str, peer: str, role: str, controlling: bool) -> Call:
+    async def _new_call(
+        self, sid: str, peer: str, role: str, controlling: bool, rtcp_mux: bool
+    ) -> Call:
+        # Without rtcp-mux RTCP needs its own component, whatever the profile prefers.
+        components = self.profile.components if rtcp_mux else 2
         ice = RigConnection(
             ice_controlling=controlling,
-            components=self.profile.components,
+            components=components,
             socket_factory=self.socket_factory,
             renomination=self.profile.renomination,
         )
         await ice.gather_candidates()
-        call = Call(self, sid, peer, role, self.profile, ice)
+        call = Call(
+            self, sid, peer, role, self.profile, ice, components=components, rtcp_mux=rtcp_mux
+        )
         call._recv_task = asyncio.get_running_loop().create_task(call._receive())
         self.calls[sid] = call
         return call
@@ -410,7 +417,16 @@ class JingleClient(ClientXMPP):
 
     async def _incoming(self, iq: Iq, jingle: Jingle) -> None:
         peer = str(iq["from"])
-        call = await self._new_call(jingle.sid, peer, "responder", controlling=False)
+        # An answerer can only keep rtcp-mux if the offer has it (libwebrtc's "negotiate"
+        # policy); chan_motif never offers it, so inbound calls use RTP + RTCP.
+        offered_mux = any(c.rtcp_mux for c in jingle.contents)
+        call = await self._new_call(
+            jingle.sid,
+            peer,
+            "responder",
+            controlling=False,
+            rtcp_mux=self.profile.rtcp_mux and offered_mux,
+        )
         call._record("in", jingle)
         call.session_initiate = jingle
         if jingle.contents:

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from .stanzas import Jingle
 
-# astobj2's assertion on an uninitialised object (defect 1 of issue 8).
+# astobj2's complaints about a bad object pointer (defect 1 of issue 8): FRACK when the
+# garbage is not an ao2 object, "Invalid refcount" when it is a stale pointer to one.
 _FRACK = re.compile(r"FRACK|bad magic number")
+_BAD_REFCOUNT = re.compile(r"Invalid refcount -?\d+ on ao2 object")
 # pjnath ice_session.c pj_ice_sess_create(): LOG4 "ICE session created, comp_cnt=%d, role is
 # %s agent" with role_names[] = Unknown / Controlled / Controlling.
 _ROLE = re.compile(r"ICE session created, comp_cnt=(\d+), role is (\w+) agent")
@@ -23,6 +26,11 @@ _IGNORED_LATE_CHECK = "Ignored incoming check after ICE nego has been completed!
 
 def frack_lines(log: str) -> list[str]:
     return [line for line in log.splitlines() if _FRACK.search(line)]
+
+
+def ao2_errors(log: str) -> list[str]:
+    """FRACK lines and refcount underflows: either is defect 1 showing."""
+    return [line for line in log.splitlines() if _FRACK.search(line) or _BAD_REFCOUNT.search(line)]
 
 
 @dataclass(frozen=True)
@@ -87,3 +95,27 @@ def session_accept_defects(accept: Jingle | None) -> list[str]:
 
 
 STOCK_IMMEDIATE_ANSWER_DEFECTS = {"content without a name", "no PCMU payload-type"}
+
+
+class LogTail:
+    """What a log file gained since the last `read()`: one call's lines, for per-call verdicts
+    from a sandbox that handles several calls."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = path.stat().st_size if path.exists() else 0
+
+    def read(self) -> str:
+        if not self.path.exists():
+            return ""
+        with self.path.open("rb") as f:
+            f.seek(self.offset)
+            data = f.read()
+        self.offset += len(data)
+        return data.decode(errors="replace")
+
+
+def asterisk_ice_succeeded(log: str) -> bool:
+    """pjnath on Asterisk's side finished ICE with success (and never with a failure)."""
+    verdicts = ice_completions(log)
+    return bool(verdicts) and all(v == "Success" for v in verdicts)
