@@ -118,3 +118,26 @@ async def test_signal_renomination_puts_the_ice_option_in_the_transport(
     assert init is not None and init.contents[0].transport is not None
     assert init.contents[0].transport.ice_options == ["renomination"]
     await out.hangup()
+
+
+async def test_firefox_caller_drops_component_2_when_the_answer_muxes_rtcp(
+    jingle_clients: ClientFactory,
+) -> None:
+    alice = await jingle_clients("alice", "firefox")
+    bob = await jingle_clients("bob", "chromium", side="host")
+    out, inc = await _connect(alice, bob)
+    assert out.session_accept is not None and out.session_accept.contents[0].rtcp_mux
+    assert (out.components, inc.components) == (1, 1)
+    assert {c.component for c in inc.received("transport-info")[1].candidates()} == {2}
+    await out.send_media(20)
+    await out.hangup()
+    assert inc.counter.pcmu == 20
+
+
+async def test_plain_caller_keeps_rtp_and_rtcp_components(jingle_clients: ClientFactory) -> None:
+    alice = await jingle_clients("alice", "plain")
+    bob = await jingle_clients("bob", "chromium", side="host")
+    out, inc = await _connect(alice, bob)
+    assert (out.components, inc.components) == (2, 2)  # no rtcp-mux offered: bob follows
+    assert out.session_accept is not None and not out.session_accept.contents[0].rtcp_mux
+    await out.hangup()

@@ -199,6 +199,16 @@ class Call:
                 self, Jingle("transport-info", self.sid, contents=[content])
             )
 
+    def _follow_answer_mux(self, accept: Jingle) -> None:
+        """An answer with <rtcp-mux/> to an offer with it: RTCP rides on component 1, so stop
+        expecting component 2 (what Firefox does; its component 2 candidates were already
+        trickled). ICE has not started yet: the initiator waits for the accept."""
+        if self.components == 1 or not self.rtcp_mux or self._ice_task is not None:
+            return
+        if any(c.rtcp_mux for c in accept.contents):
+            self.components = 1
+            self.ice.use_components(1)
+
     def _content_ok(self, jingle: Jingle) -> bool:
         """Check each content's (creator, name); strict profiles refuse a mismatch."""
         ok = True
@@ -346,8 +356,14 @@ class JingleClient(ClientXMPP):
     async def _new_call(
         self, sid: str, peer: str, role: str, controlling: bool, rtcp_mux: bool
     ) -> Call:
-        # Without rtcp-mux RTCP needs its own component, whatever the profile prefers.
-        components = self.profile.components if rtcp_mux else 2
+        # Without rtcp-mux RTCP needs its own component. An offer may gather both (Firefox);
+        # an answer that keeps rtcp-mux needs component 1 only.
+        if not rtcp_mux:
+            components = 2
+        elif role == "responder":
+            components = 1
+        else:
+            components = self.profile.components
         ice = RigConnection(
             ice_controlling=controlling,
             components=components,
@@ -404,6 +420,7 @@ class JingleClient(ClientXMPP):
         if jingle.action == "session-accept":
             call.session_accept = jingle
             call.accepted_at = time.monotonic()
+            call._follow_answer_mux(jingle)
             call.accepted.set()
             call._apply_transport(jingle)
         elif jingle.action == "transport-info":

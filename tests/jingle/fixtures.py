@@ -113,7 +113,8 @@ async def jingle_asterisk(
     jingle_net: netns.RigNet,
     jingle_clients: ClientFactory,
 ) -> AsyncIterator[AsteriskFactory]:
-    """`await jingle_asterisk(build, answer_delay=1.0, app="Echo()", expect_frack=False)`.
+    """`await jingle_asterisk(build, answer_delay=1.0, app="Echo()", expect_frack=False,
+    debug=5)`.
 
     Starts a sandbox Asterisk whose res_xmpp logs in to the rig's prosody and whose chan_motif
     endpoint runs `asterisk_conf.dialplan(answer_delay, app)`; returns once Asterisk's XMPP
@@ -128,6 +129,7 @@ async def jingle_asterisk(
         answer_delay: float = 1.0,
         app: str = "Echo()",
         expect_frack: bool = False,
+        debug: int = 5,
     ) -> RigAsterisk:
         nonlocal watcher
         files, ast = asterisk_conf.configs(
@@ -137,6 +139,9 @@ async def jingle_asterisk(
         sandbox = await asyncio.to_thread(
             sandbox_factory, build=build, configs=files, jingle=True, expect_frack=expect_frack
         )
+        # chan_motif's and res_rtp_asterisk's ICE lines are ast_debug(): the proofs need them.
+        if debug:
+            await asyncio.to_thread(sandbox.rx, f"core set debug {debug}")
         if watcher is None:
             watcher = await jingle_clients("bob", "chromium", resource="rig-watcher")
         await wait_online(watcher, ast.jid, XMPP_LOGIN_TIMEOUT)

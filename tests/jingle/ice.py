@@ -81,6 +81,11 @@ class RigConnection(Connection):
             self.nominations_sent.append(value)
         return request
 
+    def use_components(self, count: int) -> None:
+        """Shrink to the first `count` components before connect() (rtcp-mux answered):
+        ICE then completes once those are nominated. aioice keeps the set in `_components`."""
+        self._components = set(range(1, count + 1))
+
     def nominated_pairs(self) -> dict[int, Any]:
         return dict(self._nominated)
 
