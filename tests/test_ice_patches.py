@@ -240,6 +240,19 @@ def test_any_nomination_beats_use_candidate(harnesses, build, pair, to):
 
 # ---- the series itself and the sample logs ------------------------------------------------
 
+COVERED = {"aggressive", "regular", "late9", "late60", "late60-regular", "late60-2comp",
+           "late9-nowait", "giveup", "late130", "nomination", "renomination",
+           "renom-over-uc"}
+
+
+def test_every_harness_scenario_has_assertions(harnesses):
+    for exe in harnesses.values():
+        listed = subprocess.run([str(exe), "--list"], capture_output=True, text=True,
+                                check=True).stdout.split()
+        assert set(listed) == COVERED
+
+
+
 def test_series_applies_exactly(pjproject_source, tmp_path):
     """No fuzz, no offset: exactly what Asterisk's apply_patches will see."""
     tree = tmp_path / "pj"
