@@ -295,3 +295,34 @@ def test_real_debug_log_patched_build_is_clean():
     assert rep["signatures"] == {} and rep["outcomes"] == {"success": 1}
     (s,) = rep["sessions"]
     assert s["role"] == "Controlled" and len(s["nominations"]) == 2
+
+
+def _comparable(rep: dict) -> dict:
+    return {
+        k: rep[k]
+        for k in ("sessions_total", "outcomes", "signatures", "findings", "sessions", "lines")
+    }
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in DATA.glob("*.log")))
+def test_anchor_scan_matches_line_by_line(name, tmp_path):
+    """feed() only parses lines holding an anchor; it must see everything feed_line() sees."""
+    path = DATA / name
+    text = path.read_text(errors="replace")
+    variants = {"as-is": text}
+    if not text.startswith("["):  # also the Asterisk framing of the same pjlib lines
+        variants["asterisk"] = (
+            "\n".join(
+                asterisk_frame(line, "2026-11-23 01:00:" + line[6:12])
+                if len(line) > 37 and line[:2].isdigit() and line[2] == ":"
+                else line
+                for line in text.splitlines()
+            )
+            + "\n"
+        )
+    for label, body in variants.items():
+        f = tmp_path / f"{label}.log"
+        f.write_text(body)
+        fast = analyze_file(f).report()
+        slow = analyze_lines(body.splitlines())
+        assert _comparable(fast) == _comparable(slow), (name, label)

@@ -33,14 +33,26 @@ ANCHORS = (
     b"bytes STUN message",
     b"STUN Binding request",
     b"0xc001",
-    b"0xC001",
     b"USE-CANDIDATE",
-    b"Role ",
-    b"agent",
-    b"incoming",
-    b"early",
+    b"Role changed",
+    b"Controlled agent",
+    b"incoming check",
+    b"early check",
     b"RTP",
 )
+# In an Asterisk log every pjnath ICE line comes from a session named "icess0x..." (Asterisk
+# creates them with a NULL name, ice_session.c then uses "icess%p"), so far fewer anchors do.
+ASTERISK_ANCHORS = (
+    b"icess",
+    b"ICE session created",
+    b"bytes STUN message",
+    b"STUN Binding request",
+    b"0xc001",
+    b"USE-CANDIDATE",
+    b"RTP",
+    b"skipping checklist",
+)
+
 
 # --- pjnath ice_session.c -----------------------------------------------------------------
 _PAIR = r"(\d+): \[(\d+)\] (\S+)-->(\S+)"
@@ -205,6 +217,8 @@ class IceLogAnalyzer:
     def __init__(self) -> None:
         self.framer = Framer()
         self._tail = b""
+        self._anchors: tuple[bytes, ...] | None = None
+        self._learned: list[str] = []
         self._stamps: dict[str, float] = {}
         self.lineno = 0
         self.live: dict[str, Session] = {}
@@ -235,25 +249,46 @@ class IceLogAnalyzer:
         self._tail = buf[cut + 1 :]
         self._scan(buf, cut + 1)
 
-    def _scan(self, block: bytes, end: int) -> None:
+    @staticmethod
+    def _starts(block: bytes, anchors: tuple[bytes, ...], begin: int, end: int) -> set[int]:
         find = block.find
         rfind = block.rfind
         starts: set[int] = set()
-        for anchor in ANCHORS:
-            p = find(anchor, 0, end)
+        for anchor in anchors:
+            p = find(anchor, begin, end)
             while p != -1:
                 starts.add(rfind(b"\n", 0, p) + 1)
                 p = find(anchor, find(b"\n", p, end), end)
+        return starts
+
+    def _scan(self, block: bytes, end: int) -> None:
+        if self._anchors is None:  # decided by the first complete lines
+            first = block[: min(end, 65536)]
+            asterisk = first.startswith(b"[") and b"] " in first[:64]
+            self._anchors = ASTERISK_ANCHORS if asterisk else ANCHORS
+        order = sorted(self._starts(block, self._anchors, 0, end))
+        find = block.find
         count = block.count
         base = self.lineno
         prev = 0
         handle = self._handle
-        for s in sorted(starts):
+        i = 0
+        while i < len(order):
+            s = order[i]
+            i += 1
             base += count(b"\n", prev, s)
             prev = s
             e = find(b"\n", s, end)
             self.lineno = base + 1
             handle(block[s:e].decode("utf-8", "replace"))
+            if self._learned:
+                # A session with an unusual name was created: follow its name from here on.
+                new = tuple(n.encode() for n in self._learned)
+                self._learned.clear()
+                self._anchors = self._anchors + new
+                extra = self._starts(block, new, e, end) - set(order[i:])
+                if extra:
+                    order = order[:i] + sorted(set(order[i:]) | extra)
         self.lineno = base + count(b"\n", prev, end)
 
     def feed_line(self, raw: str) -> None:
@@ -374,6 +409,14 @@ class IceLogAnalyzer:
                     self._end(sender, ts, "replaced")
                 self.sessions_total += 1
                 self.ice_lines += 1
+                anchors = self._anchors
+                if (
+                    anchors is not None
+                    and anchors is not ANCHORS
+                    and not sender.startswith("icess")
+                    and sender.encode() not in anchors
+                ):
+                    self._learned.append(sender)
                 s = Session(
                     sender,
                     self.sessions_total,
