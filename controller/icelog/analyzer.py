@@ -220,6 +220,7 @@ class IceLogAnalyzer:
         self._anchors: tuple[bytes, ...] | None = None
         self._learned: list[str] = []
         self._stamps: dict[str, float] = {}
+        self._dates: dict[str, float | None] = {}
         self.lineno = 0
         self.live: dict[str, Session] = {}
         self.finished: list[Session] = []
@@ -327,6 +328,25 @@ class IceLogAnalyzer:
                 ts = self._last_ts = self.framer._raw_time(t)
                 self.pj_lines += 1
                 self._pj(ts, raw[13:35].lstrip(), raw[36:].lstrip(" !."))
+                return
+        elif raw[:1] == "[":
+            # Fast path: an Asterisk file channel line carrying pjproject output,
+            # "[DATE] LEVEL[LWP][C-...] pjproject: \t<sender right-aligned> <indent><text>".
+            j = raw.find("] ", 1)
+            k = raw.find(" pjproject: ", j) if j > 0 else -1
+            if k > j and " " not in raw[j + 2 : k] and raw[k - 1 : k] == "]":
+                date = raw[1:j]
+                when = self._dates.get(date)
+                if when is None:
+                    when = self.framer.frame(f"[{date}] D[0] x: y").ts
+                    if len(self._dates) > 4096:
+                        self._dates.clear()
+                    self._dates[date] = when
+                if when is not None:
+                    self._last_ts = when
+                sender, _, rest = raw[k + 12 :].lstrip("\t ").partition(" ")
+                self.pj_lines += 1
+                self._pj(when, sender, rest.lstrip(". "))
                 return
         line = self.framer.frame(raw)
         if line.ts is not None:
