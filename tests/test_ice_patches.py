@@ -215,6 +215,12 @@ def test_nomination_only_patched_completes(harnesses):
     both_agree(run(harnesses["patched"], "nomination"))
 
 
+def test_late_peer_with_nomination_only_needs_both_patches(harnesses):
+    """Conversations calling a phone: late start and NOMINATION instead of USE-CANDIDATE."""
+    failed_before_peer(run(harnesses["stock"], "late60-nomination")["controlled"], 60000)
+    both_agree(run(harnesses["patched"], "late60-nomination"))
+
+
 # ---- (c) renomination: the largest NOMINATION value wins ----------------------------------
 
 def test_renomination_stock_never_completes(harnesses):
@@ -241,8 +247,8 @@ def test_any_nomination_beats_use_candidate(harnesses, build, pair, to):
 # ---- the series itself and the sample logs ------------------------------------------------
 
 COVERED = {"aggressive", "regular", "late9", "late60", "late60-regular", "late60-2comp",
-           "late9-nowait", "giveup", "late130", "nomination", "renomination",
-           "renom-over-uc"}
+           "late9-nowait", "giveup", "late130", "nomination", "late60-nomination",
+           "renomination", "renom-over-uc"}
 
 
 def test_every_harness_scenario_has_assertions(harnesses):

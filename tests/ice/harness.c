@@ -135,6 +135,9 @@ static const scenario scenarios[] =
     { "late60-2comp", "late60 with two components (RTP and RTCP, as "
       "chan_motif has)",
       60000, PJ_TRUE, PJ_FALSE, 0, {{0}}, 90000, -1, 2 },
+    { "late60-nomination", "peer starts 60 s late and nominates with "
+      "NOMINATION only: both patches at once",
+      60000, PJ_FALSE, PJ_TRUE, 0, {{0}}, 90000, -1, 1 },
 };
 
 /* ------------------------------------------------------------------ */
