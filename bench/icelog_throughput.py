@@ -11,7 +11,9 @@ Three logs, each made by repeating real lines until the file reaches --mb:
             traffic, pjsip and Asterisk debug at level 5) followed by one re-framed ICE run,
             repeated: ICE lines are about 10 % of the lines, as in a real call's debug log.
 Memory: peak RSS of a child process that only runs the analyzer, at two file sizes; flat
-memory means the two peaks are about equal.
+memory means the two peaks are about equal. Both wall-clock and CPU-time rates are printed:
+on a shared machine the CPU rate is the analyzer's own cost, the wall rate what a user waits.
+The load average is printed too.
 """
 
 from __future__ import annotations
@@ -76,14 +78,16 @@ def child(path: str) -> None:
     from controller.icelog.cli import analyze_file
 
     t0 = time.perf_counter()
+    c0 = time.process_time()
     a = analyze_file(Path(path))
     dt = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     rep = a.report()
     rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(f"{dt:.3f} {rss_kb} {rep['sessions_total']} {rep['lines']}")
+    print(f"{dt:.3f} {rss_kb} {rep['sessions_total']} {rep['lines']} {cpu:.3f}")
 
 
-def run(path: Path) -> tuple[float, int, int, int]:
+def run(path: Path) -> tuple[float, int, int, int, float]:
     out = subprocess.run(
         [sys.executable, __file__, "--child", str(path)],
         capture_output=True,
@@ -92,7 +96,7 @@ def run(path: Path) -> tuple[float, int, int, int]:
         cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     ).stdout.split()
-    return float(out[0]), int(out[1]), int(out[2]), int(out[3])
+    return float(out[0]), int(out[1]), int(out[2]), int(out[3]), float(out[4])
 
 
 def main() -> None:
@@ -105,16 +109,18 @@ def main() -> None:
         child(args.child)
         return
     framings = ("raw", "asterisk", "mixed") if args.framing == "all" else (args.framing,)
+    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     with tempfile.TemporaryDirectory() as d:
         for framing in framings:
             small, big = Path(d) / "small.log", Path(d) / "big.log"
             make_log(small, max(1, args.mb // 10), framing)
             size = make_log(big, args.mb, framing)
-            _, rss_small, _, _ = run(small)
-            secs, rss_big, sessions, lines = run(big)
+            _, rss_small, _, _, _ = run(small)
+            secs, rss_big, sessions, lines, cpu = run(big)
             print(
                 f"{framing:8} {size / 1e6:7.1f} MB {lines:9d} lines {sessions:6d} sessions: "
-                f"{secs:6.2f} s = {size / 1e6 / secs:6.1f} MB/s; peak RSS "
+                f"{secs:6.2f} s = {size / 1e6 / secs:6.1f} MB/s wall, "
+                f"{size / 1e6 / cpu:6.1f} MB/s CPU; peak RSS "
                 f"{rss_small / 1024:.1f} MiB at {args.mb // 10 or 1} MB, "
                 f"{rss_big / 1024:.1f} MiB at {args.mb} MB"
             )
