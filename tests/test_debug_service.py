@@ -295,3 +295,40 @@ async def test_without_res_pjsip_the_logger_step_is_skipped(server, tmp_path, cl
     assert "pjsip set logger on" not in ast.history
     await s.off()
     assert ast.snapshot() == before
+
+
+async def test_unexpected_answer_after_the_command_ran_is_undone_too(server, tmp_path, clock):
+    ast = server.ast
+    before = ast.snapshot()
+    server.answer_instead["core set debug 5"] = ["Core debug is still 3."]  # ran, odd reply
+    s = svc(server, tmp_path, clock)
+    with pytest.raises(AsteriskUnavailable, match="rolled back: channel, core_debug"):
+        await s.on(name="dbg")
+    assert ast.snapshot() == before
+
+
+async def test_late_reply_is_treated_as_maybe_run_and_undone(server, tmp_path, clock):
+    ast = server.ast
+    before = ast.snapshot()
+    server.delay_after_run["pjproject set log level 5"] = 3.0  # longer than the 2 s timeout
+    s = svc(server, tmp_path, clock)
+    with pytest.raises(AsteriskUnavailable, match="rolled back"):
+        await s.on(name="dbg")
+    await asyncio.sleep(1.5)  # let the late reply arrive on the old connection
+    assert ast.snapshot() == before
+    assert server.received.count("pjproject set log level 5") == 1
+
+
+async def test_off_interrupted_keeps_what_is_left_and_says_so(server, tmp_path, clock):
+    ast = server.ast
+    before = ast.snapshot()
+    s = svc(server, tmp_path, clock)
+    await s.on(name="dbg")
+    server.fail["core set debug off"] = "reject"
+    with pytest.raises(AsteriskUnavailable) as info:
+        await s.off()
+    assert "still applied: channel, core_debug" in (info.value.hint or "")
+    left = s.store.load()
+    assert left is not None and left.applied == ["channel", "core_debug"]
+    await s.off()
+    assert ast.snapshot() == before

@@ -139,6 +139,8 @@ class FakeAmiServer:
         self.secret = secret
         self.fail: dict[str, str] = {}
         self.drop_after_run: set[str] = set()
+        self.answer_instead: dict[str, list[str]] = {}  # run the command, answer this text
+        self.delay_after_run: dict[str, float] = {}  # run the command, answer late
         self.received: list[str] = []
         self.logins = 0
         self.server: asyncio.Server | None = None
@@ -203,6 +205,10 @@ class FakeAmiServer:
                     if cmd in self.drop_after_run:
                         self.drop_after_run.discard(cmd)
                         break
+                    if cmd in self.answer_instead:
+                        out = self.answer_instead.pop(cmd)
+                    if cmd in self.delay_after_run:
+                        await asyncio.sleep(self.delay_after_run.pop(cmd))
                     body = f"Response: {'Success' if ok else 'Error'}\r\nActionID: {aid}\r\n"
                     body += "Message: Command output follows\r\n"
                     body += "".join(f"Output: {line}\r\n" for line in (out or [""]))

@@ -341,10 +341,17 @@ class DebugService:
         warnings: list[str],
     ) -> NoReturn:
         """Undo after a failed `on`, then raise an error that says what happened."""
-        lost = isinstance(err, AmiConnectionLost | OSError)
-        if lost and in_flight is not None and in_flight.key not in state.applied:
-            # The command may have run before the connection dropped: undo it too
-            # (undo commands are absolute, so this is safe either way).
+        # A rejected command is the only failure after which the connection is known good.
+        lost = not isinstance(err, AmiCommandRejected | StepFailed)
+        foreign_channel = (
+            in_flight is not None
+            and in_flight.key == "channel"
+            and "already exists" in str(getattr(err, "message", err))
+        )
+        if in_flight is not None and in_flight.key not in state.applied and not foreign_channel:
+            # The in-flight command may have run (a reply lost or late, or an unexpected
+            # reply after it ran): undo it too. Undo commands set absolute values, so this is
+            # safe either way; a channel someone else created meanwhile is left alone.
             state.applied.append(in_flight.key)
         state.status = "turning_off"
         self.store.save(state)
@@ -383,8 +390,17 @@ class DebugService:
             warnings: list[str] = []
             state.status = "turning_off"
             self.store.save(state)
-            async with self._session() as ami:
-                await self._undo_all(ami, state, warnings)
+            try:
+                async with self._session() as ami:
+                    await self._undo_all(ami, state, warnings)
+            except CallctlError as err:
+                if err.hint is None:
+                    left = ", ".join(state.applied) or "nothing"
+                    err.hint = (
+                        f"still applied: {left} (recorded in {self.store.path}); run "
+                        "`callctl debug off` again once Asterisk answers"
+                    )
+                raise
             history = list(state.history)
             history.append(self._record(state, reason))
             self.store.save_off(history)
