@@ -28,7 +28,6 @@ from typing import Any, NoReturn
 from controller.ami import (
     AmiCommandRejected,
     AmiConfig,
-    AmiConnectionLost,
     AmiError,
     AmiSession,
     CommandRunner,
