@@ -9,18 +9,22 @@
  *
  * Time: the program is linked with -Wl,--wrap=pj_gettickcount and
  * -Wl,--wrap=pj_gettimeofday, so pjlib's timer heap and pjnath's STUN
- * retransmissions read the virtual clock below (and --wrap=pj_getpid, for
- * STUN transaction IDs that do not change from run to run).  The event loop jumps the
- * clock straight to the next timer, packet or scenario event.
+ * retransmissions read the virtual clock below, and with
+ * -Wl,--wrap=pj_getpid so STUN transaction IDs are the same in every run.
+ * The event loop jumps the clock straight to the next timer, packet or
+ * scenario event.
  *
- * Usage: harness SCENARIO [--log FILE] [--log-level N]
+ * Usage: harness SCENARIO [--log FILE] [--log-level N]   (level 5 default)
  *        harness --list
- * Output: one line per agent, e.g.
+ * Output: one line per agent (on one line), e.g.
  *   RESULT scenario=late9 side=controlled status=success error=none
- *          t_ms=9052 pair=127.0.0.1:4000/127.0.0.2:5000 nomination=0
+ *          t_ms=9030 pair=127.0.0.1:4000/127.0.0.2:5000
  *          media_to=127.0.0.2:5000
- * "pair" always names the controlled agent's address first, so both sides
- * print the same text when they agree on the selected pair.
+ * status is success, failed or incomplete; t_ms is the virtual time of
+ * on_ice_complete; "pair" is the nominated pair of each component
+ * (comma-separated), the controlled agent's address first on both sides,
+ * so both print the same text when they agree; media_to is where
+ * pj_ice_sess_send_data() sent a packet after completion.
  */
 #include <pjlib.h>
 #include <pjlib-util.h>
