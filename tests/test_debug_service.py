@@ -332,3 +332,16 @@ async def test_off_interrupted_keeps_what_is_left_and_says_so(server, tmp_path, 
     assert left is not None and left.applied == ["channel", "core_debug"]
     await s.off()
     assert ast.snapshot() == before
+
+
+async def test_a_refused_step_is_not_undone(server, tmp_path, clock):
+    """Refused: it did not run, and its undo may be refused too (module not loaded)."""
+    ast = server.ast
+    before = ast.snapshot()
+    server.fail["pjsip set logger on"] = "reject"
+    server.fail["pjsip set logger off"] = "reject"
+    s = svc(server, tmp_path, clock)
+    with pytest.raises(AsteriskUnavailable, match="rolled back: channel, core_debug, pjproject;"):
+        await s.on(name="dbg")
+    assert ast.snapshot() == before
+    assert "pjsip set logger off" not in server.received

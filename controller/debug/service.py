@@ -347,7 +347,13 @@ class DebugService:
             and in_flight.key == "channel"
             and "already exists" in str(getattr(err, "message", err))
         )
-        if in_flight is not None and in_flight.key not in state.applied and not foreign_channel:
+        refused = isinstance(err, AmiCommandRejected)
+        if (
+            in_flight is not None
+            and in_flight.key not in state.applied
+            and not foreign_channel
+            and not refused
+        ):
             # The in-flight command may have run (a reply lost or late, or an unexpected
             # reply after it ran): undo it too. Undo commands set absolute values, so this is
             # safe either way; a channel someone else created meanwhile is left alone.
