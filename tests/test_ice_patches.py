@@ -244,11 +244,21 @@ def test_any_nomination_beats_use_candidate(harnesses, build, pair, to):
     assert ok(r, pair) and r.media_to == to, r
 
 
+def test_renomination_to_a_pair_never_validated_is_ignored(harnesses):
+    """Known limit of 0110: after completion pjnath runs no new checks, so a NOMINATION for
+    a pair the controlled agent never validated itself (here B, cancelled when the
+    aggressive USE-CANDIDATE on A completed ICE) is logged and ignored (RFC 8445 7.3.1.5
+    nominates valid pairs only)."""
+    for build in ("stock", "patched"):
+        r = run(harnesses[build], "renom-unchecked")["controlled"]
+        assert ok(r, PAIR_A) and r.media_to == TO_A, r
+
+
 # ---- the series itself and the sample logs ------------------------------------------------
 
 COVERED = {"aggressive", "regular", "late9", "late60", "late60-regular", "late60-2comp",
            "late9-nowait", "giveup", "late130", "nomination", "late60-nomination",
-           "renomination", "renom-over-uc"}
+           "renomination", "renom-over-uc", "renom-unchecked"}
 
 
 def test_every_harness_scenario_has_assertions(harnesses):

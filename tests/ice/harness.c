@@ -131,6 +131,9 @@ static const scenario scenarios[] =
     { "renom-over-uc", "USE-CANDIDATE on A (regular nomination), then "
       "NOMINATION 1 on lower-priority pair B",
       0, PJ_FALSE, PJ_FALSE, 1, {{3000, 1, 1}}, 30000, -1, 1 },
+    { "renom-unchecked", "aggressive USE-CANDIDATE on A (the controlled "
+      "agent never validates B), then NOMINATION 1 on B",
+      0, PJ_TRUE, PJ_FALSE, 1, {{3000, 1, 1}}, 30000, -1, 1 },
     { "late130", "controlling peer starts 130 s late, after the give-up",
       130000, PJ_TRUE, PJ_FALSE, 0, {{0}}, 160000, -1, 1 },
     { "late9-nowait", "late9 with the controlled agent's wait set to 0: "
