@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -213,3 +214,10 @@ def test_write_atomic_leaves_old_file_when_write_fails(tmp_path, monkeypatch):
         write_atomic(path, b"new")
     assert path.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["s.json"]
+
+
+def test_default_state_dir_follows_the_project_state_folder():
+    from controller.debug._store import default_state_dir
+
+    assert default_state_dir({"CALLCTL_STATE_DIR": "/a"}) == Path("/a/debug")
+    assert default_state_dir({"CALLCTL_STATE": "/b"}) == Path("/b/debug")

@@ -4,8 +4,9 @@ Writes go to a temporary file in the same directory, are fsync'ed, renamed over 
 and the directory is fsync'ed, so a crash leaves either the old or the new state, never a torn
 one. A lock file (flock) serialises `on`/`off`/`expire` across processes.
 
-Location: `$CALLCTL_STATE_DIR/debug/` if set, else `$XDG_STATE_HOME/callctl/debug/`, else
-`~/.local/state/callctl/debug/`; the file is named after the AMI target (`127.0.0.1_5038.json`).
+Location: `$CALLCTL_STATE_DIR/debug/` if set, else `debug/` in callctl's runtime state folder
+(`controller.paths.state_dir()`: `$CALLCTL_STATE`, default `/tmp/callctl`, next to the
+sandboxes); the file is named after the AMI target (`127.0.0.1_5038.json`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+from controller import paths
 from controller.debug._model import DebugState
 from controller.errors import StateError
 
@@ -29,8 +31,9 @@ def default_state_dir(env: dict[str, str] | None = None) -> Path:
     env = dict(os.environ) if env is None else env
     if env.get("CALLCTL_STATE_DIR"):
         return Path(env["CALLCTL_STATE_DIR"]) / "debug"
-    base = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "callctl" / "debug"
+    if env.get("CALLCTL_STATE"):
+        return Path(env["CALLCTL_STATE"]) / "debug"
+    return paths.state_dir() / "debug"
 
 
 def state_file_name(target: str) -> str:

@@ -40,8 +40,8 @@ def add_ami_flags(p: argparse.ArgumentParser) -> None:
         "--state-dir",
         type=Path,
         default=None,
-        help="where debug state files live (default $CALLCTL_STATE_DIR/debug or "
-        "~/.local/state/callctl/debug)",
+        help="where debug state files live (default $CALLCTL_STATE_DIR/debug, else "
+        "$CALLCTL_STATE/debug, else /tmp/callctl/debug)",
     )
 
 
