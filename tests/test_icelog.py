@@ -326,3 +326,15 @@ def test_anchor_scan_matches_line_by_line(name, tmp_path):
         fast = analyze_file(f).report()
         slow = analyze_lines(body.splitlines())
         assert _comparable(fast) == _comparable(slow), (name, label)
+
+
+def test_analyze_reads_stdin(monkeypatch):
+    data = (DATA / "pjnath-stock-late-peer.log").read_bytes()
+
+    class Stdin:
+        buffer = io.BytesIO(data)
+
+    monkeypatch.setattr("sys.stdin", Stdin)
+    out = io.StringIO()
+    rc = main(["ice", "analyze", "-"], Console(stdout=out, stderr=io.StringIO()))
+    assert rc == 0 and "late-peer-no-triggered-check x1" in out.getvalue()

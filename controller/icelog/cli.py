@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -31,17 +32,24 @@ def iter_lines(f: BinaryIO) -> Iterator[str]:
         yield tail.decode("utf-8", "replace")
 
 
-def analyze_file(path: Path) -> IceLogAnalyzer:
+def analyze_stream(f: BinaryIO) -> IceLogAnalyzer:
     a = IceLogAnalyzer()
+    while chunk := f.read(CHUNK):
+        a.feed(chunk)
+    a.finish()
+    return a
+
+
+def analyze_file(path: Path) -> IceLogAnalyzer:
+    """Analyze a log file; `-` reads standard input."""
+    if str(path) == "-":
+        return analyze_stream(sys.stdin.buffer)
     try:
         f = path.open("rb")
     except OSError as err:
         raise UsageError(f"cannot read {path}: {err.strerror}") from None
     with f:
-        while chunk := f.read(CHUNK):
-            a.feed(chunk)
-    a.finish()
-    return a
+        return analyze_stream(f)
 
 
 def register(sub: Any) -> None:
@@ -58,7 +66,7 @@ def register(sub: Any) -> None:
         "changes, nominations, outcome, duration, and known failure signatures with the "
         "patch that fixes each.",
     )
-    an.add_argument("file", type=Path, help="log file")
+    an.add_argument("file", type=Path, help="log file (`-` for standard input)")
     an.add_argument(
         "--max-events", type=int, default=40, help="state changes shown per session (text)"
     )
