@@ -45,6 +45,15 @@ class AsteriskJingle:
         return f"Motif/{self.endpoint}/{client_full_jid}"
 
 
+# Stock (and patched) Asterisk 22.10.1 segfaults at start-up now and then: chan_motif's config
+# handler calls iks_filter_add_rule(connection->filter, ...) on the main thread, and
+# res_xmpp creates that filter only in xmpp_client_reconnect(), on the client's own thread.
+# Seen here as "segfault ... in libiksemel.so (iks_filter_add_rule+0x113)" in dmesg and
+# "Asterisk exited during start-up". The rig therefore loads chan_motif after res_xmpp says
+# the client is connected (`load_motif`).
+MOTIF_RACE = "chan_motif loaded before res_xmpp created the connection's iks filter"
+
+
 def rtp_range(net: RigNet) -> tuple[int, int]:
     # One 200-port slice per /30, so concurrent rigs rarely probe the same ports.
     index = (int(net.subnet.network_address) >> 2) % 100
@@ -64,7 +73,12 @@ def configs(
     account = prosody.accounts["asterisk"]
     rtp_start, rtp_end = rtp_range(net)
     files = {
-        "modules.conf": "[modules]\nautoload = yes\n",
+        # chan_motif is loaded by hand once res_xmpp is connected (see MOTIF_RACE).
+        "modules.conf": (
+            "[modules]\nautoload = yes\n"
+            "noload = res_pjsip_phoneprov_provider.so\nnoload = res_phoneprov.so\n"
+            "noload = chan_motif.so\n"
+        ),
         "xmpp.conf": (
             "[general]\n"
             "debug = yes\n"  # the XML goes to the log: evidence for every test

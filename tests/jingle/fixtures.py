@@ -142,12 +142,30 @@ async def jingle_asterisk(
         # chan_motif's and res_rtp_asterisk's ICE lines are ast_debug(): the proofs need them.
         if debug:
             await asyncio.to_thread(sandbox.rx, f"core set debug {debug}")
+        await load_motif(sandbox, XMPP_LOGIN_TIMEOUT)
         if watcher is None:
             watcher = await jingle_clients("bob", "chromium", resource="rig-watcher")
         await wait_online(watcher, ast.jid, XMPP_LOGIN_TIMEOUT)
         return sandbox, ast
 
     yield make
+
+
+async def load_motif(sandbox: Any, timeout: float) -> None:
+    """Load chan_motif once res_xmpp's client is connected (asterisk_conf.MOTIF_RACE)."""
+    deadline = time.monotonic() + timeout
+    status = ""
+    while time.monotonic() < deadline:
+        status = await asyncio.to_thread(sandbox.rx, "xmpp show connections")
+        if f"/{asterisk_conf.RESOURCE}" in status and "Connected" in status:
+            break
+        await asyncio.sleep(0.3)
+    else:
+        raise JingleError(f"res_xmpp not connected within {timeout} s:\n{status}")
+    await asyncio.to_thread(sandbox.rx, "module load chan_motif.so")
+    shown = await asyncio.to_thread(sandbox.rx, "module show like chan_motif")
+    if "Running" not in shown:
+        raise JingleError(f"chan_motif did not load:\n{shown}")
 
 
 async def wait_online(client: JingleClient, full_jid: str, timeout: float) -> None:
