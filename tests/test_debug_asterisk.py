@@ -196,3 +196,26 @@ async def test_asterisk_down_is_a_clear_error(sandbox, tmp_path):
     svc = DebugService(cfg, state_dir=tmp_path)
     with pytest.raises(AsteriskUnavailable, match="cannot connect to AMI"):
         await svc.on()
+
+
+@pytest.mark.slow
+async def test_expiry_fires_in_real_time_with_the_watcher_running(sandbox, tmp_path):
+    """No fake clock: `on --for 10s`, the daemon's watcher task turns it off by itself."""
+    import asyncio
+
+    before = observe(sandbox)
+    svc = DebugService(ami_of(sandbox), state_dir=tmp_path)
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    await svc.on(name="cct-rt", duration=timedelta(seconds=10))
+    watcher = DebugExpiryWatcher(credentials_from(svc.ami), state_dir=tmp_path, interval=5.0)
+    task = asyncio.create_task(watcher.run())
+    try:
+        while not watcher.turned_off and loop.time() - t0 < 20:
+            await asyncio.sleep(0.05)
+        t_off = loop.time() - t0
+    finally:
+        task.cancel()
+    assert [r.reason for r in watcher.turned_off] == ["expired"]
+    assert 10.0 <= t_off < 12.0, t_off  # not before its time, and promptly after
+    assert observe(sandbox) == before

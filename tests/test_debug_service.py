@@ -57,7 +57,7 @@ async def test_on_then_off_restores_everything(server, tmp_path, clock):
     assert res.state.log_file == f"{LOG_DIR}/dbg"
     assert f"logger add channel dbg {CHANNEL_LEVELS}" in ast.history
     st = s.status()
-    assert st["on"] and st["expires"] == "2026-11-23T01:15:00+00:00" and st["level"] == 5
+    assert st["on"] and st["expires"] == "2026-11-23T01:15:00.000+00:00" and st["level"] == 5
     assert st["requested_by"]["pid"] > 0 and "@" not in st["requested_by"]["user"]
     off = await s.off()
     assert off.action == "stopped"

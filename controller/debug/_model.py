@@ -161,7 +161,8 @@ def now_utc() -> datetime:
 
 
 def _iso(dt: datetime) -> str:
-    return dt.astimezone(UTC).isoformat(timespec="seconds")
+    # Milliseconds: truncating to seconds would let debug expire up to a second early.
+    return dt.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
 def _parse_dt(value: Any, what: str) -> datetime:
