@@ -345,3 +345,16 @@ async def test_a_refused_step_is_not_undone(server, tmp_path, clock):
         await s.on(name="dbg")
     assert ast.snapshot() == before
     assert "pjsip set logger off" not in server.received
+
+
+async def test_extend_with_another_level_applies_it_and_keeps_the_prior(server, tmp_path, clock):
+    ast = server.ast
+    ast.core_debug = 4  # prior core debug equals the level asked for later
+    before = ast.snapshot()
+    s = svc(server, tmp_path, clock)
+    await s.on(name="dbg", level=5)
+    res = await s.on(name="dbg", level=4)
+    assert res.action == "extended" and res.state.level == 4
+    assert (ast.core_debug, ast.pj_level) == (4, 4)
+    await s.off()
+    assert ast.snapshot() == before

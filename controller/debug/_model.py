@@ -147,13 +147,19 @@ def plan_steps(prior: Prior, name: str, level: int) -> list[Step]:
 
 
 def relevel_steps(prior: Prior, old_level: int, new_level: int) -> list[Step]:
-    """Steps to move a running session from old_level to new_level (undo stays the prior)."""
-    full = {s.key: s for s in plan_steps(prior, "x", new_level)}
-    out = []
-    for key in ("core_debug", "pjproject"):
-        if key in full and old_level != new_level:
-            out.append(full[key])
-    return out
+    """Steps moving a running session from old_level to new_level; the undo stays the prior."""
+    if old_level == new_level:
+        return []
+    core_undo = f"core set debug {prior.core_debug}" if prior.core_debug else "core set debug off"
+    pj_undo = "default" if prior.pjproject_default else str(prior.pjproject_level)
+    return [
+        Step("core_debug", (f"core set debug {new_level}",), (core_undo,)),
+        Step(
+            "pjproject",
+            (f"pjproject set log level {new_level}",),
+            (f"pjproject set log level {pj_undo}",),
+        ),
+    ]
 
 
 def now_utc() -> datetime:
