@@ -32,12 +32,12 @@ def test_outbound_answer_bridges_and_measures_setup() -> None:
     call = out_call()
     start = call.start()
     assert start == [
-        C.SetupBridge("callctl-1-br", "chan"),
+        C.SetupBridge("callctl-1-br", "chan", "+15550104400"),
         C.DialLeg("callctl-1-1", "PJSIP/+15551230000@carrier-a", "callctl-1-br", "chan", 30,
                   "+15550104400"),
     ]
-    assert call.leg_ringing("callctl-1-1") == [C.Ring("chan")]
-    assert call.leg_ringing("callctl-1-1") == []  # once
+    assert call.leg_ringing("callctl-1-1") == []  # the bridge carries the 180
+    assert call.phase is Phase.RINGING
     assert call.leg_answered("callctl-1-1", 100.25) == [C.Answer("chan")]
     assert call.phase is Phase.ANSWERED and call.setup_seconds() == pytest.approx(0.25)
     end = call.leg_gone("callctl-1-1", int(Cause.NORMAL_CLEARING))
@@ -84,10 +84,10 @@ def test_answers_about_the_destination_do_not_fail_over(
                        C.Finished(outcome, want)]
 
 
-def test_early_media_sends_progress_once_and_not_ring_after() -> None:
+def test_early_media_is_not_downgraded_to_ringing() -> None:
     call = out_call()
     call.start()
-    assert call.leg_progress("callctl-1-1") == [C.Progress("chan")]
+    assert call.leg_progress("callctl-1-1") == []
     assert call.leg_ringing("callctl-1-1") == []
     assert call.phase is Phase.EARLY_MEDIA
 

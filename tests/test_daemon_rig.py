@@ -69,7 +69,10 @@ policy:
 _HEAD = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
 <scenario name="NAME">
-  <recv request="INVITE" crlf="true" rrs="true"/>
+  <recv request="INVITE" crlf="true" rrs="true">
+    <action>
+CAPTURE    </action>
+  </recv>
   <send><![CDATA[
 SIP/2.0 180 Ringing
 [last_Via:]
@@ -123,8 +126,8 @@ Content-Length: 0
 _BYE_OUT = """  <send retrans="500"><![CDATA[
 BYE [next_url] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-[last_To:]
-[last_From:]
+From: [$local_to];tag=[pid]SIPpTag01[call_number]
+To: [$remote_from]
 Call-ID: [call_id]
 CSeq: 2 BYE
 Max-Forwards: 70
@@ -134,13 +137,59 @@ Content-Length: 0
   <recv response="200"/>
 </scenario>
 """
+_CANCELLED = """  <recv request="CANCEL"/>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+  <send><![CDATA[
+SIP/2.0 487 Request Terminated
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+CSeq: [$cseq] INVITE
+Content-Length: 0
+
+]]></send>
+  <recv request="ACK"/>
+  <timewait milliseconds="200"/>
+</scenario>
+"""
 # tests/sipp/scenarios/uas_answer.xml does not load in SIPp 3.6.1 (an optional <recv> just
 # before a <send>): these are written out per test instead.
+# SIPp refuses a variable that is set and never used: capture only what a scenario needs.
+_PARTIES = """\
+      <ereg regexp=".*" search_in="hdr" header="From:" check_it="true" assign_to="remote_from"/>
+      <ereg regexp=".*" search_in="hdr" header="To:" check_it="true" assign_to="local_to"/>
+"""
+_CSEQ = """\
+      <ereg regexp="[0-9]+" search_in="hdr" header="CSeq:" check_it="true" assign_to="cseq"/>
+"""
+
+
+def _head(capture: str) -> str:
+    if not capture:
+        return _HEAD.replace("    <action>\nCAPTURE    </action>\n  </recv>", "  </recv>").replace(
+            '<recv request="INVITE" crlf="true" rrs="true">\n  </recv>',
+            '<recv request="INVITE" crlf="true" rrs="true"/>')
+    return _HEAD.replace("CAPTURE", capture)
+
+
 SCENARIOS = {
     # rings for the -d pause, answers, waits for Asterisk's BYE
-    "uas_ring_answer.xml": _HEAD + "  <pause/>\n" + _OK + _BYE_IN,
+    "uas_ring_answer.xml": _head("") + "  <pause/>\n" + _OK + _BYE_IN,
     # answers at once, talks for the -d pause, hangs up itself
-    "uas_answer_hangup.xml": _HEAD + _OK + "  <pause/>\n" + _BYE_OUT,
+    "uas_answer_hangup.xml": _head(_PARTIES) + _OK + "  <pause/>\n" + _BYE_OUT,
+    # rings until cancelled; tests/sipp's uas_noanswer.xml answers the CANCEL's CSeq in its
+    # 487, which Asterisk drops, so its INVITE transaction never ends
+    "uas_ring_cancel.xml": _head(_CSEQ) + _CANCELLED,
 }
 
 
@@ -162,6 +211,7 @@ class Rig:
 
     def carrier(self, name: str, scenario_name: str, **kw: Any) -> Sipp:
         host = PHONE_IP if name.startswith("ph-") else CARRIER_IP
+        kw.setdefault("timeout_s", 30)
         return Sipp(scenario(self.workdir, scenario_name), host, self.ports[name],
                     self.workdir / name, **kw)
 
@@ -199,7 +249,8 @@ def daemon_config(sb: Sandbox, *, ring_timeout: int = 5, **kw: Any) -> DaemonCon
     routing, issues = parse_config(ROUTING.replace("RING", str(ring_timeout)))
     assert routing is not None, issues
     defaults: dict[str, Any] = {
-        "listen_port": 0, "debug_watch": False, "reconnect_base": 0.2, "reconnect_cap": 1.0,
+        "listen_port": 0, "debug_watch": False, "drain_timeout": 3.0,
+        "reconnect_base": 0.2, "reconnect_cap": 1.0,
         "standins": {"alice@example.org/a": "ph-a", "alice@example.org/b": "ph-b"},
     }
     defaults.update(kw)

@@ -58,8 +58,13 @@ class Leg:
 
 @dataclass(frozen=True)
 class SetupBridge:
+    """Create the bridge and put the caller in it. The caller ID is set on the caller's
+    channel first: a two-party bridge copies it onto the leg's connected line, which PJSIP
+    sends as From (otherwise the called party would see the caller's JID)."""
+
     bridge_id: str
     caller_channel: str
+    caller_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -70,16 +75,6 @@ class DialLeg:
     caller_channel: str
     timeout: int
     caller_id: str | None
-
-
-@dataclass(frozen=True)
-class Ring:
-    channel_id: str
-
-
-@dataclass(frozen=True)
-class Progress:
-    channel_id: str
 
 
 @dataclass(frozen=True)
@@ -104,7 +99,7 @@ class Finished:
     cause: int
 
 
-Effect = SetupBridge | DialLeg | Ring | Progress | Answer | Hangup | DestroyBridge | Finished
+Effect = SetupBridge | DialLeg | Answer | Hangup | DestroyBridge | Finished
 
 # Dial statuses (app_dial / ARI Dial events) that say more than the bare hangup cause: a
 # ring timeout ends the leg with cause 0 or 16, which would read as a normal hangup.
@@ -180,12 +175,14 @@ class Call:
     def start(self) -> list[Effect]:
         if not self.candidates:
             return self._finish(int(Cause.NO_ROUTE_DESTINATION))
-        effects: list[Effect] = [SetupBridge(self.bridge_id, self.caller_channel)]
+        effects: list[Effect] = [SetupBridge(self.bridge_id, self.caller_channel, self.caller_id)]
         count = len(self.candidates) if self.parallel else 1
         for _ in range(count):
             effects.append(self._dial_next())
         return effects
 
+    # Ringing and early media need no request: each leg joins the call's bridge before it is
+    # dialled, and the bridge carries the leg's 180/183 and its early audio to the caller.
     def leg_ringing(self, channel_id: str) -> list[Effect]:
         leg = self.leg(channel_id)
         if leg is None or self.ended or leg.state is not LegState.DIALING:
@@ -193,18 +190,15 @@ class Call:
         leg.state = LegState.RINGING
         if self.phase is Phase.DIALING:
             self.phase = Phase.RINGING
-            return [Ring(self.caller_channel)]
         return []
 
     def leg_progress(self, channel_id: str) -> list[Effect]:
-        """Early media: the leg is in the bridge already, so the caller just needs a 183."""
         leg = self.leg(channel_id)
         if leg is None or self.ended or leg.state not in (LegState.DIALING, LegState.RINGING):
             return []
         leg.state = LegState.EARLY_MEDIA
         if self.phase in (Phase.DIALING, Phase.RINGING):
             self.phase = Phase.EARLY_MEDIA
-            return [Progress(self.caller_channel)]
         return []
 
     def leg_dialstatus(self, channel_id: str, dialstatus: str) -> list[Effect]:

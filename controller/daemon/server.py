@@ -13,7 +13,6 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from controller.ari import (
     AriClient,
     AriCredentials,
     AriUnavailable,
+    EventStream,
     backoff_delay,
     connect_with_retry,
     reconnect_policy,
@@ -78,7 +78,7 @@ class Daemon:
         self._force = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
         self._runner: web.AppRunner | None = None
-        self._ws_close: Callable[[], Any] | None = None
+        self.stream: EventStream | None = None  # the current events connection
 
     # -- health ------------------------------------------------------------------------------
 
@@ -202,6 +202,7 @@ class Daemon:
         quick_drops = 0
         while True:
             stream = await connect_with_retry(self.ari, self._policy())
+            self.stream = stream
             started = time.monotonic()
             self.ari_connected = True
             if connects:

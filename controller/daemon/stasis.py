@@ -45,7 +45,6 @@ class Ari(Protocol):
     async def dial(
         self, channel_id: str, *, caller: str | None = None, timeout: int | None = None
     ) -> None: ...
-    async def ring(self, channel_id: str) -> None: ...
     async def request(
         self, method: str, path: str, *, params: Mapping[str, object | None] | None = None,
         body: dict[str, Any] | None = None,
@@ -78,6 +77,9 @@ class Router:
     calls: dict[str, C.Call] = field(default_factory=dict)
     _by_channel: dict[str, C.Call] = field(default_factory=dict)
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    _entered: dict[str, asyncio.Event] = field(default_factory=dict)  # leg id -> StasisStart
+    _bridges: dict[str, asyncio.Future[None]] = field(default_factory=dict)  # call id -> setup
+    leg_start_timeout: float = 5.0
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     ended: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -118,8 +120,10 @@ class Router:
         elif kind in ("ChannelDestroyed", "ChannelHangupRequest"):
             cause = event.data.get("cause")
             cause = int(cause) if isinstance(cause, int) else None
-            if kind == "ChannelHangupRequest" and cause is None:
-                return  # a soft hangup without a cause: ChannelDestroyed will carry one
+            if kind == "ChannelHangupRequest" and (cause is None or event.data.get("soft")):
+                # A soft hangup's "cause" is the soft-hangup flag (32 = explicit, e.g. ARI's
+                # dial timeout), not a Q.850 cause: wait for ChannelDestroyed.
+                return
             if channel_id == call.caller_channel:
                 self._apply(call, call.caller_hung_up(cause))
             else:
@@ -130,7 +134,10 @@ class Router:
         channel_id = event.channel_id
         args = event.args
         if channel_id is None or channel_id in self._by_channel:
-            return  # one of our legs entering the app: already tracked
+            entered = self._entered.get(channel_id or "")
+            if entered is not None:
+                entered.set()  # one of our legs is in the app: it may join the bridge now
+            return
         if not args or args[0] not in (FROM_JINGLE, FROM_TRUNK):
             log.warning(kv("call.unexpected", channel=channel_id, args=",".join(args)[:80]))
             self._spawn(self._hangup(channel_id, int(Cause.NORMAL_TEMPORARY_FAILURE)))
@@ -215,6 +222,12 @@ class Router:
         for effect in effects:
             if isinstance(effect, C.DialLeg):
                 self._by_channel[effect.channel_id] = call
+                self._entered[effect.channel_id] = asyncio.Event()
+                if len(call.legs) > 1 and not call.parallel:
+                    prev = call.legs[-2]
+                    self.metrics.failovers.inc(direction=str(call.direction))
+                    log.info(kv("leg.next", call=call.id, failed=prev.candidate.label,
+                                cause=prev.cause, next=call.legs[-1].candidate.label))
             elif isinstance(effect, C.Finished):
                 self._finished(call, effect)
         lock = self._locks.setdefault(call.id, asyncio.Lock())
@@ -222,8 +235,14 @@ class Router:
 
     def _finished(self, call: C.Call, done: C.Finished) -> None:
         self.calls.pop(call.id, None)
+        bridge = self._bridges.pop(call.id, None)
+        if bridge is not None and bridge.done() and not bridge.cancelled():
+            bridge.exception()  # retrieved: a failed setup was already handled by the leg
         for channel_id in call.channel_ids():
             self._by_channel.pop(channel_id, None)
+            entered = self._entered.pop(channel_id, None)
+            if entered is not None:
+                entered.set()  # a pending dial wakes up, sees the call ended, gives up
         self.metrics.active_calls.set(len(self.calls))
         self.metrics.calls.inc(direction=str(call.direction), outcome=done.outcome)
         setup = call.setup_seconds()
@@ -256,16 +275,10 @@ class Router:
 
     async def _do(self, call: C.Call, effect: C.Effect) -> None:
         if isinstance(effect, C.SetupBridge):
-            await self.ari.create_bridge(bridge_id=effect.bridge_id, name=call.id)
-            await self._quiet(self.ari.add_channels(effect.bridge_id, [effect.caller_channel]))
+            # Runs alongside the first leg's creation; the leg waits for it before joining.
+            self._bridges[call.id] = asyncio.ensure_future(self._setup_bridge(call, effect))
         elif isinstance(effect, C.DialLeg):
             await self._dial(call, effect)
-        elif isinstance(effect, C.Ring):
-            await self._quiet(self.ari.ring(effect.channel_id))
-        elif isinstance(effect, C.Progress):
-            await self._quiet(
-                self.ari.request("POST", f"/channels/{quote(effect.channel_id, safe='')}/progress")
-            )
         elif isinstance(effect, C.Answer):
             await self._quiet(self.ari.answer(effect.channel_id))
         elif isinstance(effect, C.Hangup):
@@ -273,18 +286,43 @@ class Router:
         elif isinstance(effect, C.DestroyBridge):
             await self._quiet(self.ari.destroy_bridge(effect.bridge_id))
 
+    async def _setup_bridge(self, call: C.Call, setup: C.SetupBridge) -> None:
+        steps = [self.ari.create_bridge(bridge_id=setup.bridge_id, name=call.id)]
+        if setup.caller_id:
+            # A validated E.164 number from the config, never caller-supplied text.
+            number = setup.caller_id
+            steps.append(self.ari.request(
+                "POST", f"/channels/{quote(setup.caller_channel, safe='')}/variable",
+                params={"variable": "CALLERID(all)", "value": f'"{number}" <{number}>'}))
+        await asyncio.gather(*steps)
+        await self.ari.add_channels(setup.bridge_id, [setup.caller_channel])
+
     async def _dial(self, call: C.Call, leg: C.DialLeg) -> None:
-        variables = {}
-        if leg.caller_id:
-            # Validated E.164 from the config: the number the called party sees.
-            variables = {"CALLERID(num)": leg.caller_id, "CALLERID(name)": leg.caller_id}
         try:
             await self.ari.create_channel(
                 leg.endpoint, app_args=[LEG, call.id], channel_id=leg.channel_id,
-                originator=leg.caller_channel, variables=variables,
+                originator=leg.caller_channel,
             )
+            # A created channel enters the app asynchronously; until its StasisStart it
+            # cannot join a bridge (422) nor be dialled.
+            entered = self._entered.get(leg.channel_id)
+            if entered is not None:
+                try:
+                    await asyncio.wait_for(entered.wait(), self.leg_start_timeout)
+                except TimeoutError:
+                    raise AriRequestError(
+                        "the new channel never entered the app", http_status=0,
+                        ari_message="no StasisStart") from None
+            bridge = self._bridges.get(call.id)
+            if bridge is not None:
+                await bridge
+            if call.ended:  # e.g. the caller hung up meanwhile: do not ring anyone
+                await self._quiet(self.ari.hangup(leg.channel_id))
+                return
             await self.ari.add_channels(leg.bridge_id, [leg.channel_id])
-            await self.ari.dial(leg.channel_id, caller=leg.caller_channel, timeout=leg.timeout)
+            # No `caller=`: dial would copy the caller's ID (the JID) onto the connected line,
+            # which PJSIP sends as From; the leg carries the mapped number instead.
+            await self.ari.dial(leg.channel_id, timeout=leg.timeout)
         except AriRequestError as err:
             # E.g. no such endpoint: this trunk cannot take the call; maybe the next can.
             log.warning(kv("leg.failed", call=call.id, channel=leg.channel_id,
