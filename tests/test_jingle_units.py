@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from aioice import stun
-from jingle import ice, observe
+from jingle import ice, observe, prosody
 from jingle.asterisk_conf import configs, dialplan, rtp_range
 from jingle.netns import RigNet
 from jingle.prosody import Account, Prosody
@@ -156,3 +157,13 @@ def test_asterisk_configs_restrict_ice_to_the_rig_subnet(tmp_path: object) -> No
     start, end = rtp_range(_net())
     assert 1024 < start < end < 65536
     assert "Answer()" in dialplan() and "Wait" not in dialplan()
+
+
+def test_stale_prosody_folders_of_dead_owners_are_removed(tmp_path: Path) -> None:
+    dead, live = tmp_path / "cjr-prosody-dead", tmp_path / "cjr-prosody-live"
+    for root, owner in ((dead, 2**22 + 1), (live, os.getpid())):  # 2**22+1: above pid_max
+        root.mkdir()
+        (root / "owner.pid").write_text(str(owner))
+        (root / "prosody.pid").write_text(str(os.getpid()))  # not a prosody: never signalled
+    assert prosody.remove_stale(tmp_path) == [dead]
+    assert live.exists() and not dead.exists()

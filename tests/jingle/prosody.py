@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DOMAIN = "jingle.test"
+_ROOT_PREFIX = "cjr-prosody-"
+_OWNER_FILE = "owner.pid"  # the test process that started this prosody
 _START_TIMEOUT = 15.0
 _STOP_TIMEOUT = 5.0
 _CMD_TIMEOUT = 20.0
@@ -93,11 +95,13 @@ class Prosody:
 
     @classmethod
     def prepare(cls, root: Path | None = None, domain: str = DOMAIN) -> Prosody:
-        root = root or Path(tempfile.mkdtemp(prefix="cjr-prosody-"))
+        remove_stale()
+        root = root or Path(tempfile.mkdtemp(prefix=_ROOT_PREFIX))
         (root / "data").mkdir(parents=True, exist_ok=True)
         (root / "certs").mkdir(exist_ok=True)  # empty on purpose: no TLS
         server = cls(root=root, port=free_port(), domain=domain)
         server.config_path.write_text(render_config(root, server.port, domain))
+        (root / _OWNER_FILE).write_text(str(os.getpid()))
         return server
 
     def log_tail(self, lines: int = 30) -> str:
@@ -190,3 +194,39 @@ def _recv_some(sock: socket.socket, timeout: float) -> bytes:
             break
         data += chunk
     return data
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale(tmp: Path | None = None) -> list[Path]:
+    """Stop prosodies left by test runs that died (owner pid gone) and delete their folders.
+
+    Only a process whose pid is in that folder's prosody.pid AND whose command line names that
+    folder's config is signalled, so nothing else is ever killed.
+    """
+    removed = []
+    for root in Path(tmp or tempfile.gettempdir()).glob(f"{_ROOT_PREFIX}*"):
+        try:
+            owner = int((root / _OWNER_FILE).read_text())
+        except (OSError, ValueError):
+            continue
+        if _alive(owner):
+            continue
+        try:
+            pid = int((root / "prosody.pid").read_text())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            pid, cmdline = 0, b""
+        if pid and str(root / "prosody.cfg.lua").encode() in cmdline:
+            os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(root, ignore_errors=True)
+        removed.append(root)
+    return removed
