@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "controller.sandbox.cli",
     "controller.routing.cli",
     "controller.debug.cli",
+    "controller.icelog.cli",
     "controller.daemon.cli",
 )
 
