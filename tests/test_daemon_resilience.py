@@ -121,10 +121,12 @@ async def test_asterisk_restart_mid_call_leaves_no_state(rig: Rig) -> None:
 
 async def test_call_while_controller_is_down_gets_the_fallback(rig: Rig) -> None:
     start = time.monotonic()
-    caller = await sipp_wait(rig.caller("5551230000").start(), 20)
+    sipp = rig.caller("5551230000").start()
+    caller = await sipp_wait(sipp, 20)
     assert caller.successful == 0
     assert time.monotonic() - start < 5  # refused, never left ringing
-    assert "SIP/2.0 503" in caller.log and "cause=41" in caller.log  # Reason: Q.850;cause=41
+    errors = (sipp.workdir / "uac_call.errors.log").read_text()
+    assert "SIP/2.0 503" in errors and "Q.850;cause=41" in errors
     log = (rig.sb.log_dir / "full").read_text(errors="replace")
     assert "callctl: controller not registered - refusing PJSIP/jingle-" in log
     assert "to 5551230000 with cause 41" in log
