@@ -139,7 +139,7 @@ def test_outside_hangup_and_lost_channels() -> None:
     call.start()
     # a leg lost while disconnected never fails over: it may have been answered or busy
     effects = C.lost(call, "callctl-1-1")
-    assert C.Hangup("chan", 41) in effects and not any(isinstance(e, C.DialLeg) for e in effects)
+    assert C.Hangup("chan", 34) in effects and not any(isinstance(e, C.DialLeg) for e in effects)
     call = out_call()
     call.start()
     assert call.hangup()[:2] == [C.Hangup("callctl-1-1", 16), C.Hangup("chan", 16)]

@@ -126,10 +126,10 @@ async def test_call_while_controller_is_down_gets_the_fallback(rig: Rig) -> None
     assert caller.successful == 0
     assert time.monotonic() - start < 5  # refused, never left ringing
     errors = (sipp.workdir / "uac_call.errors.log").read_text()
-    assert "SIP/2.0 503" in errors and "Q.850;cause=41" in errors
+    assert "SIP/2.0 503" in errors and "Q.850;cause=34" in errors
     log = (rig.sb.log_dir / "full").read_text(errors="replace")
     assert "callctl: controller not registered - refusing PJSIP/jingle-" in log
-    assert "to 5551230000 with cause 41" in log
+    assert "to 5551230000 with cause 34" in log
     await wait_clean(rig.sb)
 
 

@@ -212,7 +212,7 @@ async def test_router_outbound_flow_with_failover_and_metrics() -> None:
     (("from-jingle", "19005550000"), "alice@example.org/phone", "rejected"),  # premium rate
     (("from-jingle", "12"), "alice@example.org/phone", "number_incomplete"),
     (("from-trunk", "+15559999999"), "", "unallocated"),  # unknown DID
-    (("nonsense",), "", 41),
+    (("nonsense",), "", "congestion"),
 ])
 async def test_router_refusals_hang_up_with_the_cause(args: tuple[str, ...], name: str,
                                                       cause: object) -> None:
@@ -235,7 +235,7 @@ async def test_router_per_caller_limit_and_draining() -> None:
     router.accepting = False
     router.handle(stasis_start("9.0", "from-jingle", "5551230000"))
     await router.settle()
-    assert ("hangup", "9.0", 41) in ari.log and len(router.calls) == 3
+    assert ("hangup", "9.0", "congestion") in ari.log and len(router.calls) == 3
     router.hangup_all()
     await router.settle()
     assert not router.calls
@@ -278,8 +278,9 @@ async def test_router_reconcile_cleans_orphans_and_ends_lost_calls() -> None:
     ari.log.clear()
     await router.reconcile("callctl")
     await router.settle()
-    assert ("hangup", "callctl-old-1", 41) in ari.log and ("destroy", "callctl-old-br") in ari.log
-    assert ("hangup", "1.1", 41) in ari.log  # its trunk leg vanished: no failover
+    assert ("hangup", "callctl-old-1", "congestion") in ari.log
+    assert ("destroy", "callctl-old-br") in ari.log
+    assert ("hangup", "1.1", "congestion") in ari.log  # its trunk leg vanished: no failover
     assert not router.calls
     assert router.metrics.orphans.get(kind="call") == 1
 

@@ -110,6 +110,9 @@ _DIALSTATUS_CAUSE = {
     "CHANUNAVAIL": Cause.DESTINATION_OUT_OF_ORDER,
 }
 _WEAK_CAUSES = (0, Cause.NORMAL_CLEARING, Cause.NORMAL_UNSPECIFIED)
+# "Try again later": 34 goes out as SIP 503. (41, temporary failure, has no SIP mapping in
+# chan_pjsip and would reach a SIP caller as "603 Decline".)
+TEMPORARY = int(Cause.NORMAL_CIRCUIT_CONGESTION)
 # When every candidate failed, the caller hears the most telling of their causes.
 _PREFERENCE = (Cause.USER_BUSY, Cause.NO_ANSWER)
 
@@ -119,7 +122,7 @@ def leg_cause(cause: int | None, dialstatus: str) -> int:
     if dialstatus == "NOANSWER":
         return int(Cause.NO_ANSWER)
     if cause is None or cause in _WEAK_CAUSES:
-        return int(_DIALSTATUS_CAUSE.get(dialstatus, Cause.NORMAL_TEMPORARY_FAILURE))
+        return int(_DIALSTATUS_CAUSE.get(dialstatus, TEMPORARY))
     return cause
 
 
@@ -286,7 +289,7 @@ class Call:
         for preferred in _PREFERENCE:
             if preferred in causes:
                 return int(preferred)
-        return causes[-1] if causes else int(Cause.NORMAL_TEMPORARY_FAILURE)
+        return causes[-1] if causes else TEMPORARY
 
     def _finish(self, cause: int, *, by_caller: bool = False) -> list[Effect]:
         answered = self.answered_leg is not None
@@ -334,7 +337,7 @@ def lost(call: Call, channel_id: str) -> list[Effect]:
     """A channel vanished while events were not arriving (found by reconcile).
 
     Its real cause is unknown, so a lost leg never triggers failover (it may have been busy
-    or even answered): the call ends with a temporary failure, or normally if it was up.
+    or even answered): the call ends with a temporary failure (34), or normally if it was up.
     """
     if call.ended:
         return []
@@ -345,7 +348,7 @@ def lost(call: Call, channel_id: str) -> list[Effect]:
         return []
     up = leg.state is LegState.UP
     leg.state = LegState.GONE
-    leg.cause = int(Cause.NORMAL_CLEARING if up else Cause.NORMAL_TEMPORARY_FAILURE)
+    leg.cause = int(Cause.NORMAL_CLEARING) if up else TEMPORARY
     if call.phase is Phase.ANSWERED and channel_id != call.answered_leg:
         return []
     if not up and call.live_legs():

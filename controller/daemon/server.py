@@ -1,7 +1,7 @@
 """The daemon's lifecycle: start every task, serve, drain on the first signal, force on the second.
 
     debug expiry check (first thing) -> HTTP API -> ARI event loop + AMI link + debug watcher
-    SIGTERM/SIGINT #1: stop taking calls (new ones are refused with cause 41), wait for the
+    SIGTERM/SIGINT #1: stop taking calls (new ones are refused with cause 34), wait for the
                        active calls to end (at most `drain_timeout`), then hang up the rest
     SIGTERM/SIGINT #2: hang up what is left at once and exit
 """
@@ -33,12 +33,12 @@ from controller.ari import (
 )
 from controller.daemon import http
 from controller.daemon.amilink import AmiLink
+from controller.daemon.calls import TEMPORARY
 from controller.daemon.logfmt import kv
 from controller.daemon.metrics import Metrics
 from controller.daemon.stasis import Router
 from controller.debug.service import DebugExpiryWatcher, credentials_from
 from controller.routing import RoutingConfig
-from controller.routing.causes import Cause
 
 log = logging.getLogger("callctl.daemon")
 
@@ -175,7 +175,7 @@ class Daemon:
             forced.cancel()
         if self.router.calls:
             log.warning(kv("daemon.hangup_remaining", calls=len(self.router.calls)))
-            self.router.hangup_all(int(Cause.NORMAL_TEMPORARY_FAILURE))
+            self.router.hangup_all(TEMPORARY)
         await self.router.settle(1.0 if self._force.is_set() else 5.0)
 
     async def shutdown(self) -> None:

@@ -140,13 +140,14 @@ class Router:
             return
         if not args or args[0] not in (FROM_JINGLE, FROM_TRUNK):
             log.warning(kv("call.unexpected", channel=channel_id, args=",".join(args)[:80]))
-            self._spawn(self._hangup(channel_id, int(Cause.NORMAL_TEMPORARY_FAILURE)))
+            self._spawn(self._hangup(channel_id, C.TEMPORARY))
             return
         dest = args[1] if len(args) > 1 else ""
         if not self.accepting:
-            log.warning(kv("call.refused", channel=channel_id, reason="draining", cause=41))
+            log.warning(kv("call.refused", channel=channel_id, reason="draining",
+                           cause=C.TEMPORARY))
             self._count_refusal(args[0], "draining")
-            self._spawn(self._hangup(channel_id, int(Cause.NORMAL_TEMPORARY_FAILURE)))
+            self._spawn(self._hangup(channel_id, C.TEMPORARY))
             return
         if args[0] == FROM_JINGLE:
             call = self._outbound(channel_id, channel, dest)
@@ -360,7 +361,7 @@ class Router:
         self._apply(call, call.hangup(int(cause)))
         return True
 
-    def hangup_all(self, cause: int = Cause.NORMAL_TEMPORARY_FAILURE) -> None:
+    def hangup_all(self, cause: int = C.TEMPORARY) -> None:
         for call_id in list(self.calls):
             self.hangup_call(call_id, cause)
 
@@ -397,7 +398,7 @@ class Router:
                 self._apply(call, C.lost(call, channel_id))
         for channel_id in plan.orphan_channels:
             self.metrics.orphans.inc(kind="channel")
-            self._spawn(self._hangup(channel_id, int(Cause.NORMAL_TEMPORARY_FAILURE)))
+            self._spawn(self._hangup(channel_id, C.TEMPORARY))
         for bridge_id in plan.orphan_bridges:
             self.metrics.orphans.inc(kind="bridge")
             self._spawn(self._quiet(self.ari.destroy_bridge(bridge_id)))
