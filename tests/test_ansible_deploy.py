@@ -358,6 +358,9 @@ def test_units_verify_in_the_root(deployment: Deployment, first_runs: object) ->
     assert "Environment=LD_LIBRARY_PATH=/opt/asterisk/current/prefix/lib\n" in asterisk
     callctl = d.path(units[1]).read_text()
     assert "ExecStart=/opt/callctl/current/bin/callctl run\n" in callctl
+    # The command the unit starts exists in the deployed callctl.
+    proc = d.chroot("/opt/callctl/current/bin/callctl", "run", "--help")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Restart=always\n" in callctl and "EnvironmentFile=/etc/callctl/callctl.env\n" in callctl
 
 
