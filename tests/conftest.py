@@ -27,6 +27,9 @@ from controller.build.cache import Cache
 from controller.build.spec import load_spec
 from controller.sandbox import manager
 
+# The Jingle rig's fixtures (prosody, network namespaces, Jingle clients, a Motif Asterisk).
+pytest_plugins = ("jingle.fixtures",)
+
 REPO = paths.REPO_ROOT
 FRACK = re.compile(r"FRACK!|bad magic number")
 

@@ -15,14 +15,7 @@ from controller.ami import AmiConfig
 from controller.debug.service import DebugExpiryWatcher, DebugService, credentials_from
 from controller.errors import AsteriskUnavailable
 
-pytestmark = [
-    pytest.mark.asterisk,
-    # controller/sandbox/readiness.py passes aiohttp.BasicAuth as `auth=` (deprecated in the
-    # installed aiohttp); not ours to change. Remove once the sandbox readiness check is fixed.
-    pytest.mark.filterwarnings("ignore::DeprecationWarning:controller.sandbox.readiness"),
-    # manager.up() drops the Popen of the running Asterisk (the sandbox outlives it).
-    pytest.mark.filterwarnings(r"ignore:subprocess \d+ is still running:ResourceWarning"),
-]
+pytestmark = pytest.mark.asterisk
 
 REPO = Path(__file__).resolve().parent.parent
 

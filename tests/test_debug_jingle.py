@@ -19,12 +19,6 @@ from typing import Any
 
 import pytest
 from jingle.client import JingleError
-from jingle.fixtures import (  # noqa: F401  (fixtures, used by name)
-    jingle_asterisk,
-    jingle_clients,
-    jingle_net,
-    prosody_server,
-)
 
 from controller.ami import AmiConfig
 from controller.debug.service import DebugService
@@ -33,8 +27,6 @@ from controller.icelog.cli import analyze_file
 pytestmark = [
     pytest.mark.asterisk,
     pytest.mark.slow,
-    pytest.mark.filterwarnings("ignore::DeprecationWarning:controller.sandbox.readiness"),
-    pytest.mark.filterwarnings(r"ignore:subprocess \d+ is still running:ResourceWarning"),
 ]
 
 SAVE = os.environ.get("CALLCTL_SAVE_ICE_LOGS")  # copy the debug logs there (fixtures)
@@ -42,8 +34,8 @@ SAVE = os.environ.get("CALLCTL_SAVE_ICE_LOGS")  # copy the debug logs there (fix
 
 async def call_under_debug(
     build: Any,
-    jingle_asterisk: Any,  # noqa: F811  (the fixture values, passed on)
-    jingle_clients: Any,  # noqa: F811
+    jingle_asterisk: Any,
+    jingle_clients: Any,
     tmp_path: Path,
     profile: str,
 ) -> tuple[dict[str, Any], Any, bool]:
@@ -74,8 +66,8 @@ async def call_under_debug(
 
 async def test_plain_call_is_a_clean_success(
     asterisk_build_stock: Any,
-    jingle_asterisk: Any,  # noqa: F811  (pytest fixtures imported above)
-    jingle_clients: Any,  # noqa: F811
+    jingle_asterisk: Any,
+    jingle_clients: Any,
     tmp_path: Path,
 ) -> None:
     rep, _, ok = await call_under_debug(
@@ -92,8 +84,8 @@ async def test_plain_call_is_a_clean_success(
 
 async def test_firefox_style_trickle_is_named_component_2_only(
     asterisk_build_stock: Any,
-    jingle_asterisk: Any,  # noqa: F811  (pytest fixtures imported above)
-    jingle_clients: Any,  # noqa: F811
+    jingle_asterisk: Any,
+    jingle_clients: Any,
     tmp_path: Path,
 ) -> None:
     rep, _, _ = await call_under_debug(
@@ -104,8 +96,8 @@ async def test_firefox_style_trickle_is_named_component_2_only(
 
 async def test_conversations_profile_on_stock_never_runs_checks(
     asterisk_build_stock: Any,
-    jingle_asterisk: Any,  # noqa: F811  (pytest fixtures imported above)
-    jingle_clients: Any,  # noqa: F811
+    jingle_asterisk: Any,
+    jingle_clients: Any,
     tmp_path: Path,
 ) -> None:
     """Stock cannot get as far as nomination with this client: it muxes RTCP (1 component),
@@ -122,8 +114,8 @@ async def test_conversations_profile_on_stock_never_runs_checks(
 async def test_patched_build_calls_are_clean(
     profile: str,
     asterisk_build: Any,
-    jingle_asterisk: Any,  # noqa: F811  (pytest fixtures imported above)
-    jingle_clients: Any,  # noqa: F811
+    jingle_asterisk: Any,
+    jingle_clients: Any,
     tmp_path: Path,
 ) -> None:
     """With callctl's series the same calls negotiate ICE on Asterisk's side, and the analyzer
