@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import secrets
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 from slixmpp import ClientXMPP
 from slixmpp.exceptions import IqError, IqTimeout
@@ -30,8 +29,6 @@ from .ice import RigConnection, SocketFactory, to_aioice, to_jingle
 from .profiles import Profile
 from .rtp import PACKET_INTERVAL, RtpCounter, RtpSender
 from .stanzas import NS_JINGLE, PCMU, Content, Jingle, Transport, q
-
-log = logging.getLogger(__name__)
 
 IQ_TIMEOUT = 5.0
 CONNECT_TIMEOUT = 10.0
@@ -230,9 +227,7 @@ class Call:
                     # Never send checks outside the rig network (or to components we lack).
                     self.ignored_candidates.append(f"{cand.ip}:{cand.port}/{cand.component}")
                     continue
-                asyncio.get_running_loop().create_task(
-                    self.ice.add_remote_candidate(to_aioice(cand))
-                )
+                self.client.spawn(self.ice.add_remote_candidate(to_aioice(cand)))
         self._maybe_start_ice()
 
     def _maybe_start_ice(self) -> None:
@@ -290,12 +285,20 @@ class JingleClient(ClientXMPP):
         self.incoming: asyncio.Queue[Call] = asyncio.Queue()
         self.unknown_sessions: list[Jingle] = []
         self._rig_logged_in = asyncio.Event()
+        self._rig_tasks: set[asyncio.Task[None]] = set()
         self.add_event_handler("session_start", self._on_session_start)
         self.register_handler(
             Callback(
                 "jingle", MatchXPath(f"{{jabber:client}}iq/{q(NS_JINGLE, 'jingle')}"), self._on_iq
             )
         )
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run `coro` in a task that is kept referenced until it ends (asyncio keeps only weak
+        references to tasks)."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._rig_tasks.add(task)
+        task.add_done_callback(self._rig_tasks.discard)
 
     @property
     def full_jid(self) -> str:
@@ -399,7 +402,7 @@ class JingleClient(ClientXMPP):
         if elem is None:
             return
         jingle = Jingle.from_element(elem)
-        asyncio.get_running_loop().create_task(self._handle(iq, jingle))
+        self.spawn(self._handle(iq, jingle))
 
     async def _handle(self, iq: Iq, jingle: Jingle) -> None:
         call = self.calls.get(jingle.sid)
