@@ -28,9 +28,13 @@ CALLCTL = [sys.executable, "-m", "controller"]
 
 def timed_build(spec: Path, cache: Path) -> tuple[float, dict[str, object]]:
     start = time.monotonic()
-    proc = subprocess.run([*CALLCTL, "build", "--spec", str(spec), "--json"], cwd=REPO,
-                          capture_output=True, text=True,
-                          env={**os.environ, "CALLCTL_CACHE": str(cache)})
+    proc = subprocess.run(
+        [*CALLCTL, "build", "--spec", str(spec), "--json"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "CALLCTL_CACHE": str(cache)},
+    )
     elapsed = time.monotonic() - start
     if proc.returncode != 0:
         sys.exit(f"build failed:\n{proc.stderr[-3000:]}")
@@ -83,8 +87,11 @@ def main() -> None:
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="callctl-bench-", dir="/var/tmp"))
     cache = tmp / "cache"
-    results: dict[str, object] = {"host": platform.node(), "cores": os.cpu_count(),
-                                  "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    results: dict[str, object] = {
+        "host": platform.node(),
+        "cores": os.cpu_count(),
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
     try:
         spec = spec_with_series(tmp, copy_series_with_marker(tmp, "bench marker 1"))
         t, doc = timed_build(spec, cache)
@@ -111,6 +118,7 @@ def main() -> None:
     finally:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
+    results["loadavg_at_end"] = os.getloadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))

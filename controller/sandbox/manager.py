@@ -24,7 +24,7 @@ from controller import paths
 from controller.build.builder import BuildResult
 from controller.build.fileutil import rmtree
 from controller.errors import AsteriskUnavailable, StateError, UsageError
-from controller.sandbox import readiness, render
+from controller.sandbox import render
 from controller.sandbox.state import (
     SandboxState,
     read_state,
@@ -201,6 +201,8 @@ def _spawn(prefix: Path, conf: Path, root: Path) -> int:
 
 def wait_ready(sb: Sandbox, timeout: float) -> None:
     """Wait (with growing delays) until the process is fully booted and ARI and AMI answer."""
+    from controller.sandbox import readiness  # aiohttp: only when a sandbox starts
+
     deadline = time.monotonic() + timeout
     delay = 0.1
     last_error = "not started"
