@@ -45,6 +45,8 @@ def timed_build(spec: Path, cache: Path) -> tuple[float, dict[str, object]]:
 def spec_with_series(tmp: Path, series_dir: Path) -> Path:
     text = (REPO / "specs" / "default.yaml").read_text()
     text = text.replace("../patches/asterisk/series", str(series_dir / "series"))
+    text = text.replace("../patches/pjproject/series",
+                        str(REPO / "patches" / "pjproject" / "series"))
     spec = tmp / "bench-spec.yaml"
     spec.write_text(text)
     return spec
