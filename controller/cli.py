@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -103,6 +105,10 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
     console.json = bool(getattr(args, "json", False))
     console.quiet = bool(args.quiet)
     handler: Handler = args.func
+    # SIGTERM (systemd, timeout, kill) cleans up like Ctrl-C: child process groups are
+    # stopped and half-done work removed, instead of dying mid-step.
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt) if in_main else None
     try:
         return int(handler(args, console))
     except CallctlError as err:
@@ -124,3 +130,10 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
                 "callctl: internal error (a bug); run again with --debug for the traceback"
             )
         return int(ExitStatus.ERROR)
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

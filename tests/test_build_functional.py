@@ -5,11 +5,13 @@ leave nothing behind in it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -310,3 +312,80 @@ def test_port_in_use_is_a_clear_error(asterisk_build: BuildResult) -> None:
         proc = _callctl("sandbox", "up", "--name", "busy", "--http-port", str(port))
     assert proc.returncode == 2
     assert f"tcp port 127.0.0.1:{port} is already in use" in proc.stderr
+
+
+# --- interruption ---------------------------------------------------------------------
+
+def _start_build(spec: Path, cache_root: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "controller", "build", "--spec", str(spec)],
+                            cwd=REPO, env={**os.environ, "CALLCTL_CACHE": str(cache_root)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_step(proc: subprocess.Popen[str], step: str, seen: list[str]) -> None:
+    assert proc.stderr is not None
+    for line in proc.stderr:  # bounded: the build ends or reaches the step
+        seen.append(line)
+        if step in line:
+            return
+    raise AssertionError("build ended before " + step + ":\n" + "".join(seen))
+
+
+def _step_processes(scratch: Path) -> list[int]:
+    """Processes whose working directory is inside a scratch tree (configure, make...)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if str(scratch) in os.readlink(proc / "cwd"):
+                    pids.append(int(proc.name))
+            except OSError:
+                continue
+    return pids
+
+
+def test_sigterm_mid_build_stops_the_step_and_cleans_up(tmp_path: Path,
+                                                        build_cache: Cache) -> None:
+    spec = _tarball_spec(tmp_path, build_cache)
+    cache_root = tmp_path / "cache"
+    with _start_build(spec, cache_root) as proc:
+        seen: list[str] = []
+        _wait_for_step(proc, "[4/9] configure ...", seen)
+        scratch_dirs = [p for p in (cache_root / "work").iterdir() if p.is_dir()]
+        assert len(scratch_dirs) == 1
+        proc.terminate()
+        assert proc.wait(timeout=60) == 130
+    assert _leftovers(cache_root) == []
+    assert _step_processes(scratch_dirs[0]) == [], "configure outlived the build"
+
+
+def test_killed_build_is_cleaned_up_by_the_next_run(tmp_path: Path, build_cache: Cache) -> None:
+    import signal as sig
+
+    spec = _tarball_spec(tmp_path, build_cache)
+    cache_root = tmp_path / "cache"
+    with _start_build(spec, cache_root) as proc:
+        seen: list[str] = []
+        _wait_for_step(proc, "[4/9] configure ...", seen)
+        [scratch] = [p for p in (cache_root / "work").iterdir() if p.is_dir()]
+        proc.kill()  # no chance to clean up: like a crash or a power cut
+        proc.wait()
+    orphans = _step_processes(scratch)
+    # The orphaned configure still holds the build lock, so its tree is left alone ...
+    (tmp_path / "b").mkdir()
+    broken = _tarball_spec(tmp_path / "b", build_cache,
+                           extra=f"patches: {{asterisk: '{DATA}/broken/series'}}\n")
+    if orphans:
+        first = _callctl("build", "--spec", str(broken), env={"CALLCTL_CACHE": str(cache_root)})
+        assert first.returncode == 5 and scratch.is_dir()
+        for pid in orphans:  # ... until it is gone too (as after a reboot)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(os.getpgid(pid), sig.SIGKILL)
+        for _ in range(100):
+            if not _step_processes(scratch):
+                break
+            time.sleep(0.1)
+    again = _callctl("build", "--spec", str(broken), env={"CALLCTL_CACHE": str(cache_root)})
+    assert again.returncode == 5
+    assert "removed scratch trees of interrupted builds" in again.stderr
+    assert not scratch.exists() and _leftovers(cache_root) == []

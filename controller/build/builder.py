@@ -175,7 +175,7 @@ def build(spec: BuildSpec, cache: Cache, progress: Progress) -> BuildResult:
     try:
         rmtree(scratch)
         scratch.mkdir(parents=True)
-        result = _build_in(plan, cache, scratch, progress, t0)
+        result = _build_in(plan, cache, scratch, progress, t0, lock.fileno())
     except BaseException as exc:
         # A failed build leaves nothing half-done behind, but its logs are kept to read.
         kept = _keep_logs(cache, plan.key, scratch)
@@ -237,9 +237,10 @@ def stage_sources(
 
 
 def _build_in(
-    plan: BuildPlan, cache: Cache, scratch: Path, progress: Progress, t0: float
+    plan: BuildPlan, cache: Cache, scratch: Path, progress: Progress, t0: float,
+    lock_fd: int,
 ) -> BuildResult:
-    runner = StepRunner(scratch / "logs", progress, len(STEPS))
+    runner = StepRunner(scratch / "logs", progress, len(STEPS), hold_fds=(lock_fd,))
     env = _build_env(cache, scratch)
     final = cache.build_dir(plan.key)
     prefix = final / "prefix"

@@ -29,7 +29,11 @@ def tail(path: Path, lines: int = TAIL_LINES) -> str:
 class StepRunner:
     """Runs the named steps of one build, timing each and logging each to its own file."""
 
-    def __init__(self, log_dir: Path, progress: Progress, total: int) -> None:
+    def __init__(self, log_dir: Path, progress: Progress, total: int,
+                 hold_fds: Sequence[int] = ()) -> None:
+        # Step processes inherit the build lock: if callctl itself is killed outright, an
+        # orphaned make still holds it, so nobody deletes the tree under it.
+        self.hold_fds = tuple(hold_fds)
         self.log_dir = log_dir
         self.progress = progress
         self.total = total
@@ -79,7 +83,7 @@ class StepRunner:
             try:
                 proc = subprocess.Popen(list(cmd), cwd=cwd, env=full_env, stdout=out,
                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                        start_new_session=True)
+                                        start_new_session=True, pass_fds=self.hold_fds)
             except FileNotFoundError:
                 raise BuildError(f"{cmd[0]} is not installed", step=step, log_path=str(log),
                                  hint="run scripts/install-deps.sh") from None
