@@ -153,8 +153,9 @@ def _build_env(cache: Cache, scratch: Path) -> dict[str, str]:
 def build(spec: BuildSpec, cache: Cache, progress: Progress) -> BuildResult:
     progress(f"callctl build: spec {spec.name} ({spec.origin or 'inline'})")
     t0 = time.monotonic()
-    progress(f"resolving sources: {spec.asterisk.describe()}; pjproject: "
-             f"{spec.pjproject.describe()}")
+    pj = ("the bundled component of that source package" if spec.pjproject.kind == "debian"
+          else spec.pjproject.describe())
+    progress(f"resolving sources: {spec.asterisk.describe()}; pjproject: {pj}")
     plan = plan_build(spec, cache)
     progress(f"cache key {plan.key}")
     if cache.is_built(plan.key):
