@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import tenacity
 from aiohttp import web
@@ -25,6 +26,7 @@ from controller.ari import (
     AriAuthError,
     AriClient,
     AriCredentials,
+    AriRequestError,
     AriUnavailable,
     EventStream,
     backoff_delay,
@@ -36,7 +38,7 @@ from controller.daemon.amilink import AmiLink
 from controller.daemon.calls import TEMPORARY
 from controller.daemon.logfmt import kv
 from controller.daemon.metrics import Metrics
-from controller.daemon.stasis import Router
+from controller.daemon.stasis import EVENTS, Router
 from controller.debug.service import DebugExpiryWatcher, credentials_from
 from controller.routing import RoutingConfig
 
@@ -193,6 +195,14 @@ class Daemon:
 
     # -- ARI events --------------------------------------------------------------------------
 
+    async def _filter_events(self) -> None:
+        app = quote(self.config.ari.app, safe="")
+        try:
+            await self.ari.request("PUT", f"/applications/{app}/eventFilter",
+                                   body={"allowed": [{"type": t} for t in EVENTS]})
+        except AriRequestError as err:  # an older Asterisk: everything still works, slower
+            log.warning(kv("ari.event_filter_refused", error=err.message))
+
     def _policy(self) -> tenacity.AsyncRetrying:
         return reconnect_policy(base=self.config.reconnect_base, cap=self.config.reconnect_cap)
 
@@ -209,6 +219,7 @@ class Daemon:
                 self.metrics.reconnects.inc(interface="ari")
             connects += 1
             try:
+                await self._filter_events()
                 self.app_registered = await self.ari.is_registered()
                 plan = await self.router.reconcile(self.config.ari.app)
                 log.info(kv("ari.connected", app=self.config.ari.app, connects=connects,
