@@ -8,6 +8,7 @@ sample for the rig's sake, not the interop matrix (no phone side, 1 s of ringing
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -44,3 +45,34 @@ async def test_cells_fail_on_stock_as_predicted_and_pass_patched(
         outcomes.append((result.passed == expected, result.why(), why))
     wrong = [f"{line}  [stock: {why}]" for ok, line, why in outcomes if not ok]
     assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize("flavour", ["stock", "patched"])
+async def test_asterisk_media_follows_the_nominated_pair_only_when_patched(
+    request: pytest.FixtureRequest,
+    flavour: str,
+    jingle_asterisk: AsteriskFactory,
+    jingle_clients: ClientFactory,
+) -> None:
+    """Patch 0010 (the seed's Chromium bug): the client offers two host candidates and
+    nominates the lower-priority one. Stock res_rtp_asterisk takes the media address from the
+    first valid pair (the higher-priority candidate); patched from the nominated pair."""
+    stock = flavour == "stock"
+    build: Any = request.getfixturevalue("asterisk_build_stock" if stock else "asterisk_build")
+    _, ast = await jingle_asterisk(build, answer_delay=1.0, expect_frack=stock)
+    client = await jingle_clients("alice", "plain", host_candidates=2, nominate_host=1)
+    call = await client.call(ast.jid)
+    await asyncio.wait_for(call.accepted.wait(), 10)
+    assert await call.wait_ice(10), call.ice_error
+    sent = await call.send_media(100)
+    await asyncio.sleep(0.5)
+    high, low = sorted(
+        (c for c in call.ice.local_candidates if c.component == 1), key=lambda c: -c.priority
+    )
+    to_high = call.ice.media_by_port.get(high.port, 0)
+    to_low = call.ice.media_by_port.get(low.port, 0)
+    await call.hangup()
+    if stock:
+        assert to_high > to_low, (to_high, to_low)
+    else:
+        assert (to_high, to_low >= 0.95 * sent) == (0, True), (to_high, to_low)

@@ -141,3 +141,21 @@ async def test_plain_caller_keeps_rtp_and_rtcp_components(jingle_clients: Client
     assert (out.components, inc.components) == (2, 2)  # no rtcp-mux offered: bob follows
     assert out.session_accept is not None and not out.session_accept.contents[0].rtcp_mux
     await out.hangup()
+
+
+async def test_nomination_withheld_from_the_preferred_candidate(
+    jingle_clients: ClientFactory,
+) -> None:
+    """Two host candidates, only the lower-priority one nominated: the far end must send its
+    media there (what patch 0010 makes Asterisk do)."""
+    alice = await jingle_clients("alice", "chromium", host_candidates=2, nominate_host=1)
+    bob = await jingle_clients("bob", "chromium", side="host")
+    out, inc = await _connect(alice, bob)
+    high, low = sorted(out.ice.local_candidates, key=lambda c: -c.priority)
+    (pair,) = inc.ice.nominated_pairs().values()
+    assert pair.remote_candidate.port == low.port
+    await inc.send_media(30)
+    await asyncio.sleep(0.3)
+    assert out.ice.media_by_port.get(low.port) == 30
+    assert high.port not in out.ice.media_by_port
+    await out.hangup()

@@ -269,6 +269,8 @@ class JingleClient(ClientXMPP):
         profile: Profile,
         socket_factory: SocketFactory,
         candidate_allowed: Callable[[str], bool],
+        host_candidates: int = 1,
+        nominate_host: int | None = None,
     ) -> None:
         super().__init__(
             jid, password, plugin_config={"feature_mechanisms": {"unencrypted_plain": True}}
@@ -281,6 +283,9 @@ class JingleClient(ClientXMPP):
         self.profile = profile
         self.socket_factory = socket_factory
         self.candidate_allowed = candidate_allowed
+        # Several host candidates per component, nominations only on one: see RigConnection.
+        self.host_candidates = host_candidates
+        self.nominate_host = nominate_host
         self.calls: dict[str, Call] = {}
         self.incoming: asyncio.Queue[Call] = asyncio.Queue()
         self.unknown_sessions: list[Jingle] = []
@@ -372,6 +377,8 @@ class JingleClient(ClientXMPP):
             components=components,
             socket_factory=self.socket_factory,
             renomination=self.profile.renomination,
+            host_candidates=self.host_candidates,
+            nominate_host=self.nominate_host,
         )
         await ice.gather_candidates()
         call = Call(

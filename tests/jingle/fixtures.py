@@ -61,7 +61,9 @@ def jingle_net() -> Iterator[netns.RigNet]:
 async def jingle_clients(
     prosody_server: Prosody, jingle_net: netns.RigNet
 ) -> AsyncIterator[ClientFactory]:
-    """`await jingle_clients(user, profile="chromium", side="ns", resource=None)`.
+    """`await jingle_clients(user, profile="chromium", side="ns", resource=None, **options)`.
+
+    `options` go to JingleClient (`host_candidates=2, nominate_host=1`: see RigConnection).
 
     side="ns": media sockets inside the namespace (the normal case, talking to Asterisk);
     side="host": media on the root end of the veth (a second client playing the far end).
@@ -74,6 +76,7 @@ async def jingle_clients(
         profile: str | Profile = "chromium",
         side: str = "ns",
         resource: str | None = None,
+        **options: Any,
     ) -> JingleClient:
         prof = PROFILES[profile] if isinstance(profile, str) else profile
         account = prosody_server.accounts[user]
@@ -85,6 +88,7 @@ async def jingle_clients(
             profile=prof,
             socket_factory=factory,
             candidate_allowed=jingle_net.contains,
+            **options,
         )
         started.append(client)
         await client.start()
