@@ -5,9 +5,10 @@ in CACHE/debootstrap/ (keyed by suite, packages and mirror); the play reaches it
 `community.general.chroot` connection of Debian's ansible (7.7, core 2.14). Nothing is
 started in the root: units are installed, enabled and checked with systemd-analyze.
 
-Cost (2 cores): cold, debootstrap about 1.5-2 min once; every session then unpacks the root
-(~5 s), packs two artefacts (~15 s), builds a wheelhouse (~10 s) and runs the play five
-and a half times (25-45 s each, depending on load).
+Cost (2 cores, shared): about 3.5-4 min warm: the root is unpacked (~5 s), two artefacts
+packed (~15 s), a wheelhouse built (~10 s), and the play runs five and a half times (25-45 s
+each; the first, which installs, about a minute). Cold adds about 2 min for debootstrap,
+plus the two Asterisk builds if no other test made them yet.
 """
 
 from __future__ import annotations

@@ -59,3 +59,13 @@ def test_readme_documents_every_role_variable() -> None:
         defaults = yaml.safe_load((role / "defaults" / "main.yml").read_text()) or {}
         for name in defaults:
             assert f"`{name}`" in section, f"{role.name}: {name} is not in the README table"
+
+
+def test_example_inventory_routing_config_is_valid() -> None:
+    """The play checks callctl_routing with `callctl config check`; the example must pass."""
+    from controller.routing.config import parse_config
+
+    group_vars = ANSIBLE / "inventory.example/group_vars/callctl_gateways/main.yml"
+    routing = yaml.safe_load(group_vars.read_text())["callctl_routing"]
+    _, issues = parse_config(yaml.safe_dump(routing))
+    assert issues == []
