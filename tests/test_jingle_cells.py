@@ -76,3 +76,25 @@ async def test_asterisk_media_follows_the_nominated_pair_only_when_patched(
         assert to_high > to_low, (to_high, to_low)
     else:
         assert (to_high, to_low >= 0.95 * sent) == (0, True), (to_high, to_low)
+
+
+@pytest.mark.parametrize("flavour", ["stock", "patched"])
+async def test_a_ten_second_ring_breaks_stock_ice_only(
+    request: pytest.FixtureRequest,
+    flavour: str,
+    jingle_asterisk: AsteriskFactory,
+    jingle_clients: ClientFactory,
+) -> None:
+    """The phone rings 10 s, longer than pjnath's 7.9 s check timeout; the caller starts ICE at
+    the answer. Stock Asterisk checked from the session-initiate on, gave up, and then ignores
+    the caller's checks (`PJNATH_EICEFAILED`, "Ignored incoming check"); patched waits."""
+    stock = flavour == "stock"
+    build: Any = request.getfixturevalue("asterisk_build_stock" if stock else "asterisk_build")
+    sandbox, ast = await jingle_asterisk(build, answer_delay=10.0, expect_frack=stock)
+    client = await jingle_clients("alice", "plain")
+    result = await run_cell(client, sandbox, ast, "out")
+    if stock:
+        assert not result.passed, result.why()
+        assert any("PJNATH_EICEFAILED" in v for v in result.asterisk_ice), result.why()
+    else:
+        assert result.passed, result.why()
