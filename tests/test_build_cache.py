@@ -79,3 +79,30 @@ def test_a_second_build_can_wait_for_the_first(tmp_path: Path) -> None:
     assert time.monotonic() - start >= 0.25
     assert said and "waiting" in said[0] and str(__import__("os").getpid()) in said[0]
     second.close()
+
+
+def _fake_build(cache: Cache, key: str) -> None:
+    (cache.build_dir(key) / "prefix" / "sbin").mkdir(parents=True)
+    (cache.build_dir(key) / "manifest.json").write_text("{}")
+
+
+def test_prune_keeps_linked_and_running_builds(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    cache = Cache(tmp_path)
+    for key in ("old", "linked", "running"):
+        _fake_build(cache, key)
+    cache.point_spec("default", "linked")
+    exe = cache.build_dir("running") / "prefix" / "sbin" / "sleep"
+    shutil.copy2(shutil.which("sleep") or "/bin/sleep", exe)
+    proc = subprocess.Popen([str(exe), "30"])
+    try:
+        assert cache.keys_in_use() == {"running"}
+        assert cache.prune() == ["old"]
+    finally:
+        proc.kill()
+        proc.wait()
+    assert cache.list_builds() == ["linked", "running"]
+    assert not any(p.name.startswith(".trash") for p in cache.builds.iterdir())
+    assert cache.prune() == ["running"]  # nothing runs from it any more

@@ -131,7 +131,45 @@ class Cache:
             return os.readlink(link).rsplit("/", 1)[-1]
         return None
 
+    def spec_links(self) -> dict[str, str]:
+        """Spec name -> the key of its newest build."""
+        specs = self.root / "specs"
+        if not specs.is_dir():
+            return {}
+        return {p.name: os.readlink(p).rsplit("/", 1)[-1]
+                for p in specs.iterdir() if p.is_symlink() and not p.name.startswith(".")}
+
+    def keys_in_use(self) -> set[str]:
+        """Builds a running process executes from (a sandbox, a deployed test, a shell)."""
+        used = set()
+        prefix = str(self.builds.resolve()) + "/"
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                exe = os.readlink(proc / "exe")
+            except OSError:
+                continue
+            if exe.startswith(prefix):
+                used.add(exe[len(prefix):].split("/", 1)[0])
+        return used
+
+    def prune(self) -> list[str]:
+        """Remove builds that no spec points to and no process runs from. Returns their keys."""
+        keep = set(self.spec_links().values()) | self.keys_in_use()
+        removed = []
+        for key in self.list_builds():
+            if key in keep:
+                continue
+            # Out of sight first (one rename), then deleted: never a half-deleted build.
+            trash = self.builds / f".trash-{key}"
+            os.rename(self.build_dir(key), trash)
+            rmtree(trash)
+            removed.append(key)
+        return removed
+
     def list_builds(self) -> list[str]:
         if not self.builds.is_dir():
             return []
-        return sorted(p.name for p in self.builds.iterdir() if (p / "manifest.json").is_file())
+        return sorted(p.name for p in self.builds.iterdir()
+                      if not p.name.startswith(".") and (p / "manifest.json").is_file())

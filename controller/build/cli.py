@@ -36,6 +36,8 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser("builds", help="list finished builds in the cache")
     p.add_argument("--cache", type=Path, default=None)
+    p.add_argument("--prune", action="store_true",
+                   help="remove builds that no spec points to and no process runs from")
     add_json_flag(p)
     p.set_defaults(func=cmd_builds)
 
@@ -77,11 +79,21 @@ def cmd_build(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_builds(args: argparse.Namespace, console: Console) -> int:
     cache = _cache(args)
+    if args.prune:
+        removed = cache.prune()
+        if console.json:
+            console.emit_json("builds-prune", {"removed": removed})
+        else:
+            console.result(f"removed {len(removed)} build(s)"
+                           + (f": {', '.join(removed)}" if removed else ""))
+        return ExitStatus.OK
+    links = cache.spec_links()
     rows = []
     for key in cache.list_builds():
         m = cache.manifest(key)
         rows.append({"key": key, "spec": m["spec"]["name"], "asterisk": m["versions"]["asterisk"],
                      "built_at": m["built_at"], "path": str(cache.build_dir(key)),
+                     "newest_of": sorted(n for n, k in links.items() if k == key),
                      "patches": [p["name"] for k in ("asterisk", "pjproject")
                                  for p in m["patches"][k]]})
     if console.json:
@@ -90,8 +102,9 @@ def cmd_builds(args: argparse.Namespace, console: Console) -> int:
         console.result(f"no builds in {cache.builds}")
     else:
         for r in rows:
+            newest = f"  newest of {', '.join(r['newest_of'])}" if r["newest_of"] else ""
             console.result(f"{r['key']}  {r['spec']:<20} asterisk {r['asterisk']:<10} "
-                           f"{r['built_at']}  {len(r['patches'])} patches")
+                           f"{r['built_at']}  {len(r['patches'])} patches{newest}")
     return ExitStatus.OK
 
 
