@@ -36,6 +36,7 @@ from controller.ari import (
 from controller.daemon import http
 from controller.daemon.amilink import AmiLink
 from controller.daemon.calls import TEMPORARY
+from controller.daemon.fastari import FastAriClient
 from controller.daemon.logfmt import kv
 from controller.daemon.metrics import Metrics
 from controller.daemon.stasis import EVENTS, Router
@@ -66,7 +67,8 @@ class Daemon:
         http.check_loopback(config.listen_host)
         self.config = config
         self.metrics = Metrics()
-        self.ari = AriClient(config.ari)
+        self.ari = FastAriClient(config.ari) if config.ari.base.startswith("http:") \
+            else AriClient(config.ari)
         self.router = Router(self.ari, config.routing, self.metrics, standins=config.standins)
         self.ami = AmiLink(
             config.ami, on_reconnect=lambda: self.metrics.reconnects.inc(interface="ami"),
