@@ -122,6 +122,12 @@ def run_callers(ip: str, sb: manager.Sandbox, workdir: Path, rate: float, calls:
     return result.successful, result.failed, setup_times(workdir) if precise else rtts(workdir)
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -195,14 +201,19 @@ def main() -> int:
         latency: dict[str, dict[str, float]] = {}
         calls = int(args.rate * args.duration)
         for name, ip in paths_.items():
+            cpu0 = (cpu_s(sb.pid), cpu_s(daemon.pid))
             ok, failed, times = run_callers(ip, sb, work / f"lat-{name}", args.rate, calls, 1000,
                                             precise=True)
+            cpu1 = (cpu_s(sb.pid), cpu_s(daemon.pid))
             latency[name] = {"calls": ok, "failed": failed,
+                             "asterisk_cpu_ms_per_call": (cpu1[0] - cpu0[0]) * 1000 / max(ok, 1),
+                             "callctl_cpu_ms_per_call": (cpu1[1] - cpu0[1]) * 1000 / max(ok, 1),
                              "median_ms": statistics.median(times) if times else float("nan"),
                              "p99_ms": percentile(times, 0.99) if times else float("nan")}
             print(f"latency {name:9} {ok} ok {failed} failed  median "
-                  f"{latency[name]['median_ms']:.2f} ms  p99 {latency[name]['p99_ms']:.2f} ms",
-                  flush=True)
+                  f"{latency[name]['median_ms']:.2f} ms  p99 {latency[name]['p99_ms']:.2f} ms  "
+                  f"CPU per call: Asterisk {latency[name]['asterisk_cpu_ms_per_call']:.2f} ms, "
+                  f"callctl {latency[name]['callctl_cpu_ms_per_call']:.2f} ms", flush=True)
         d, c = latency["dialplan"], latency["callctl"]
         latency["added"] = {"median_ms": c["median_ms"] - d["median_ms"],
                             "p99_ms": c["p99_ms"] - d["p99_ms"],
