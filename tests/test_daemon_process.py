@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import IO
 
 import aiohttp
 import pytest
@@ -52,13 +53,13 @@ class Proc:
         with self.log.open("wb") as log:
             self.proc = self._spawn(rig, config, log, extra)
 
-    def _spawn(self, rig: Rig, config: Path, log: object, extra: tuple[str, ...]
+    def _spawn(self, rig: Rig, config: Path, log: IO[bytes], extra: tuple[str, ...]
                ) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
             [sys.executable, "-m", "controller", "run", "--config", str(config),
              "--sandbox", rig.sb.name, "--listen", f"127.0.0.1:{self.port}",
              "--standin", "alice@example.org/a=ph-a", "--no-debug-watch", *extra],
-            stdout=subprocess.DEVNULL, stderr=log,  # type: ignore[arg-type]
+            stdout=subprocess.DEVNULL, stderr=log,
             env={**os.environ, "PYTHONWARNINGS": "ignore"},
         )
 

@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,19 +46,19 @@ def drop_websocket(daemon: Daemon) -> None:
     """Cut the events connection's TCP under aiohttp, as a network failure would."""
     stream = daemon.stream
     assert stream is not None
-    transport = stream._ws._conn.transport  # type: ignore[attr-defined]
-    assert transport is not None
-    transport.abort()
+    conn = stream._ws._conn
+    assert conn is not None and conn.transport is not None
+    conn.transport.abort()
 
 
 def slow_reconnect(daemon: Daemon, delay: float) -> None:
     """Hold the next WebSocket connects back by `delay` s: Asterisk keeps running meanwhile
     and drops the app's events, which is what reconcile must make up for."""
-    original: Callable[[], Awaitable[EventStream]] = daemon.ari.connect_events
+    original: Callable[..., Awaitable[EventStream]] = daemon.ari.connect_events
 
-    async def delayed() -> EventStream:
+    async def delayed(**kw: Any) -> EventStream:
         await asyncio.sleep(delay)
-        return await original()
+        return await original(**kw)
 
     daemon.ari.connect_events = delayed  # type: ignore[method-assign]
 

@@ -17,11 +17,11 @@ from controller.daemon import calls as C
 from controller.daemon import http, logfmt, reconcile
 from controller.daemon.metrics import Histogram, Metrics
 from controller.daemon.stasis import Router, standin_dial_string
-from controller.routing import parse_config
+from controller.routing import RoutingConfig, parse_config
 from tests.test_daemon_rig import ROUTING
 
 
-def config():  # type: ignore[no-untyped-def]
+def config() -> RoutingConfig:
     cfg, issues = parse_config(ROUTING.replace("RING", "20"))
     assert cfg is not None, issues
     return cfg
@@ -291,9 +291,13 @@ async def test_router_reconcile_cleans_orphans_and_ends_lost_calls() -> None:
 async def test_http_api_health_metrics_calls_hangup() -> None:
     ended: list[str] = []
     ready = {"ready": False, "checks": {"ari": False}}
+
+    def hangup(call_id: str) -> bool:
+        ended.append(call_id)
+        return call_id == "callctl-x"
+
     app = http.make_app(health=lambda: ready, metrics=lambda: "callctl_active_calls 0\n",
-                        calls=lambda: [{"id": "callctl-x"}],
-                        hangup=lambda cid: ended.append(cid) is None and cid == "callctl-x")
+                        calls=lambda: [{"id": "callctl-x"}], hangup=hangup)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
