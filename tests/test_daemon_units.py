@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from controller.ari import AriNotFound, Event
 from controller.daemon import calls as C
@@ -348,3 +351,34 @@ async def test_settle_is_bounded() -> None:
     for task in list(router._tasks):
         task.cancel()
     await asyncio.sleep(0)
+
+
+# -- hostile input through the router ----------------------------------------------------
+
+_TOKENS = [*"0123456789+&,/()$\n{}|;'\" éx@.", "${EXTEN}", "PJSIP/", "carrier-b"]
+_HOSTILE = st.lists(st.sampled_from(_TOKENS), max_size=30).map("".join)
+_SAFE_ENDPOINT = re.compile(
+    r"PJSIP/\+1[0-9]{10}@carrier-[ab]|Motif/xmpp-gw/alice@example\.org/[ab]")
+
+
+@settings(max_examples=150, deadline=None)
+@given(jid=_HOSTILE, inbound=st.booleans(), dest=st.one_of(
+    _HOSTILE, st.from_regex(r"\+?1?[2-8][0-9]{9}", fullmatch=True),
+    st.sampled_from(["15550104400", "+15550104401", "15550104402"])))
+async def test_router_only_ever_dials_configured_shapes(jid: str, dest: str,
+                                                        inbound: bool) -> None:
+    ari = RecordingAri()
+    router = Router(ari, config())
+    ari.router = router
+    router.leg_start_timeout = 0.5
+    name = jid if inbound else f"alice@example.org/{jid}"  # a known caller, hostile resource
+    router.handle(stasis_start("1.1", "from-trunk" if inbound else "from-jingle", dest,
+                               name=name))
+    await router.settle()
+    for entry in ari.log:
+        if entry[0] == "create":
+            assert _SAFE_ENDPOINT.fullmatch(entry[1]), entry
+        if entry[0] == "POST":  # the caller ID set on the caller: the configured number only
+            assert dict(entry[2])["value"] == '"+15550104400" <+15550104400>'
+    router.hangup_all()
+    await router.settle()
