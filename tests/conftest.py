@@ -31,7 +31,9 @@ from controller.sandbox import manager
 pytest_plugins = ("jingle.fixtures",)
 
 REPO = paths.REPO_ROOT
-FRACK = re.compile(r"FRACK!|bad magic number")
+# Memory-safety alarms Asterisk logs: assertion failures on ao2 objects (FRACK, bad magic
+# number) and refcount underflows. Any of them fails the test that produced it.
+FRACK = re.compile(r"FRACK!|bad magic number|Invalid refcount -?\d+ on ao2 object")
 
 
 def _progress(text: str) -> None:
@@ -77,7 +79,8 @@ SandboxFactory = Callable[..., manager.Sandbox]
 
 @pytest.fixture
 def sandbox_factory(request: pytest.FixtureRequest) -> Iterator[SandboxFactory]:
-    """Start sandboxes for one test; stop them after it and fail on FRACK lines in the log."""
+    """Start sandboxes for one test; stop them after it and fail on FRACK, bad-magic or
+    refcount-underflow lines in the log (as Asterisk's own testsuite checks after a test)."""
     started: list[tuple[manager.Sandbox, bool]] = []
 
     def make(build: BuildResult | None = None, configs: dict[str, str] | None = None,
@@ -106,7 +109,8 @@ def sandbox_factory(request: pytest.FixtureRequest) -> Iterator[SandboxFactory]:
         if not os.environ.get("CALLCTL_KEEP_SANDBOX"):
             shutil.rmtree(sb.root, ignore_errors=True)
     if problems:
-        pytest.fail("Asterisk asserted (FRACK / bad magic number):\n" + "\n".join(problems))
+        pytest.fail("Asterisk reported memory-safety errors (FRACK, bad magic number, "
+                    "refcount underflow):\n" + "\n".join(problems))
 
 
 @pytest.fixture
