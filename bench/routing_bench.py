@@ -225,7 +225,7 @@ def main() -> int:
         steps: list[dict[str, object]] = []
         best = {"dialplan": 0.0, "callctl": 0.0}
         alive = {"dialplan": True, "callctl": True}
-        for rate in (float(r) for r in args.rates.split(",")):
+        for rate in (float(r) for r in args.rates.split(",") if r.strip()):
             for name, ip in paths_.items():
                 if not alive[name]:
                     continue
@@ -255,8 +255,11 @@ def main() -> int:
                       work / "hold", remote=f"127.0.0.1:{sb.sip_port}", service=NUMBER,
                       calls=args.hold, pause_ms=pause, rate=hold_rate, timeout_s=120,
                       extra=["-l", str(args.hold + 10)])
+        time.sleep(3)
+        base_rss = rss_kib(daemon.pid)
+        base_calls = int(str(health(api_port)["active_calls"]))  # left by a saturated step
         holder.start()
-        peak, active = idle, 0
+        peak, active = base_rss, base_calls
         deadline = time.monotonic() + args.hold / hold_rate + 3
         while time.monotonic() < deadline:
             n = int(str(health(api_port)["active_calls"]))
@@ -265,9 +268,12 @@ def main() -> int:
                 active, peak = n, max(peak, rss)
             time.sleep(0.2)
         holder.wait()
-        report["memory"] = {"idle_kib": idle, "peak_kib": peak, "active_calls": active,
-                            "per_call_kib": (peak - idle) / active if active else None}
-        print(f"memory idle {idle} KiB, {active} calls up: {peak} KiB, "
+        held = active - base_calls
+        report["memory"] = {"idle_kib": idle, "before_kib": base_rss, "calls_before": base_calls,
+                            "peak_kib": peak, "active_calls": active,
+                            "per_call_kib": (peak - base_rss) / held if held > 0 else None}
+        print(f"memory idle {idle} KiB, before {base_rss} KiB with {base_calls} calls, "
+              f"{active} calls up: {peak} KiB, "
               f"{report['memory']['per_call_kib']} KiB per call", flush=True)  # type: ignore[index]
     finally:
         carrier.stop()

@@ -16,16 +16,7 @@ from tests.test_daemon_rig import (
     wait_clean,
 )
 
-pytestmark = [
-    pytest.mark.asterisk,
-    # Lead's files, reported: controller/sandbox/readiness.py uses aiohttp.BasicAuth
-    # (deprecated in 3.14)...
-    pytest.mark.filterwarnings("ignore:.*(BasicAuth|.auth. parameter) is deprecated"),
-    # controller/sandbox/manager.py never waits for the Popen of the Asterisk it starts.
-    pytest.mark.filterwarnings(r"ignore:subprocess \d+ is still running:ResourceWarning"),
-    # ... and tests/sipp reads its CSV without closing it.
-    pytest.mark.filterwarnings(r"ignore:unclosed file .*\.csv:ResourceWarning"),
-]
+pytestmark = pytest.mark.asterisk
 
 
 @pytest.fixture

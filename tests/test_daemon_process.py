@@ -29,12 +29,7 @@ from tests.test_daemon_rig import (
     wait_clean,
 )
 
-pytestmark = [
-    pytest.mark.asterisk,
-    pytest.mark.filterwarnings("ignore:.*(BasicAuth|.auth. parameter) is deprecated"),
-    pytest.mark.filterwarnings(r"ignore:subprocess \d+ is still running:ResourceWarning"),
-    pytest.mark.filterwarnings(r"ignore:unclosed file .*\.csv:ResourceWarning"),
-]
+pytestmark = pytest.mark.asterisk
 
 
 @pytest.fixture
