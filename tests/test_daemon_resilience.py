@@ -175,3 +175,22 @@ async def test_credentials_never_in_logs_or_endpoints(
     for secret in (rig.sb.ari_password, rig.sb.ami_secret):
         assert all(secret not in text for text in texts)
     assert "event=call.end" in caplog.text  # the logs did capture the call
+
+
+async def test_ami_drop_mid_call_recovers_and_leaves_the_call_alone(rig: Rig) -> None:
+    async with running(daemon_config(rig.sb)) as daemon:
+        daemon.ami.ping_interval = 0.2
+        with rig.carrier("carrier-a", "uas_ring_answer.xml", pause_ms=0) as carrier:
+            caller = rig.caller("5551230000", pause_ms=3000).start()
+            await wait_until(lambda: any(c.answered_leg for c in daemon.router.calls.values()),
+                             10, "the call to be answered")
+            session = daemon.ami.session
+            assert session is not None and session._protocol is not None
+            session._protocol.transport.abort()  # the AMI TCP connection drops
+            await wait_until(lambda: not daemon.health()["ready"], 5, "unhealthy")
+            await wait_until(lambda: daemon.health()["ready"], 15, "AMI back")
+            assert daemon.metrics.reconnects.get(interface="ami") == 1
+            assert len(daemon.router.calls) == 1  # calls do not depend on AMI
+            assert (await sipp_wait(caller)).successful == 1
+            assert (await sipp_wait(carrier)).returncode == 0
+        await wait_clean(rig.sb)

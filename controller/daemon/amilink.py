@@ -60,6 +60,7 @@ class AmiLink:
         self._sleep = sleep
         self._base, self._cap = backoff_base, backoff_cap
         self._lost = asyncio.Event()
+        self.session: AmiSession | None = None  # the current login, for tests and status
 
     def _policy(self) -> tenacity.AsyncRetrying:
         return tenacity.AsyncRetrying(
@@ -90,7 +91,7 @@ class AmiLink:
         connects = 0
         while True:
             self._lost.clear()
-            session = await self._connect()
+            session = self.session = await self._connect()
             self.connected = True
             if connects:
                 self._on_reconnect()
