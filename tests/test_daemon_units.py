@@ -382,3 +382,24 @@ async def test_router_only_ever_dials_configured_shapes(jid: str, dest: str,
             assert dict(entry[2])["value"] == '"+15550104400" <+15550104400>'
     router.hangup_all()
     await router.settle()
+
+
+async def test_a_failing_request_is_logged_and_the_rest_still_runs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ari = RecordingAri()
+    router = Router(ari, config())
+    ari.router = router
+
+    async def broken(channel_id: str) -> None:
+        raise RuntimeError("bug")
+
+    ari.answer = broken  # type: ignore[method-assign]
+    router.handle(stasis_start("1.1", "from-jingle", "5551230000"))
+    await router.settle()
+    (call,) = router.calls.values()
+    router.handle(event("ChannelStateChange", f"{call.id}-1", chan={"state": "Up"}))
+    router.handle(event("ChannelDestroyed", "1.1", cause=16))
+    await router.settle()
+    assert "event=ari.effect_error" in caplog.text
+    assert ari.log[-2:] == [("hangup", f"{call.id}-1", "normal"), ("destroy", call.bridge_id)]

@@ -228,7 +228,10 @@ class Daemon:
                             registered=self.app_registered, calls=len(self.router.calls),
                             cleaned=len(plan.orphan_channels) + len(plan.orphan_bridges)))
                 async for event in stream:
-                    self.router.handle(event)
+                    try:
+                        self.router.handle(event)
+                    except Exception:  # one odd event must not take every call down with it
+                        log.exception(kv("ari.event_error", type=event.type))
                 return
             except AriAuthError:
                 raise

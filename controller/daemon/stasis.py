@@ -277,6 +277,9 @@ class Router:
                     # Asterisk is gone or unreachable: reconcile after reconnect cleans up.
                     log.warning(kv("ari.effect_failed", call=call.id,
                                    effect=type(effect).__name__, error=err.message))
+                except Exception:  # a bug must not silence the other calls' requests
+                    log.exception(kv("ari.effect_error", call=call.id,
+                                     effect=type(effect).__name__))
         if call.ended:
             # Tasks already queued hold their own reference; an ended call gets no more.
             self._locks.pop(call.id, None)
