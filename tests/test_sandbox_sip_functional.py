@@ -36,6 +36,8 @@ def _sandbox(sandbox_factory, carrier_port: int):  # type: ignore[no-untyped-def
     ("uas_answer.xml", 0, True),
     ("uas_answer.xml", 1500, True),  # rings first
     ("uas_busy.xml", 0, False),
+    ("uas_503.xml", 0, False),
+    ("uas_noanswer.xml", 0, False),  # Dial() gives up after 5 s: CANCEL, 487, ACK
 ])
 def test_dialplan_call_reaches_the_carrier(sandbox_factory, tmp_path: Path, uas: str,  # type: ignore[no-untyped-def]
                                            pause_ms: int, caller_ok: bool) -> None:
