@@ -121,9 +121,11 @@ async def jingle_asterisk(
     debug=5)`.
 
     Starts a sandbox Asterisk whose res_xmpp logs in to the rig's prosody and whose chan_motif
-    endpoint runs `asterisk_conf.dialplan(answer_delay, app)`; returns once Asterisk's XMPP
-    resource answers disco#info, as (sandbox, AsteriskJingle). `expect_frack=True` tells the
-    lead's sandbox_factory not to fail the test on FRACK lines (stock builds log them).
+    endpoint runs `asterisk_conf.dialplan(answer_delay, app)`; chan_motif is autoloaded when
+    the build has patch 0070, else loaded once res_xmpp is connected (`load_motif`, stock's
+    start-up race). Returns once Asterisk's XMPP resource answers disco#info, as (sandbox,
+    AsteriskJingle). `expect_frack=True` tells the lead's sandbox_factory not to fail the
+    test on FRACK lines (stock builds log them).
     """
     watcher: JingleClient | None = None
 
@@ -139,6 +141,10 @@ async def jingle_asterisk(
         files, ast = asterisk_conf.configs(
             jingle_net, prosody_server, answer_delay=answer_delay, app=app
         )
+        autoload = motif_race_fixed(build)
+        if autoload:
+            modules = files["modules.conf"].replace("noload = chan_motif.so\n", "")
+            files["modules.conf"] = modules
         # manager.up() blocks until Asterisk is ready; keep the event loop (and XMPP) alive.
         sandbox = await asyncio.to_thread(
             sandbox_factory, build=build, configs=files, jingle=True, expect_frack=expect_frack
@@ -146,13 +152,21 @@ async def jingle_asterisk(
         # chan_motif's and res_rtp_asterisk's ICE lines are ast_debug(): the proofs need them.
         if debug:
             await asyncio.to_thread(sandbox.rx, f"core set debug {debug}")
-        await load_motif(sandbox, XMPP_LOGIN_TIMEOUT)
+        if not autoload:
+            await load_motif(sandbox, XMPP_LOGIN_TIMEOUT)
         if watcher is None:
             watcher = await jingle_clients("bob", "chromium", resource="rig-watcher")
         await wait_online(watcher, ast.jid, XMPP_LOGIN_TIMEOUT)
         return sandbox, ast
 
     yield make
+
+
+def motif_race_fixed(build: Any) -> bool:
+    """Whether `build` carries patch 0070 (res_xmpp creates the iks filter with the client),
+    so chan_motif can be autoloaded; builds without it need `load_motif`."""
+    patches = build.manifest.get("patches", {}).get("asterisk", [])
+    return any(p["name"].startswith("0070-") for p in patches)
 
 
 async def load_motif(sandbox: Any, timeout: float) -> None:
