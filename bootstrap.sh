@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's two commands. On a fresh Debian 12 machine, as root:
 #   bash bootstrap.sh up     install what is needed, build (or reuse) Asterisk with callctl's
-#                            patch series, start the sandbox Asterisk on loopback, run callctl
+#                            patch series, start the sandbox Asterisk on loopback, then run
+#                            the routing daemon (callctl run) against it
 #   bash bootstrap.sh test   the same set-up, then the whole test suite (CI runs this)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -33,8 +34,16 @@ cmd=${1:-}
 case "$cmd" in
   up)
     setup
-    .venv/bin/callctl sandbox up "$@"
-    log "sandbox is up; stop it with: .venv/bin/callctl sandbox down"
+    # The embedded default: the sandbox Asterisk on loopback with the two carrier trunks the
+    # example routing config names (point them at your carriers' SIP peers), then the
+    # routing daemon in the foreground (Ctrl-C drains calls and stops it).
+    if ! .venv/bin/callctl -q sandbox status >/dev/null 2>&1; then
+      .venv/bin/callctl sandbox up --trunk carrier-a=127.0.0.3:5060 \
+        --trunk carrier-b=127.0.0.4:5060 "$@"
+    fi
+    log "sandbox is up (stop it with: .venv/bin/callctl sandbox down)"
+    log "starting callctl run: health at http://127.0.0.1:8095/health"
+    exec .venv/bin/callctl run --config specs/routing.example.yaml
     ;;
   test)
     setup

@@ -81,3 +81,4 @@ def test_default_module_marker_expands_and_dedupes() -> None:
     assert spec.modules[: len(DEFAULT_MODULES)] == DEFAULT_MODULES
     assert spec.modules[-1] == "app_queue"
     assert spec.modules.count("chan_pjsip") == 1
+

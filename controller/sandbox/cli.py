@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +32,10 @@ def register(sub: Any) -> None:
     p.add_argument("--http-port", type=int, default=8088, help="ARI/HTTP port (default 8088)")
     p.add_argument("--ami-port", type=int, default=5038, help="AMI port (default 5038)")
     p.add_argument("--sip-port", type=int, default=5060, help="PJSIP UDP port (default 5060)")
+    p.add_argument("--trunk", action="append", default=[], metavar="NAME=HOST:PORT",
+                   help="a PJSIP trunk endpoint towards a carrier (repeatable)")
+    p.add_argument("--phone", action="append", default=[], metavar="NAME=HOST:CONTEXT",
+                   help="a SIP caller identified by its address, entering CONTEXT (repeatable)")
     add_json_flag(p)
     p.set_defaults(func=cmd_up)
 
@@ -58,8 +64,39 @@ def cmd_up(args: argparse.Namespace, console: Console) -> int:
     console.progress(f"starting sandbox {args.name!r} ...")
     sb = manager.up(result, manager.SandboxOptions(
         name=args.name, http_port=args.http_port, ami_port=args.ami_port,
-        sip_port=args.sip_port))
+        sip_port=args.sip_port, trunks=[parse_trunk(t) for t in args.trunk],
+        phones=[parse_phone(p) for p in args.phone]))
     return _show(sb, console, headline="sandbox up")
+
+
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,62}$")
+
+
+def _split(value: str, what: str, form: str) -> tuple[str, str, str]:
+    name, sep, rest = value.partition("=")
+    host, sep2, last = rest.rpartition(":")
+    if not (sep and sep2) or not _NAME.match(name):
+        raise UsageError(f"--{what} {value!r}: expected {form}",
+                         hint="names: letters, digits, '_', '-', '.'; starting with a letter")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise UsageError(f"--{what} {value!r}: {host!r} is not an IP address") from None
+    return name, host, last
+
+
+def parse_trunk(value: str) -> dict[str, object]:
+    name, host, port = _split(value, "trunk", "NAME=HOST:PORT")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"--trunk {value!r}: {port!r} is not a port number")
+    return {"name": name, "host": host, "port": int(port)}
+
+
+def parse_phone(value: str) -> dict[str, object]:
+    name, host, context = _split(value, "phone", "NAME=HOST:CONTEXT")
+    if not _NAME.match(context):
+        raise UsageError(f"--phone {value!r}: {context!r} is not a dialplan context name")
+    return {"name": name, "host": host, "context": context}
 
 
 def cmd_down(args: argparse.Namespace, console: Console) -> int:
