@@ -128,7 +128,7 @@ def pjproject_check_tree(
     return tarball, top, fixups
 
 
-def _check_pj_names(plan: BuildPlan, asterisk_tree: Path) -> None:
+def check_pjproject_names(plan: BuildPlan, asterisk_tree: Path) -> None:
     shipped = [p.name for p in pjsource.shipped_patches(asterisk_tree)]
     problems = check_names(plan.pjproject_series.names, existing=shipped)
     if problems:
@@ -222,7 +222,7 @@ def stage_sources(
             raise _patch_failure("asterisk", results)
 
     with runner.step("pjproject", f"{len(plan.pjproject_series.patches)} patch(es)"):
-        _check_pj_names(plan, tree)
+        check_pjproject_names(plan, tree)
         tarball, pj_tree, fixups = pjproject_check_tree(plan, tree, scratch, cache)
         results = apply_series(pj_tree, plan.pjproject_series.patches)
         if not all(r.applies for r in results):

@@ -9,18 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from controller import paths
-from controller.build import artifact
-from controller.build.builder import (
-    _check_pj_names,
-    build,
-    pjproject_check_tree,
-    plan_build,
-)
 from controller.build.cache import Cache
-from controller.build.patching import apply_series
 from controller.build.spec import load_spec
 from controller.cli import Console, add_json_flag
 from controller.errors import ExitStatus
+
+# The builder (sources, downloads, patching) is imported by the handlers that run it, so
+# that every callctl command starts fast.
 
 
 def register(sub: Any) -> None:
@@ -56,6 +51,9 @@ def _cache(args: argparse.Namespace) -> Cache:
 
 
 def cmd_build(args: argparse.Namespace, console: Console) -> int:
+    from controller.build import artifact
+    from controller.build.builder import build
+
     spec = load_spec(args.spec or paths.default_spec())
     result = build(spec, _cache(args), console.progress)
     art = artifact.pack(result.path, args.artifact, console.progress) if args.artifact else None
@@ -109,6 +107,13 @@ def cmd_builds(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_patches_check(args: argparse.Namespace, console: Console) -> int:
+    from controller.build.builder import (
+        check_pjproject_names,
+        pjproject_check_tree,
+        plan_build,
+    )
+    from controller.build.patching import apply_series
+
     spec = load_spec(args.spec or paths.default_spec())
     cache = _cache(args)
     plan = plan_build(spec, cache)
@@ -118,7 +123,7 @@ def cmd_patches_check(args: argparse.Namespace, console: Console) -> int:
         console.progress(f"unpacking {plan.asterisk.origin}")
         tree = plan.asterisk.unpack(work / "src")
         report["asterisk"] = [r.as_dict() for r in apply_series(tree, plan.asterisk_series.patches)]
-        _check_pj_names(plan, tree)
+        check_pjproject_names(plan, tree)
         console.progress(f"unpacking {plan.pjproject.origin}")
         _, pj_tree, _ = pjproject_check_tree(plan, tree, work, cache)
         report["pjproject"] = [r.as_dict() for r in
