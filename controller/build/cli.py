@@ -12,7 +12,7 @@ from controller import paths
 from controller.build.cache import Cache
 from controller.build.spec import load_spec
 from controller.cli import Console, add_json_flag
-from controller.errors import ExitStatus
+from controller.errors import ExitStatus, UsageError
 
 # The builder (sources, downloads, patching) is imported by the handlers that run it, so
 # that every callctl command starts fast.
@@ -24,6 +24,9 @@ def register(sub: Any) -> None:
                    help="build spec (default: specs/default.yaml)")
     p.add_argument("--cache", type=Path, default=None, help="cache directory (default: "
                    "$CALLCTL_CACHE or ~/.cache/callctl)")
+    p.add_argument("--jobs", "-j", type=int, default=None, metavar="N",
+                   help="parallel make jobs (default: the spec's, else cores + 1); "
+                        "not part of the cache key")
     p.add_argument("--artifact", type=Path, default=None, metavar="DIR",
                    help="also pack the build into DIR as a deployable tarball + .sha256")
     add_json_flag(p)
@@ -51,10 +54,16 @@ def _cache(args: argparse.Namespace) -> Cache:
 
 
 def cmd_build(args: argparse.Namespace, console: Console) -> int:
+    import dataclasses
+
     from controller.build import artifact
     from controller.build.builder import build
 
     spec = load_spec(args.spec or paths.default_spec())
+    if args.jobs is not None:
+        if not 1 <= args.jobs <= 64:
+            raise UsageError(f"--jobs must be from 1 to 64, got {args.jobs}")
+        spec = dataclasses.replace(spec, jobs=args.jobs)
     result = build(spec, _cache(args), console.progress)
     art = artifact.pack(result.path, args.artifact, console.progress) if args.artifact else None
     if console.json:

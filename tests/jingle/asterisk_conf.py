@@ -45,12 +45,13 @@ class AsteriskJingle:
         return f"Motif/{self.endpoint}/{client_full_jid}"
 
 
-# Stock (and patched) Asterisk 22.10.1 segfaults at start-up now and then: chan_motif's config
+# Stock Asterisk 22.10.1 segfaults at start-up now and then: chan_motif's config
 # handler calls iks_filter_add_rule(connection->filter, ...) on the main thread, and
 # res_xmpp creates that filter only in xmpp_client_reconnect(), on the client's own thread.
 # Seen here as "segfault ... in libiksemel.so (iks_filter_add_rule+0x113)" in dmesg and
-# "Asterisk exited during start-up". The rig therefore loads chan_motif after res_xmpp says
-# the client is connected (`load_motif`).
+# "Asterisk exited during start-up". For builds without patch 0070 (which creates the filter
+# with the client), the rig loads chan_motif after res_xmpp says the client is connected
+# (`load_motif`); builds with it autoload chan_motif (fixtures.motif_race_fixed).
 MOTIF_RACE = "chan_motif loaded before res_xmpp created the connection's iks filter"
 
 
