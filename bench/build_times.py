@@ -93,7 +93,7 @@ def main() -> None:
         "host": platform.node(),
         "cores": os.cpu_count(),
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                                  "loadavg_at_start": os.getloadavg(),
+        "loadavg_at_start": os.getloadavg(),
     }
     try:
         spec = spec_with_series(tmp, copy_series_with_marker(tmp, "bench marker 1"))
