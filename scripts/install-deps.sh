@@ -71,9 +71,15 @@ if [ "${#missing[@]}" -gt 0 ]; then
   log "installing: ${missing[*]}"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# prosody is started by our tests in the foreground; the packaged service is not wanted.
-if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prosody 2>/dev/null; then
-  systemctl disable --now prosody >/dev/null 2>&1 || true
+# The tests run their own prosody in the foreground on loopback ports; the packaged service
+# that installing prosody may have started is not wanted. Stop that service only (never a
+# prosody a test started), and only when this run installed the package.
+if [[ " ${missing[*]:-} " == *" prosody "* ]]; then
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prosody 2>/dev/null; then
+    systemctl disable --now prosody >/dev/null 2>&1 || true
+  elif command -v invoke-rc.d >/dev/null 2>&1; then
+    invoke-rc.d prosody stop >/dev/null 2>&1 || true
+    update-rc.d prosody disable >/dev/null 2>&1 || true
+  fi
 fi
-pgrep -x prosody >/dev/null && pkill -x prosody || true
 log "ok"
