@@ -125,12 +125,6 @@ class Cache:
         tmp.symlink_to(Path("..") / "builds" / key)
         os.replace(tmp, specs / name)
 
-    def spec_build(self, name: str) -> str | None:
-        link = self.root / "specs" / name
-        if link.is_symlink() and (link / "manifest.json").is_file():
-            return os.readlink(link).rsplit("/", 1)[-1]
-        return None
-
     def spec_links(self) -> dict[str, str]:
         """Spec name -> the key of its newest build."""
         specs = self.root / "specs"

@@ -5,15 +5,30 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+from collections import deque
 from pathlib import Path
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
+def file_digest(path: Path, algorithm: str = "sha256") -> str:
+    # md5 is only ever asked for by Asterisk's own tarball check, not for security.
+    h = hashlib.new(algorithm, usedforsecurity=algorithm != "md5")
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    return file_digest(path, "sha256")
+
+
+def tail(path: Path, lines: int = 30) -> str:
+    """The last lines of a text file, read in constant memory; "" if it cannot be read."""
+    try:
+        with path.open("r", encoding="utf-8", errors="replace") as f:
+            return "".join(deque(f, maxlen=lines))
+    except OSError:
+        return ""
 
 
 def sha256_tree(root: Path) -> str:

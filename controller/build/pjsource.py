@@ -8,13 +8,12 @@ spec names into that tarball (once per source sha256) and write the md5 Asterisk
 
 from __future__ import annotations
 
-import hashlib
 import re
 import shutil
 import subprocess
 from pathlib import Path
 
-from controller.build.fileutil import rmtree
+from controller.build.fileutil import file_digest
 from controller.errors import UsageError
 
 
@@ -67,14 +66,6 @@ def repack(tree: Path, out_dir: Path, version: str) -> Path:
     return dest
 
 
-def md5_file(path: Path) -> str:
-    h = hashlib.md5(usedforsecurity=False)
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def install_into_asterisk(tarball: Path, asterisk_tree: Path, cache_dir: Path) -> None:
     """Put the tarball in Asterisk's download cache and write the md5 it checks."""
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -82,8 +73,5 @@ def install_into_asterisk(tarball: Path, asterisk_tree: Path, cache_dir: Path) -
     if target.resolve() != tarball.resolve():
         shutil.copy2(tarball, target)
     md5 = asterisk_tree / "third-party" / "pjproject" / f"{tarball.name}.md5"
-    md5.write_text(f"{md5_file(target)}  {tarball.name}\n", encoding="utf-8")
+    md5.write_text(f"{file_digest(target, 'md5')}  {tarball.name}\n", encoding="utf-8")
 
-
-def clean(path: Path) -> None:
-    rmtree(path)

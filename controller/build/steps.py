@@ -7,23 +7,14 @@ import os
 import signal
 import subprocess
 import time
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from controller.build.fileutil import tail
 from controller.errors import BuildError, CallctlError
 
 Progress = Callable[[str], None]
-TAIL_LINES = 30
-
-
-def tail(path: Path, lines: int = TAIL_LINES) -> str:
-    try:
-        with path.open("r", encoding="utf-8", errors="replace") as f:
-            return "".join(deque(f, maxlen=lines))
-    except OSError:
-        return ""
 
 
 class StepRunner:

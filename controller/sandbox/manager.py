@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from controller import paths
+from controller.build import fileutil
 from controller.build.builder import BuildResult
 from controller.build.fileutil import rmtree
 from controller.errors import AsteriskUnavailable, StateError, UsageError
@@ -208,7 +209,7 @@ def wait_ready(sb: Sandbox, timeout: float) -> None:
     last_error = "not started"
     while time.monotonic() < deadline:
         if not sb.is_running():
-            tail = _tail(sb.root / "log" / "console.log")
+            tail = fileutil.tail(sb.root / "log" / "console.log", 15)
             raise AsteriskUnavailable(f"Asterisk exited during start-up:\n{tail}",
                                       hint=f"see {sb.log_dir}")
         try:
@@ -223,13 +224,6 @@ def wait_ready(sb: Sandbox, timeout: float) -> None:
         delay = min(delay * 1.5, 1.0)
     raise AsteriskUnavailable(f"sandbox {sb.name} not ready after {timeout:.0f} s "
                               f"({last_error})", hint=f"see {sb.log_dir}")
-
-
-def _tail(path: Path, n: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
-    except OSError:
-        return ""
 
 
 def stop_process(state: SandboxState, conf: Path) -> None:
