@@ -177,3 +177,44 @@ def test_route_explain_with_broken_config(broken: Path) -> None:
     assert f"invalid routing config: {broken}:" in err
     assert "(and 1 more)" in err
     assert f"callctl config check {broken}" in err
+
+
+def test_route_explain_without_a_number_shows_the_hotline(tmp_path: Path) -> None:
+    path = tmp_path / "hotline.yaml"
+    path.write_text(
+        EXAMPLE.read_text().replace(
+            '    caller_id: "+15550104400"\n',
+            '    caller_id: "+15550104400"\n    hotline: "+1 555 010 4477"\n',
+            1,
+        )
+    )
+    line = line_of(path, "- jid: alice@example.org")
+    for to in ([], ["--to", ""]):
+        status, out, _ = run(
+            "route", "explain", "--config", str(path), "--from", "alice@example.org/gajim", *to
+        )
+        assert status == 0
+        assert out.splitlines()[:3] == [
+            'outbound call from "alice@example.org/gajim" with no number dialled',
+            f"  verdict:      allowed: hotline of alice@example.org (line {line}), no number "
+            f"dialled; route 'nanp' (line {line_of(path, '- name: nanp')}) matches by '+1N'",
+            "  number:       +15550104477 (the caller's hotline)",
+        ]
+        assert "    1. PJSIP/+15550104477@carrier-a" in out.splitlines()
+    status, out, _ = run(
+        "route", "explain", "--config", str(path), "--from", "bob@example.org", "--json"
+    )
+    doc = json.loads(out)
+    assert (status, doc["allowed"], doc["reason"], doc["hotline"]) == (
+        0,
+        False,
+        "invalid-number",
+        False,
+    )
+    assert doc["detail"] == "no number dialled and bob@example.org has no hotline"
+
+
+def test_route_explain_inbound_needs_a_did() -> None:
+    status, _, err = run("route", "explain", "--config", str(EXAMPLE), "--inbound")
+    assert status == 2
+    assert "--inbound needs --to DID" in err

@@ -377,3 +377,34 @@ def test_numbering_section_builds_the_plan() -> None:
         "0",
     )
     assert plan.national_prefix_required and plan.national_number_lengths == (9, 10)
+
+
+def test_hotline_is_an_optional_e164_number_per_caller() -> None:
+    text = VALID.replace(
+        "    caller_id: +15550104400\n",
+        '    caller_id: +15550104400\n    hotline: "+1 555 010 4477"\n'
+        "  - jid: bob@example.org\n    caller_id: +15550104401\n",
+    )
+    config, issues = parse_config(text)
+    assert issues == [] and config is not None
+    assert config.callers["alice@example.org"].hotline == "+15550104477"
+    assert config.callers["bob@example.org"].hotline is None
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ('"555 010 4477"', "write '555 010 4477' in E.164 form, with '+' and country code"),
+        ('"+1555"', "invalid number '+1555': an E.164 number has 7 to 15 digits, this one has 4"),
+        ("15550104477", "write '15550104477' in E.164 form, with '+' and country code"),
+        ('"+1 555 010 4477;evil"', None),
+    ],
+)
+def test_bad_hotlines_are_reported_at_their_line(value: str, message: str | None) -> None:
+    text = VALID.replace(
+        "    caller_id: +15550104400\n", f"    caller_id: +15550104400\n    hotline: {value}\n"
+    )
+    found = issues_of(text)
+    assert [(line, col) for line, col, _ in found] == [(13, 14)]
+    if message is not None:
+        assert found[0][2] == message

@@ -185,3 +185,81 @@ def test_decisions_serialise_for_json(config: RoutingConfig) -> None:
     assert out["dial_strings"] == []
     inn = inbound(config, "+15550104401").to_dict()
     assert inn["mode"] == "sequential" and len(inn["dial_strings"]) == 3
+
+
+# -- hotline (PLAR): chan_motif never passes the number a Jingle client dialled ---------------
+
+HOTLINE = EXAMPLE.read_text().replace(
+    '    caller_id: "+15550104400"\n',
+    '    caller_id: "+15550104400"\n    hotline: "+1 (555) 010-4477"\n',
+    1,
+)
+
+
+def hotline_config(hotline: str = "+1 (555) 010-4477") -> RoutingConfig:
+    text = HOTLINE.replace('"+1 (555) 010-4477"', f'"{hotline}"')
+    config, issues = parse_config(text)
+    assert issues == [] and config is not None, issues
+    return config
+
+
+@pytest.mark.parametrize("dialled", ["", "   "])
+def test_a_call_without_a_number_goes_to_the_callers_hotline(dialled: str) -> None:
+    config = hotline_config()
+    assert config.callers["alice@example.org"].hotline == "+15550104477"
+    d = outbound(config, "Alice@example.org/gajim", dialled, {})
+    assert d.allowed and d.hotline and d.reason is Reason.OK
+    assert d.number == "+15550104477" and d.route == "nanp"
+    assert d.dial_strings == ("PJSIP/+15550104477@carrier-a", "PJSIP/+15550104477@carrier-b")
+    assert d.detail.startswith("hotline of alice@example.org (line ")
+    assert d.to_dict()["hotline"] is True
+
+
+def test_a_dialled_number_wins_over_the_hotline() -> None:
+    d = outbound(hotline_config(), "alice@example.org", "+44 20 7946 0000", {})
+    assert d.allowed and not d.hotline
+    assert (d.number, d.route) == ("+442079460000", "uk")
+
+
+def test_no_number_and_no_hotline_is_refused_as_before(config: RoutingConfig) -> None:
+    d = outbound(config, "bob@example.org", "", {})
+    assert (d.allowed, d.reason, d.cause) == (
+        False,
+        Reason.INVALID_NUMBER,
+        Cause.INVALID_NUMBER_FORMAT,
+    )
+    assert not d.hotline and d.legs == ()
+    assert "no hotline" in d.detail
+    # Alice's hotline is hers only.
+    assert not outbound(hotline_config(), "bob@example.org", "", {}).allowed
+
+
+@pytest.mark.parametrize(
+    ("hotline", "reason", "cause"),
+    [
+        ("+1 900 555 0100", Reason.DENIED_DESTINATION, Cause.CALL_REJECTED),
+        ("+33 1 23 45 67 89", Reason.DESTINATION_NOT_ALLOWED, Cause.CALL_REJECTED),
+    ],
+)
+def test_the_hotline_goes_through_policy_like_a_dialled_number(
+    hotline: str, reason: Reason, cause: Cause
+) -> None:
+    d = outbound(hotline_config(hotline), "alice@example.org", "", {})
+    assert (d.allowed, d.reason, d.cause, d.hotline) == (False, reason, cause, True)
+    assert d.legs == () and d.detail.startswith("hotline of alice@example.org")
+
+
+def test_the_hotline_counts_against_the_call_limit() -> None:
+    d = outbound(hotline_config(), "alice@example.org", "", {"alice@example.org": 2})
+    assert (d.allowed, d.reason, d.hotline) == (False, Reason.CALL_LIMIT, True)
+
+
+def test_the_hotline_needs_a_route() -> None:
+    text = HOTLINE.replace('    match: ["+"]\n    trunks: [carrier-a]\n', "")
+    text = text.replace("  - name: rest-of-world\n", "")
+    text = text.replace('allowed_destinations: ["+1", "+44"]', 'allowed_destinations: ["+"]')
+    text = text.replace('hotline: "+1 (555) 010-4477"', 'hotline: "+33 1 23 45 67 89"')
+    config, issues = parse_config(text)
+    assert issues == [] and config is not None, issues
+    d = outbound(config, "alice@example.org", "", {})
+    assert (d.allowed, d.reason, d.cause) == (False, Reason.NO_ROUTE, Cause.NO_ROUTE_DESTINATION)

@@ -39,9 +39,11 @@ def register(sub: Any) -> None:
     explain.add_argument(
         "--to",
         dest="dest",
-        required=True,
+        default="",
         metavar="DEST",
-        help="dialled number (outbound) or called DID (with --inbound)",
+        help="dialled number (outbound; omit or leave empty for a call without one, as "
+        "chan_motif delivers every Jingle call: it goes to the caller's hotline) "
+        "or called DID (with --inbound)",
     )
     explain.add_argument(
         "--inbound", action="store_true", help="explain a call from the trunk to DEST instead"
@@ -98,6 +100,8 @@ def cmd_route_explain(args: argparse.Namespace, console: Console) -> int:
         raise UsageError("--from CALLER is required (or --inbound for a call from the trunk)")
     if args.active_calls < 0:
         raise UsageError("--active-calls must be 0 or more")
+    if args.inbound and not args.dest:
+        raise UsageError("--inbound needs --to DID")
     path = config_path(args.config)
     config = load_config(path)
     if args.inbound:

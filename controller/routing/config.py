@@ -302,7 +302,10 @@ class _Loader:
         for i, item in enumerate(self.read.sequence(node, "callers", allow_empty=True)):
             path = join("callers", i)
             m = self.read.mapping(
-                item, path, required=("jid", "caller_id"), optional=("max_concurrent_calls",)
+                item,
+                path,
+                required=("jid", "caller_id"),
+                optional=("max_concurrent_calls", "hotline"),
             )
             if m is None:
                 continue
@@ -326,8 +329,13 @@ class _Loader:
                     minimum=0,
                     maximum=MAX_CALLS,
                 )
+            hotline = None
+            if "hotline" in m:
+                hotline = self.e164(m["hotline"][1], join(path, "hotline"))
+                if hotline is None:
+                    continue  # the error is recorded; do not load the caller without it
             if jid is not None and number is not None:
-                callers[jid] = Caller(jid, number, limit, item.start_mark.line + 1)
+                callers[jid] = Caller(jid, number, limit, item.start_mark.line + 1, hotline)
         return callers
 
     def dids(self, node: yaml.Node, plan: NumberingPlan) -> dict[str, Did]:

@@ -46,6 +46,7 @@ class OutboundDecision:
     route: str | None
     legs: tuple[TrunkLeg, ...] = ()
     ring_timeout: int = 0
+    hotline: bool = False  # no number was dialled: `number` is the caller's hotline
 
     @property
     def dial_strings(self) -> tuple[str, ...]:
@@ -70,6 +71,7 @@ class OutboundDecision:
             "trunks": list(self.trunks),
             "dial_strings": list(self.dial_strings),
             "ring_timeout": self.ring_timeout,
+            "hotline": self.hotline,
         }
 
 
@@ -112,7 +114,13 @@ def outbound(
     dialled: str,
     active_calls_by_caller: Mapping[str, int],
 ) -> OutboundDecision:
-    """Decide a Jingle-to-phone call. `active_calls_by_caller` is keyed by bare JID."""
+    """Decide a Jingle-to-phone call. `active_calls_by_caller` is keyed by bare JID.
+
+    A call that carries no dialled number (`dialled` empty or blank: chan_motif never passes
+    the number a Jingle client dialled) goes to the caller's `hotline`, if it has one; the
+    hotline number is then checked exactly like a dialled one (normalisation, policy, routes,
+    the call limit). Without a hotline such a call is refused as an invalid number.
+    """
     key = caller_key(caller_jid)
     caller = config.callers.get(key) if key is not None else None
     if key is None or caller is None:
@@ -120,30 +128,43 @@ def outbound(
         return _refuse_out(
             Refusal(Reason.UNKNOWN_CALLER, f"the caller {why}", Cause.CALL_REJECTED), key
         )
-    try:
-        number = normalise(dialled, config.numbering)
-    except NumberError as err:
-        return _refuse_out(
-            Refusal(Reason.INVALID_NUMBER, str(err), Cause.INVALID_NUMBER_FORMAT),
-            key,
-            caller.caller_id,
+    hotline = caller.hotline if not dialled.strip() else None
+    via = f"hotline of {key} (line {caller.line}), no number dialled; " if hotline else ""
+
+    def refuse(refusal: Refusal, number: str | None = None) -> OutboundDecision:
+        refusal = Refusal(refusal.reason, via + refusal.detail, refusal.cause)
+        return _refuse_out(refusal, key, caller.caller_id, number, hotline=bool(hotline))
+
+    if not (hotline or dialled.strip()):
+        return refuse(
+            Refusal(
+                Reason.INVALID_NUMBER,
+                f"no number dialled and {key} has no hotline",
+                Cause.INVALID_NUMBER_FORMAT,
+            )
         )
+    try:
+        number = normalise(hotline or dialled, config.numbering)
+    except NumberError as err:
+        return refuse(Refusal(Reason.INVALID_NUMBER, str(err), Cause.INVALID_NUMBER_FORMAT))
     refusal = check_destination(config.policy, number)
     if refusal is not None:
-        return _refuse_out(refusal, key, caller.caller_id, number)
+        return refuse(refusal, number)
     match = _route_for(config, number)
     if match is None:
-        refusal = Refusal(Reason.NO_ROUTE, f"no route matches {number}", Cause.NO_ROUTE_DESTINATION)
-        return _refuse_out(refusal, key, caller.caller_id, number)
+        return refuse(
+            Refusal(Reason.NO_ROUTE, f"no route matches {number}", Cause.NO_ROUTE_DESTINATION),
+            number,
+        )
     refusal = check_limit(config.policy, caller, active_calls_by_caller.get(key, 0))
     if refusal is not None:
-        return _refuse_out(refusal, key, caller.caller_id, number)
+        return refuse(refusal, number)
     route, pattern = match
     legs = tuple(TrunkLeg(trunk, dialstring.pjsip(number, trunk)) for trunk in route.trunks)
     return OutboundDecision(
         allowed=True,
         reason=Reason.OK,
-        detail=f"route {route.name!r} (line {route.line}) matches by {pattern.text!r}",
+        detail=via + f"route {route.name!r} (line {route.line}) matches by {pattern.text!r}",
         cause=None,
         caller=key,
         caller_id=caller.caller_id,
@@ -151,6 +172,7 @@ def outbound(
         route=route.name,
         legs=legs,
         ring_timeout=config.policy.ring_timeout,
+        hotline=bool(hotline),
     )
 
 
@@ -203,6 +225,8 @@ def _refuse_out(
     caller: str | None,
     caller_id: str | None = None,
     number: str | None = None,
+    *,
+    hotline: bool = False,
 ) -> OutboundDecision:
     return OutboundDecision(
         allowed=False,
@@ -213,4 +237,5 @@ def _refuse_out(
         caller_id=caller_id,
         number=number,
         route=None,
+        hotline=hotline,
     )

@@ -29,6 +29,9 @@ class Caller:
     caller_id: str  # E.164
     max_concurrent_calls: int | None = None
     line: int = 0
+    # PLAR: the E.164 number a call from this JID goes to when it carries no dialled number
+    # (chan_motif never passes the number a Jingle client dialled).
+    hotline: str | None = None
 
 
 @dataclass(frozen=True)

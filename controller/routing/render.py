@@ -30,13 +30,15 @@ def _cause(decision: OutboundDecision | InboundDecision) -> list[str]:
 
 
 def outbound_text(caller_jid: str, dialled: str, decision: OutboundDecision) -> list[str]:
+    to = f"to {quote(dialled)}" if dialled.strip() else "with no number dialled"
     lines = [
-        f"outbound call from {quote(caller_jid)} to {quote(dialled)}",
+        f"outbound call from {quote(caller_jid)} {to}",
         f"  verdict:      {_verdict(decision.allowed, decision.reason, decision.detail)}",
     ]
     lines += _cause(decision)
     if decision.number:
-        lines.append(f"  number:       {decision.number}")
+        via = " (the caller's hotline)" if decision.hotline else ""
+        lines.append(f"  number:       {decision.number}{via}")
     if decision.caller_id:
         lines.append(f"  caller ID:    {decision.caller_id}")
     if decision.allowed:
