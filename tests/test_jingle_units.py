@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
+import json
 import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from aioice import stun
-from jingle import ice, observe, prosody
+from jingle import cells, ice, matrix, observe, prosody
 from jingle.asterisk_conf import configs, dialplan, rtp_range
 from jingle.netns import RigNet
 from jingle.prosody import Account, Prosody
@@ -22,6 +24,15 @@ from jingle.stanzas import (
     Transport,
     q,
 )
+
+from controller.routing import inbound, outbound, parse_config
+
+_spec = importlib.util.spec_from_file_location(
+    "matrix_table", Path(__file__).resolve().parent.parent / "scripts" / "matrix_table.py"
+)
+assert _spec is not None and _spec.loader is not None
+matrix_table = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(matrix_table)
 
 # What stock chan_motif sent on an immediate Answer() (NOTES.md, "A real Jingle call"),
 # re-typed from the probe's XML log.
@@ -167,3 +178,156 @@ def test_stale_prosody_folders_of_dead_owners_are_removed(tmp_path: Path) -> Non
         (root / "prosody.pid").write_text(str(os.getpid()))  # not a prosody: never signalled
     assert prosody.remove_stale(tmp_path) == [dead]
     assert live.exists() and not dead.exists()
+
+
+# -- the interop matrix's pure parts (tests/test_jingle_matrix.py) ---------------------------
+
+
+def _passing_cell(**changes: object) -> cells.CellResult:
+    cell = cells.CellResult(
+        "out",
+        "chromium",
+        client_ice=True,
+        ice_after_accept=0.02,
+        asterisk_ice=["Success"],
+        sent=50,
+        received=50,
+        asterisk_ice_after_accept=0.01,
+        asterisk_timed=True,
+        leg_tx=50,
+        leg_rx=50,
+    )
+    for key, value in changes.items():
+        setattr(cell, key, value)
+    return cell
+
+
+def test_matrix_cell_needs_ice_on_both_sides_in_time_and_rtp_through_the_phone() -> None:
+    assert _passing_cell().passed
+    for change in (
+        {"leg_rx": 0},  # SIPp echoed nothing back into Asterisk
+        {"leg_tx": 40},  # Asterisk forwarded too little to the phone
+        {"received": 40},  # too little came back to the client
+        {"asterisk_ice_after_accept": 2.5},  # pjnath finished too late
+        {"asterisk_ice_after_accept": None},  # no timed verdict from Asterisk
+        {"ice_after_accept": 2.0},  # the client's ICE too late
+        {"asterisk_ice": ["Success", "PJNATH_EICEFAILED"]},
+        {"asterisk_ice": []},
+    ):
+        assert not _passing_cell(**change).passed, change
+    # Cells without a phone leg (jingle.cells) are judged without those counts and times.
+    assert _passing_cell(
+        leg_tx=None, leg_rx=None, asterisk_timed=False, asterisk_ice_after_accept=None
+    ).passed
+
+
+def test_asterisk_ice_completion_times_are_read_from_the_full_log() -> None:
+    log = (
+        "[2026-11-23 02:40:01.123] DEBUG[42][C-00000001] pjproject: icess0x1 "
+        "....ICE process complete, status=Success\n"
+        "[2026-11-23 02:40:02.500] DEBUG[42] pjproject: icess0x2 ICE process complete, "
+        "status=All ICE checklists failed (PJNATH_EICEFAILED)\n"
+        "ICE process complete, status=Success\n"  # no timestamp: not timed
+    )
+    found = observe.ice_completion_times(log)
+    assert [(t.isoformat(timespec="milliseconds"), v) for t, v in found] == [
+        ("2026-11-23T02:40:01.123", "Success"),
+        ("2026-11-23T02:40:02.500", "All ICE checklists failed (PJNATH_EICEFAILED)"),
+    ]
+
+
+def test_matrix_routing_config_routes_both_directions() -> None:
+    dids = {"+15550104200": "alice@jingle.test/m-chromium"}
+    config, issues = parse_config(matrix.routing_text("jingle.test", "jingle", dids))
+    assert issues == [] and config is not None
+    out = outbound(config, "alice@jingle.test/m-chromium", "", {})
+    assert out.allowed and out.hotline
+    assert out.dial_strings == (f"PJSIP/{matrix.HOTLINE}@{matrix.TRUNK}",)
+    inn = inbound(config, "15550104200")
+    assert inn.allowed and inn.dial_strings == ("Motif/jingle/alice@jingle.test/m-chromium",)
+
+
+def test_routed_rig_configs_use_callctls_dialplan(tmp_path: Path) -> None:
+    server = Prosody(root=tmp_path, port=5999)
+    server.accounts["asterisk"] = Account("asterisk", "pw")
+    files, _ = configs(_net(), server, routed=True)
+    assert "context = from-jingle\n" in files["motif.conf"]
+    assert "extensions.conf" not in files  # the sandbox renders it: the repo's dialplan/
+    files, _ = configs(_net(), server)
+    assert "context = jingle-in\n" in files["motif.conf"] and "extensions.conf" in files
+
+
+def test_matrix_table_renders_both_columns_between_the_markers(tmp_path: Path) -> None:
+    cell = {
+        "profile": "gajim",
+        "direction": "out",
+        "answer": "ring10",
+        "passed": False,
+        "client_ice": False,
+        "ice_after_answer_client": None,
+        "ice_after_answer_asterisk": None,
+        "asterisk_ice": [],
+        "rtp": {},
+        "rejected": "transport-info: content creator/name does not match the session",
+        "terminate_reason": "failed-application",
+        "error": "",
+        "analyzer": ["ice-role-unknown"],
+    }
+    good = dict(
+        cell,
+        passed=True,
+        client_ice=True,
+        ice_after_answer_client=0.021,
+        ice_after_answer_asterisk=0.0005,
+        asterisk_ice=["Success"],
+        rejected="",
+        terminate_reason="",
+        analyzer=[],
+        rtp={
+            "sent_by_client": 50,
+            "echoed_to_client": 50,
+            "asterisk_to_phone": 50,
+            "phone_to_asterisk": 49,
+        },
+    )
+    doc = {
+        "version": 1,
+        "columns": {
+            "stock": {
+                "build": "s",
+                "asterisk": "22.10.1",
+                "patches": [],
+                "finished": "t",
+                "runtime_s": 1.0,
+                "cells": [cell],
+            },
+            "patched": {
+                "build": "p",
+                "asterisk": "22.10.1",
+                "patches": ["a", "b"],
+                "finished": "t",
+                "runtime_s": 2.0,
+                "cells": [good],
+            },
+        },
+    }
+    table = matrix_table.render(doc)
+    assert (
+        "| gajim | client calls phone | after 10 s ringing | **FAIL**: client rejected the "
+        "session (failed-application); analyzer: `ice-role-unknown` | pass: ICE 21 ms / "
+        "0 ms; RTP 50/50 back, phone leg 50/49 |"
+    ) in table.splitlines()
+    assert (
+        "- patched: build `p` (Asterisk 22.10.1, 2 patches), 1 of 1 cells pass; slowest "
+        "ICE after answer 21 ms; run finished t in 2.0 s" in table.splitlines()
+    )
+    readme = tmp_path / "README.md"
+    readme.write_text(f"top\n{matrix_table.BEGIN}\nold\n{matrix_table.END}\nbottom\n")
+    results = tmp_path / "m.json"
+    results.write_text(json.dumps(doc))
+    assert matrix_table.main([str(results), "--readme", str(readme), "--check"]) == 1
+    assert matrix_table.main([str(results), "--readme", str(readme)]) == 0
+    assert readme.read_text() == (
+        f"top\n{matrix_table.BEGIN}\n{table}\n{matrix_table.END}\nbottom\n"
+    )
+    assert matrix_table.main([str(results), "--readme", str(readme), "--check"]) == 0

@@ -16,6 +16,7 @@ ENDPOINT = "jingle"  # motif.conf section; also the name used in Motif/ dial str
 CONNECTION = "rig"  # xmpp.conf client section
 RESOURCE = "asterisk"
 CONTEXT = "jingle-in"
+ROUTED_CONTEXT = "from-jingle"  # dialplan/callctl.conf: chan_motif calls to the Stasis app
 
 
 def dialplan(answer_delay: float = 0.0, app: str = "Echo()") -> str:
@@ -69,8 +70,13 @@ def configs(
     answer_delay: float = 0.0,
     app: str = "Echo()",
     pjproject_log_level: int = 5,
+    routed: bool = False,
 ) -> tuple[dict[str, str], AsteriskJingle]:
-    """Config files (name -> full text) and the Asterisk JID for one rig Asterisk."""
+    """Config files (name -> full text) and the Asterisk JID for one rig Asterisk.
+
+    `routed=True`: the Motif endpoint's context is callctl's `from-jingle` and the sandbox
+    keeps its own extensions.conf (the repo's dialplan/, which hands calls to the Stasis app),
+    so calls go through the routing daemon instead of the rig's echo context."""
     account = prosody.accounts["asterisk"]
     rtp_start, rtp_end = rtp_range(net)
     files = {
@@ -98,7 +104,7 @@ def configs(
         ),
         "motif.conf": (
             f"[{ENDPOINT}]\n"
-            f"context = {CONTEXT}\n"
+            f"context = {ROUTED_CONTEXT if routed else CONTEXT}\n"
             "disallow = all\n"
             "allow = ulaw\n"
             "transport = ice-udp\n"
@@ -126,4 +132,6 @@ def configs(
             "asterisk_error = 0,1\nasterisk_warning = 2\nasterisk_debug = 3,4,5\n"
         ),
     }
+    if routed:
+        del files["extensions.conf"]
     return files, AsteriskJingle(jid=f"{account.jid}/{RESOURCE}")

@@ -37,6 +37,13 @@ class CellResult:
     terminate_reason: str = ""
     ao2_errors: int = 0
     error: str = ""
+    # The interop matrix (jingle.matrix) also times Asterisk's side and counts the RTP on the
+    # phone leg; cells without a phone leave these unset and are judged without them.
+    ring: float = 0.0
+    asterisk_ice_after_accept: float | None = None  # last pjnath Success, from the log
+    asterisk_timed: bool = False  # require asterisk_ice_after_accept within the limit
+    leg_tx: int | None = None  # RTP Asterisk sent to the phone (its RTP statistics)
+    leg_rx: int | None = None  # RTP Asterisk received from the phone (SIPp's echo)
 
     @property
     def passed(self) -> bool:
@@ -47,8 +54,18 @@ class CellResult:
             and all(v == "Success" for v in self.asterisk_ice)
             and self.ice_after_accept is not None
             and self.ice_after_accept < ICE_AFTER_ACCEPT_LIMIT
+            and (
+                not self.asterisk_timed
+                or (
+                    self.asterisk_ice_after_accept is not None
+                    and self.asterisk_ice_after_accept < ICE_AFTER_ACCEPT_LIMIT
+                )
+            )
             and self.sent > 0
             and self.received >= MIN_ECHO_SHARE * self.sent
+            and all(
+                n is None or n >= MIN_ECHO_SHARE * self.sent for n in (self.leg_tx, self.leg_rx)
+            )
         )
 
     def why(self) -> str:
@@ -56,7 +73,13 @@ class CellResult:
         return (
             f"{self.profile}/{self.direction}: passed={self.passed} client_ice={self.client_ice} "
             f"after_accept={self.ice_after_accept} asterisk_ice={self.asterisk_ice} "
-            f"rtp={self.received}/{self.sent} rejected={self.rejected!r} "
+            + (
+                f"ring={self.ring:g} asterisk_after_accept={self.asterisk_ice_after_accept} "
+                f"leg_tx={self.leg_tx} leg_rx={self.leg_rx} "
+                if self.asterisk_timed
+                else ""
+            )
+            + f"rtp={self.received}/{self.sent} rejected={self.rejected!r} "
             f"terminate={self.terminate_reason!r} ao2={self.ao2_errors} error={self.error!r}"
         )
 

@@ -118,14 +118,16 @@ async def jingle_asterisk(
     jingle_clients: ClientFactory,
 ) -> AsyncIterator[AsteriskFactory]:
     """`await jingle_asterisk(build, answer_delay=1.0, app="Echo()", expect_frack=False,
-    debug=5)`.
+    debug=5, routed=False, **sandbox_options)`.
 
     Starts a sandbox Asterisk whose res_xmpp logs in to the rig's prosody and whose chan_motif
     endpoint runs `asterisk_conf.dialplan(answer_delay, app)`; chan_motif is autoloaded when
     the build has patch 0070, else loaded once res_xmpp is connected (`load_motif`, stock's
     start-up race). Returns once Asterisk's XMPP resource answers disco#info, as (sandbox,
     AsteriskJingle). `expect_frack=True` tells the lead's sandbox_factory not to fail the
-    test on FRACK lines (stock builds log them).
+    test on FRACK lines (stock builds log them). `routed=True` puts the Motif endpoint in
+    callctl's `from-jingle` context with the repo's dialplan (calls go to the Stasis app);
+    `sandbox_options` (e.g. `trunks=[...]`) go to the sandbox.
     """
     watcher: JingleClient | None = None
 
@@ -136,10 +138,12 @@ async def jingle_asterisk(
         app: str = "Echo()",
         expect_frack: bool = False,
         debug: int = 5,
+        routed: bool = False,
+        **sandbox_options: Any,
     ) -> RigAsterisk:
         nonlocal watcher
         files, ast = asterisk_conf.configs(
-            jingle_net, prosody_server, answer_delay=answer_delay, app=app
+            jingle_net, prosody_server, answer_delay=answer_delay, app=app, routed=routed
         )
         autoload = motif_race_fixed(build)
         if autoload:
@@ -147,7 +151,12 @@ async def jingle_asterisk(
             files["modules.conf"] = modules
         # manager.up() blocks until Asterisk is ready; keep the event loop (and XMPP) alive.
         sandbox = await asyncio.to_thread(
-            sandbox_factory, build=build, configs=files, jingle=True, expect_frack=expect_frack
+            sandbox_factory,
+            build=build,
+            configs=files,
+            jingle=True,
+            expect_frack=expect_frack,
+            **sandbox_options,
         )
         # chan_motif's and res_rtp_asterisk's ICE lines are ast_debug(): the proofs need them.
         if debug:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from .stanzas import Jingle
@@ -57,6 +58,21 @@ def role_changes(log: str) -> list[str]:
 def ice_completions(log: str) -> list[str]:
     """pjnath's verdict for each finished ICE session: "Success" or the error text."""
     return [m.group(1) for m in map(_COMPLETE.search, log.splitlines()) if m]
+
+
+# Asterisk's logger.conf (controller/templates) has `dateformat = %F %T.%3q`.
+_STAMP = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3})\]")
+
+
+def ice_completion_times(log: str) -> list[tuple[datetime, str]]:
+    """(local time, verdict) of each pjnath `ICE process complete` line with a timestamp."""
+    found = []
+    for line in log.splitlines():
+        done, stamp = _COMPLETE.search(line), _STAMP.match(line)
+        if done and stamp:
+            when = datetime.strptime(stamp.group(1), "%Y-%m-%d %H:%M:%S.%f")
+            found.append((when, done.group(1)))
+    return found
 
 
 def late_checks_ignored(log: str) -> int:
