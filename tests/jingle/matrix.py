@@ -166,6 +166,7 @@ class Matrix:
     carrier_port: int
     workdir: Path
     debug_log: Path
+    daemon: Daemon
     results: list[MatrixResult] = field(default_factory=list)
 
     async def run(self, spec: CellSpec) -> MatrixResult:
@@ -208,6 +209,11 @@ class Matrix:
                 with contextlib.suppress(JingleError):
                     await call.hangup()
             await self._clean()
+            kept = await self._daemon_released()
+            if kept and not cell.error:
+                # A call the daemon never saw end still counts against the caller's limit:
+                # a routing defect, so the cell fails (the next ones would be refused).
+                cell.error = f"the daemon still holds {kept} call(s) after the hangup"
             sipp.stop()
             await asyncio.sleep(LOG_SETTLE)
         log = full.read()
@@ -264,6 +270,13 @@ class Matrix:
                 if isinstance(stats, dict):
                     return int(stats.get("txcount", 0)), int(stats.get("rxcount", 0))
         return None, None
+
+    async def _daemon_released(self) -> int:
+        """How many calls the daemon still holds once Asterisk is clean (bounded wait)."""
+        deadline = time.monotonic() + CLEAN_TIMEOUT / 2
+        while self.daemon.router.calls and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        return len(self.daemon.router.calls)
 
     async def _clean(self) -> None:
         """Wait (bounded) until the call left Asterisk; hang up whatever is still there."""
@@ -360,6 +373,7 @@ async def matrix(
                 carrier_port,
                 workdir,
                 Path(on.state.log_file),
+                daemon,
             )
     finally:
         await daemon.drain()
