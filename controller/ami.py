@@ -213,8 +213,11 @@ class _Protocol(AMIProtocol):  # type: ignore[misc]  # panoramisk is untyped
 class AmiSession:
     """One AMI connection. Use `async with AmiSession(config) as ami:`."""
 
-    def __init__(self, config: AmiConfig) -> None:
+    def __init__(self, config: AmiConfig, *, events: str = "off",
+                 on_event: Callable[[Mapping[str, Any]], None] | None = None) -> None:
         self.config = config
+        self.events = events  # the Login's event classes, e.g. "call"; "off" for none
+        self.on_event = on_event
         # The attributes below form the duck-typed "factory" AMIProtocol talks to.
         self.save_stream = None
         self.forgetable_actions = ("ping", "login", "logoff")
@@ -225,7 +228,12 @@ class AmiSession:
 
     # -- factory interface used by AMIProtocol --------------------------------------------
     def dispatch(self, event: Any) -> list[str]:
-        return []  # events are not used (we log in with Events: off)
+        if self.on_event is not None:
+            try:
+                self.on_event(event)
+            except Exception:  # a handler bug must not kill the connection
+                log.exception("AMI event handler failed")
+        return []
 
     def connection_lost(self, exc: Any, pending: list[Any] | None = None) -> None:
         self._lost = exc if isinstance(exc, BaseException) else ConnectionResetError(str(exc))
@@ -298,7 +306,7 @@ class AmiSession:
                         "Action": "Login",
                         "Username": cfg.user,
                         "Secret": cfg.secret,
-                        "Events": "off",
+                        "Events": self.events,
                     }
                 ),
                 "Login",
@@ -322,6 +330,18 @@ class AmiSession:
                     "CALLCTL_AMI_SECRET_FILE) against manager.conf"
                 ),
             )
+
+    async def add_filter(self, criteria: str, pattern: str = "") -> None:
+        """Ask Asterisk to send this session only matching events (the `Filter` action;
+        e.g. criteria "action(include),name(Hangup)"). Raises on Response: Error."""
+        reply = await self._send(Action({"Action": "Filter", "Operation": "Add",
+                                         "MatchCriteria": criteria, "Filter": pattern}),
+                                 f"Filter {criteria}")
+        if not reply.success:
+            raise AsteriskUnavailable(
+                f"AMI at {self.config.target} refused the event filter {criteria!r}: "
+                f"{reply.get('Message') or 'no reason given'}",
+                hint="the daemon's AMI user needs write permission 'system' (manager.conf)")
 
     async def command(self, command: str) -> CommandResult:
         """Run one CLI command through the `Command` action. Raises on Response: Error."""

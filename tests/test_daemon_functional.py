@@ -19,13 +19,16 @@ from tests.test_daemon_rig import (
 pytestmark = pytest.mark.asterisk
 
 
-@pytest.fixture
-def rig(sandbox_factory, tmp_path: Path) -> Rig:  # type: ignore[no-untyped-def]
-    return make_rig(sandbox_factory, tmp_path)  # sync: the sandbox manager runs its own loop
+# Every test runs with both ways of connecting a call: the fast path (the dialplan's Dial()
+# after the controller's decision) and the ARI bridge.
+@pytest.fixture(params=["dialplan", "bridge"])
+def rig(request, sandbox_factory, tmp_path: Path) -> Rig:  # type: ignore[no-untyped-def]
+    # sync: the sandbox manager runs its own loop
+    return make_rig(sandbox_factory, tmp_path, dispatch=request.param)
 
 
 async def test_outbound_call_answered_and_bridged(rig: Rig) -> None:
-    async with running(daemon_config(rig.sb)) as daemon:
+    async with running(daemon_config(rig.sb, dispatch=rig.dispatch)) as daemon:
         with rig.carrier("carrier-a", "uas_ring_answer.xml", pause_ms=300) as carrier:
             caller = await sipp_wait(rig.caller("5551230000", pause_ms=1000).start())
             result = await sipp_wait(carrier)
@@ -48,7 +51,7 @@ def screen_count(result_log: str, message: str) -> int:
 
 
 async def test_outbound_rings_first_and_shows_caller_id(rig: Rig) -> None:
-    async with running(daemon_config(rig.sb)) as daemon:
+    async with running(daemon_config(rig.sb, dispatch=rig.dispatch)) as daemon:
         carrier = rig.carrier("carrier-a", "uas_ring_answer.xml", pause_ms=1500,
                               extra=["-trace_msg"])
         with carrier:
@@ -65,7 +68,7 @@ async def test_outbound_rings_first_and_shows_caller_id(rig: Rig) -> None:
 
 
 async def test_carrier_hangup_ends_the_caller(rig: Rig) -> None:
-    async with running(daemon_config(rig.sb)) as daemon:
+    async with running(daemon_config(rig.sb, dispatch=rig.dispatch)) as daemon:
         with rig.carrier("carrier-a", "uas_answer_hangup.xml", pause_ms=500) as carrier:
             caller = rig.caller("5551230000", pause_ms=20000).start()
             result = await sipp_wait(carrier)
@@ -76,7 +79,7 @@ async def test_carrier_hangup_ends_the_caller(rig: Rig) -> None:
 
 
 async def test_busy_is_passed_back_without_failover(rig: Rig) -> None:
-    async with running(daemon_config(rig.sb)) as daemon:
+    async with running(daemon_config(rig.sb, dispatch=rig.dispatch)) as daemon:
         with rig.carrier("carrier-a", "uas_busy.xml") as carrier:
             caller = await sipp_wait(rig.caller("5551230000").start())
             await sipp_wait(carrier)
@@ -88,7 +91,7 @@ async def test_busy_is_passed_back_without_failover(rig: Rig) -> None:
 
 
 async def test_503_fails_over_to_the_second_trunk(rig: Rig) -> None:
-    async with running(daemon_config(rig.sb)) as daemon:
+    async with running(daemon_config(rig.sb, dispatch=rig.dispatch)) as daemon:
         with rig.carrier("carrier-a", "uas_503.xml") as first, \
                 rig.carrier("carrier-b", "uas_ring_answer.xml", pause_ms=200) as second:
             caller = await sipp_wait(rig.caller("5551230000", pause_ms=500).start())
@@ -101,7 +104,7 @@ async def test_503_fails_over_to_the_second_trunk(rig: Rig) -> None:
 
 
 async def test_both_trunks_congested_gives_congestion(rig: Rig) -> None:
-    async with running(daemon_config(rig.sb)) as daemon:
+    async with running(daemon_config(rig.sb, dispatch=rig.dispatch)) as daemon:
         with rig.carrier("carrier-a", "uas_503.xml"), rig.carrier("carrier-b", "uas_503.xml"):
             caller = await sipp_wait(rig.caller("5551230000").start())
         assert caller.successful == 0
@@ -110,7 +113,7 @@ async def test_both_trunks_congested_gives_congestion(rig: Rig) -> None:
 
 
 async def test_no_answer_times_out_with_cause_19(rig: Rig) -> None:
-    async with running(daemon_config(rig.sb, ring_timeout=2)) as daemon:
+    async with running(daemon_config(rig.sb, ring_timeout=2, dispatch=rig.dispatch)) as daemon:
         with rig.carrier("carrier-a", "uas_ring_cancel.xml") as carrier:
             caller = await sipp_wait(rig.caller("5551230000").start())
             result = await sipp_wait(carrier)
@@ -122,7 +125,7 @@ async def test_no_answer_times_out_with_cause_19(rig: Rig) -> None:
 
 
 async def test_inbound_sequential_rings_next_jid(rig: Rig) -> None:
-    async with running(daemon_config(rig.sb)) as daemon:
+    async with running(daemon_config(rig.sb, dispatch=rig.dispatch)) as daemon:
         with rig.carrier("ph-a", "uas_ring_cancel.xml") as a, \
                 rig.carrier("ph-b", "uas_ring_answer.xml", pause_ms=200) as b:
             caller = await sipp_wait(rig.trunk_caller("15550104401", pause_ms=300).start())
@@ -134,7 +137,7 @@ async def test_inbound_sequential_rings_next_jid(rig: Rig) -> None:
 
 
 async def test_inbound_parallel_first_answer_wins(rig: Rig) -> None:
-    async with running(daemon_config(rig.sb)) as daemon:
+    async with running(daemon_config(rig.sb, dispatch=rig.dispatch)) as daemon:
         with rig.carrier("ph-a", "uas_ring_cancel.xml") as a, \
                 rig.carrier("ph-b", "uas_ring_answer.xml", pause_ms=500) as b:
             caller = await sipp_wait(rig.trunk_caller("+15550104402", pause_ms=300).start())
@@ -146,7 +149,7 @@ async def test_inbound_parallel_first_answer_wins(rig: Rig) -> None:
 
 
 async def test_unknown_did_is_refused(rig: Rig) -> None:
-    async with running(daemon_config(rig.sb)) as daemon:
+    async with running(daemon_config(rig.sb, dispatch=rig.dispatch)) as daemon:
         caller = await sipp_wait(rig.trunk_caller("15559990000").start())
         assert caller.successful == 0
         assert daemon.metrics.calls.get(direction="inbound", outcome="refused-unknown-did") == 1

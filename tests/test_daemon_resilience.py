@@ -32,9 +32,11 @@ from tests.test_daemon_rig import (
 pytestmark = pytest.mark.asterisk
 
 
-@pytest.fixture
-def rig(sandbox_factory, tmp_path: Path) -> Rig:  # type: ignore[no-untyped-def]
-    return make_rig(sandbox_factory, tmp_path)
+# Every test runs with both ways of connecting a call: the fast path (the dialplan's Dial()
+# after the controller's decision) and the ARI bridge.
+@pytest.fixture(params=["dialplan", "bridge"])
+def rig(request, sandbox_factory, tmp_path: Path) -> Rig:  # type: ignore[no-untyped-def]
+    return make_rig(sandbox_factory, tmp_path, dispatch=request.param)
 
 
 def drop_websocket(daemon: Daemon) -> None:
@@ -59,7 +61,7 @@ def slow_reconnect(daemon: Daemon, delay: float) -> None:
 
 
 async def test_websocket_drop_mid_call_hangup_missed_is_reconciled(rig: Rig) -> None:
-    async with running(daemon_config(rig.sb)) as daemon:
+    async with running(daemon_config(rig.sb, dispatch=rig.dispatch)) as daemon:
         with rig.carrier("carrier-a", "uas_answer_hangup.xml", pause_ms=1000) as carrier:
             caller = rig.caller("5551230000", pause_ms=30000, timeout_s=40).start()
             await wait_until(lambda: any(c.answered_leg for c in daemon.router.calls.values()),
@@ -69,18 +71,25 @@ async def test_websocket_drop_mid_call_hangup_missed_is_reconciled(rig: Rig) -> 
             await wait_until(lambda: not daemon.health()["ready"], 5, "unhealthy")
             # The carrier hangs up while nobody listens: Asterisk drops that event.
             assert (await sipp_wait(carrier, 20)).returncode == 0
-            chans, _ = await leftovers(rig.sb)
-            assert chans, "the caller's leg should still be up until reconcile"
+            if rig.dispatch == "bridge":
+                chans, _ = await leftovers(rig.sb)
+                assert chans, "the caller's leg should still be up until reconcile"
+            else:
+                # Dial() hangs the caller up by itself, and AMI (still connected) says so.
+                await wait_clean(rig.sb, 5)
+                await wait_until(lambda: not daemon.router.calls, 5, "the call to end")
+                assert not daemon.health()["ready"]  # still before the WebSocket is back
+                assert daemon.metrics.calls.get(direction="outbound", outcome="answered") == 1
             await wait_until(lambda: daemon.health()["ready"], 15, "ready again")
             await wait_clean(rig.sb, 10)  # reconcile hung up the caller and the bridge
             caller.stop()
         assert not daemon.router.calls
         assert daemon.metrics.reconnects.get(interface="ari") == 1
-        assert daemon.metrics.orphans.get(kind="call") == 1
+        assert daemon.metrics.orphans.get(kind="call") == (1 if rig.dispatch == "bridge" else 0)
 
 
 async def test_websocket_drop_mid_call_call_survives(rig: Rig) -> None:
-    async with running(daemon_config(rig.sb)) as daemon:
+    async with running(daemon_config(rig.sb, dispatch=rig.dispatch)) as daemon:
         with rig.carrier("carrier-a", "uas_ring_answer.xml", pause_ms=0) as carrier:
             caller = rig.caller("5551230000", pause_ms=3000).start()
             await wait_until(lambda: any(c.answered_leg for c in daemon.router.calls.values()),
@@ -97,7 +106,7 @@ async def test_websocket_drop_mid_call_call_survives(rig: Rig) -> None:
 
 
 async def test_asterisk_restart_mid_call_leaves_no_state(rig: Rig) -> None:
-    async with running(daemon_config(rig.sb)) as daemon:
+    async with running(daemon_config(rig.sb, dispatch=rig.dispatch)) as daemon:
         with rig.carrier("carrier-a", "uas_ring_answer.xml", pause_ms=0):
             caller = rig.caller("5551230000", pause_ms=60000, timeout_s=90).start()
             await wait_until(lambda: any(c.answered_leg for c in daemon.router.calls.values()),
@@ -136,7 +145,7 @@ def run_cli(*argv: str) -> tuple[int, str]:
 
 
 async def test_cli_lists_and_hangs_up_calls(rig: Rig) -> None:
-    async with running(daemon_config(rig.sb)) as daemon:
+    async with running(daemon_config(rig.sb, dispatch=rig.dispatch)) as daemon:
         api = f"127.0.0.1:{daemon.port}"
         with rig.carrier("carrier-a", "uas_ring_answer.xml", pause_ms=0) as carrier:
             caller = rig.caller("5551230000", pause_ms=30000, timeout_s=40).start()
@@ -163,7 +172,7 @@ async def test_credentials_never_in_logs_or_endpoints(
     rig: Rig, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    async with running(daemon_config(rig.sb)) as daemon:
+    async with running(daemon_config(rig.sb, dispatch=rig.dispatch)) as daemon:
         with rig.carrier("carrier-a", "uas_ring_answer.xml", pause_ms=0):
             await sipp_wait(rig.caller("5551230000", pause_ms=200).start())
         drop_websocket(daemon)
@@ -178,7 +187,7 @@ async def test_credentials_never_in_logs_or_endpoints(
 
 
 async def test_ami_drop_mid_call_recovers_and_leaves_the_call_alone(rig: Rig) -> None:
-    async with running(daemon_config(rig.sb)) as daemon:
+    async with running(daemon_config(rig.sb, dispatch=rig.dispatch)) as daemon:
         daemon.ami.ping_interval = 0.2
         with rig.carrier("carrier-a", "uas_ring_answer.xml", pause_ms=0) as carrier:
             caller = rig.caller("5551230000", pause_ms=3000).start()

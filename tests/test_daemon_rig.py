@@ -208,6 +208,7 @@ class Rig:
     sb: Sandbox
     ports: dict[str, int]  # carrier-a, carrier-b, ph-a, ph-b
     workdir: Path
+    dispatch: str = "dialplan"  # the daemon's mode (DaemonConfig.dispatch) for this test
 
     def carrier(self, name: str, scenario_name: str, **kw: Any) -> Sipp:
         host = PHONE_IP if name.startswith("ph-") else CARRIER_IP
@@ -229,7 +230,8 @@ class Rig:
                     pause_ms=pause_ms, **kw)
 
 
-def make_rig(sandbox_factory: Callable[..., Sandbox], workdir: Path, **options: Any) -> Rig:
+def make_rig(sandbox_factory: Callable[..., Sandbox], workdir: Path, *,
+             dispatch: str = "dialplan", **options: Any) -> Rig:
     ports = {"carrier-a": free_port(CARRIER_IP, socket.SOCK_DGRAM),
              "carrier-b": free_port(CARRIER_IP, socket.SOCK_DGRAM),
              "ph-a": free_port(PHONE_IP, socket.SOCK_DGRAM),
@@ -242,7 +244,7 @@ def make_rig(sandbox_factory: Callable[..., Sandbox], workdir: Path, **options: 
                  "callerid": f'"{CALLER_JID}" <alice>'}],
         **options,
     )
-    return Rig(sb, ports, workdir)
+    return Rig(sb, ports, workdir, dispatch)
 
 
 def daemon_config(sb: Sandbox, *, ring_timeout: int = 5, **kw: Any) -> DaemonConfig:

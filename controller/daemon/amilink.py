@@ -1,9 +1,11 @@
-"""A kept-alive AMI login for the daemon's health: connect, Ping, reconnect with backoff.
+"""A kept-alive AMI login for the daemon: connect, Ping, reconnect with backoff.
 
-The daemon needs AMI only to know it can reach it (and the debug watcher opens its own
-one-shot sessions). It reuses controller.ami's session, which never re-sends an action after
-a lost connection; the only action sent here is Ping, which is safe to lose. A Ping without
-a reply within the timeout counts as a lost connection (panoramisk's own ping never checks).
+The daemon needs AMI to know it can reach it and, on the fast path, for the DialEnd and
+Hangup events that follow each handed-off call (it logs in with `Events: call` and filters
+out everything else then; the debug watcher opens its own one-shot sessions). It reuses
+controller.ami's session, which never re-sends an action after a lost connection; the only
+actions sent here are Filter (at login) and Ping, which is safe to lose. A Ping without a
+reply within the timeout counts as a lost connection (panoramisk's own ping never checks).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import tenacity
@@ -26,8 +28,9 @@ log = logging.getLogger("callctl.daemon.ami")
 
 
 class _Session(AmiSession):
-    def __init__(self, config: AmiConfig, on_lost: Callable[[], None]) -> None:
-        super().__init__(config)
+    def __init__(self, config: AmiConfig, on_lost: Callable[[], None], *, events: str = "off",
+                 on_event: Callable[[Mapping[str, Any]], None] | None = None) -> None:
+        super().__init__(config, events=events, on_event=on_event)
         self._on_lost = on_lost
 
     def connection_lost(self, exc: Any, pending: list[Any] | None = None) -> None:
@@ -52,8 +55,12 @@ class AmiLink:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         backoff_base: float = 0.5,
         backoff_cap: float = 10.0,
+        events: str = "off",
+        filters: tuple[str, ...] = (),
+        on_event: Callable[[Mapping[str, Any]], None] | None = None,
     ) -> None:
         self.config = config
+        self.events, self.filters, self.on_event = events, filters, on_event
         self.connected = False
         self.ping_interval = ping_interval
         self._on_reconnect = on_reconnect
@@ -81,8 +88,15 @@ class AmiLink:
     async def _connect(self) -> _Session:
         async for attempt in self._policy():
             with attempt:
-                session = _Session(self.config, self._lost.set)
+                session = _Session(self.config, self._lost.set, events=self.events,
+                                   on_event=self.on_event)
                 await session.connect()
+                try:
+                    for criteria in self.filters:
+                        await session.add_filter(criteria)
+                except BaseException:
+                    await session.close()
+                    raise
                 return session
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -5,6 +5,11 @@ placed towards candidates (trunks for outbound, JIDs for inbound), one at a time
 sequential ringing) or all at once (parallel ringing). The executor (stasis.py) performs the
 effects in order and feeds ARI events back in.
 
+A `handoff` call (the fast path, controller.daemon.handoff) has no bridge: each DialLeg is a
+Dial() the dialplan runs on the caller's channel, so a leg's id is only a label, parallel
+candidates form one leg, and the call learns what happened from `dial_returned` (Dial() came
+back unanswered), `leg_answered` and `handoff_ended` (the caller's channel hung up).
+
     DIALING -> RINGING/EARLY_MEDIA -> ANSWERED -> ENDED
         \\____________________________________/^  (every failure, refusal, hangup)
 """
@@ -144,6 +149,7 @@ class Call:
     answered_at: float | None = None
     final_cause: int | None = None
     caller_gone: bool = False
+    handoff: bool = False
     _next: int = 0
 
     @property
@@ -178,6 +184,8 @@ class Call:
     def start(self) -> list[Effect]:
         if not self.candidates:
             return self._finish(int(Cause.NO_ROUTE_DESTINATION))
+        if self.handoff:
+            return [self._dial_next()]
         effects: list[Effect] = [SetupBridge(self.bridge_id, self.caller_channel, self.caller_id)]
         count = len(self.candidates) if self.parallel else 1
         for _ in range(count):
@@ -222,6 +230,8 @@ class Call:
         self.phase = Phase.ANSWERED
         self.answered_leg = channel_id
         self.answered_at = now
+        if self.handoff:
+            return []  # Dial() answers the caller and bridges by itself
         effects: list[Effect] = [Answer(self.caller_channel)]
         for other in self.live_legs():
             if other is not leg:
@@ -255,6 +265,23 @@ class Call:
         self.caller_gone = True
         return self._finish(cause or int(Cause.NORMAL_CLEARING), by_caller=True)
 
+    def dial_returned(self, dialstatus: str, cause: int | None) -> list[Effect]:
+        """Fast path: Dial() came back to the controller without an answer."""
+        if self.ended or not self.legs:
+            return []
+        leg = self.legs[-1]
+        self.leg_dialstatus(leg.channel_id, dialstatus)
+        return self.leg_gone(leg.channel_id, cause)
+
+    def handoff_ended(self, cause: int | None, now: float) -> list[Effect]:
+        """Fast path: the caller's channel hung up, whoever ended the call."""
+        if self.ended:
+            return []
+        self.caller_gone = True
+        if self.answered_leg is not None:
+            return self._finish(cause or int(Cause.NORMAL_CLEARING))
+        return self._finish(cause or int(Cause.NORMAL_CLEARING), by_caller=True)
+
     def hangup(self, cause: int = Cause.NORMAL_CLEARING) -> list[Effect]:
         """Ended from outside (`callctl hangup`, shutdown, reconcile)."""
         if self.ended:
@@ -266,6 +293,11 @@ class Call:
     def _dial_next(self) -> DialLeg:
         candidate = self.candidates[self._next]
         self._next += 1
+        if self.handoff and self.parallel:
+            # One Dial() rings them all: one leg, its dial strings joined by Dial's '&'.
+            candidate = Candidate(",".join(c.label for c in self.candidates),
+                                  "&".join(c.dial_string for c in self.candidates))
+            self._next = len(self.candidates)
         leg = Leg(f"{self.id}-{self._next}", candidate)
         self.legs.append(leg)
         return DialLeg(
@@ -295,13 +327,17 @@ class Call:
         answered = self.answered_leg is not None
         self.phase = Phase.ENDED
         self.final_cause = cause
-        effects: list[Effect] = [Hangup(leg.channel_id, cause) for leg in self.live_legs()]
+        # A handoff leg is not a channel of ours: hanging up the caller ends its Dial().
+        effects: list[Effect] = [] if self.handoff else [
+            Hangup(leg.channel_id, cause) for leg in self.live_legs()]
         for leg in self.live_legs():
             leg.state = LegState.GONE
+            if self.handoff and leg.cause is None:
+                leg.cause = cause  # no event will bring the leg's own
         if not self.caller_gone:
             effects.append(Hangup(self.caller_channel, cause))
             self.caller_gone = True
-        if self.legs:
+        if self.legs and not self.handoff:
             effects.append(DestroyBridge(self.bridge_id))
         if answered:
             result = "answered"

@@ -50,6 +50,10 @@ def register(sub: Any) -> None:
                      help="ring this JID at a PJSIP endpoint instead of Motif (tests)")
     run.add_argument("--drain-timeout", type=float, default=30.0, metavar="S",
                      help="seconds to wait for calls to end after SIGTERM (default 30)")
+    run.add_argument("--dispatch", choices=["dialplan", "bridge"], default="dialplan",
+                     help="dialplan (default): decide here, then the dialplan's Dial() "
+                     "connects the call (fewer ARI requests, higher calls/s); bridge: place "
+                     "the legs and bridge them over ARI")
     run.add_argument("--no-debug-watch", action="store_true",
                      help="do not run the debug-logging expiry watcher")
     run.add_argument("--log-level", default="info",
@@ -116,7 +120,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     config = DaemonConfig(ari=ari, ami=ami, routing=routing, listen_host=host,
                           listen_port=port, standins=parse_standins(args.standin),
                           drain_timeout=args.drain_timeout,
-                          debug_watch=not args.no_debug_watch)
+                          debug_watch=not args.no_debug_watch, dispatch=args.dispatch)
 
     async def main() -> int:
         return await Daemon(config).run()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -34,6 +34,7 @@ def make_app(
     metrics: Callable[[], str],
     calls: Callable[[], list[dict[str, object]]],
     hangup: Callable[[str], bool],
+    refresh: Callable[[], Awaitable[None]] | None = None,
 ) -> web.Application:
     async def get_health(_: web.Request) -> web.Response:
         doc = health()
@@ -44,6 +45,8 @@ def make_app(
                             headers={"X-Prometheus-Format": "0.0.4"})
 
     async def get_calls(_: web.Request) -> web.Response:
+        if refresh is not None:
+            await refresh()
         return _json({"version": API_VERSION, "calls": calls()})
 
     async def delete_call(request: web.Request) -> web.Response:

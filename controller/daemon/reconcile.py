@@ -60,6 +60,14 @@ def plan(calls: Iterable[Call], snap: Snapshot) -> Plan:
         known_bridges.add(call.bridge_id)
         if call.caller_channel not in snap.channels:
             result.lost.append((call.id, call.caller_channel))
+        if call.handoff:
+            # Its legs are Dial()'s channels, not ours: the caller's channel tells all. Back
+            # in the app with a live leg means Dial() returned while events were not
+            # arriving; why is unknown, so the leg counts as lost (no failover).
+            live = [leg for leg in call.legs if leg.state is not LegState.GONE]
+            if live and call.caller_channel in snap.app_channels and call.answered_leg is None:
+                result.lost.append((call.id, live[-1].channel_id))
+            continue
         for leg in call.legs:
             if leg.state is LegState.GONE:
                 continue

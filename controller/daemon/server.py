@@ -33,7 +33,7 @@ from controller.ari import (
     connect_with_retry,
     reconnect_policy,
 )
-from controller.daemon import http
+from controller.daemon import handoff, http
 from controller.daemon.amilink import AmiLink
 from controller.daemon.calls import TEMPORARY
 from controller.daemon.fastari import FastAriClient
@@ -60,19 +60,33 @@ class DaemonConfig:
     reconnect_base: float = 0.5
     reconnect_cap: float = 10.0
     stable_after: float = 10.0  # a WebSocket that drops sooner counts for the backoff
+    # "dialplan": decide in Stasis, then Dial() in the dialplan connects (the fast path);
+    # "bridge": place the legs and bridge them over ARI (every step in the controller).
+    dispatch: str = "dialplan"
+
+
+DISPATCH_MODES = ("dialplan", "bridge")
 
 
 class Daemon:
     def __init__(self, config: DaemonConfig) -> None:
         http.check_loopback(config.listen_host)
+        if config.dispatch not in DISPATCH_MODES:
+            raise ValueError(f"dispatch must be one of {', '.join(DISPATCH_MODES)}")
         self.config = config
         self.metrics = Metrics()
         self.ari = FastAriClient(config.ari) if config.ari.base.startswith("http:") \
             else AriClient(config.ari)
-        self.router = Router(self.ari, config.routing, self.metrics, standins=config.standins)
+        fast = config.dispatch == "dialplan"
+        self.router = Router(self.ari, config.routing, self.metrics, standins=config.standins,
+                             handoff=fast)
         self.ami = AmiLink(
-            config.ami, on_reconnect=lambda: self.metrics.reconnects.inc(interface="ami"),
+            config.ami, on_reconnect=self._ami_reconnected,
             backoff_base=config.reconnect_base, backoff_cap=config.reconnect_cap,
+            # The fast path follows its calls through AMI's DialEnd and Hangup events.
+            events=handoff.AMI_EVENTS if fast else "off",
+            filters=handoff.AMI_FILTERS if fast else (),
+            on_event=self._ami_event if fast else None,
         )
         self.ari_connected = False
         self.app_registered = False
@@ -81,6 +95,7 @@ class Daemon:
         self._stop = asyncio.Event()
         self._force = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
+        self._background: set[asyncio.Task[Any]] = set()
         self._runner: web.AppRunner | None = None
         self.stream: EventStream | None = None  # the current events connection
 
@@ -122,7 +137,8 @@ class Daemon:
                 log.warning(kv("debug.check_failed", error=str(err)))
             self._tasks.append(asyncio.create_task(watcher.run(), name="debug-watcher"))
         app = http.make_app(health=self.health, metrics=self.render_metrics,
-                            calls=self.router.snapshot, hangup=self.router.hangup_call)
+                            calls=self.router.snapshot, hangup=self.router.hangup_call,
+                            refresh=self.router.refresh if self.router.handoff else None)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.listen_host, self.config.listen_port)
@@ -194,6 +210,29 @@ class Daemon:
             self._runner = None
         await self.ari.close()
         log.info(kv("daemon.stopped"))
+
+    # -- AMI events (fast path) --------------------------------------------------------------
+
+    def _ami_event(self, event: Any) -> None:
+        news = handoff.parse_ami_event(event)
+        if news is not None:
+            self.router.report(news)
+
+    def _ami_reconnected(self) -> None:
+        self.metrics.reconnects.inc(interface="ami")
+        if self.config.dispatch == "dialplan" and self.ari_connected:
+            # Events sent while AMI was down are lost: ask Asterisk which calls are left.
+            task = asyncio.get_running_loop().create_task(self._reconcile_quietly())
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _reconcile_quietly(self) -> None:
+        try:
+            plan = await self.router.reconcile(self.config.ari.app)
+        except AriUnavailable as err:
+            log.warning(kv("reconcile.failed", error=err.message))
+            return
+        log.info(kv("ami.reconciled", calls=len(self.router.calls), lost=len(plan.lost)))
 
     # -- ARI events --------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 from controller.ari import AriNotFound, AriRequestError, AriUnavailable, Event
 from controller.daemon import calls as C
+from controller.daemon import handoff as fastpath
 from controller.daemon import reconcile
 from controller.daemon.logfmt import kv
 from controller.daemon.metrics import Metrics
@@ -29,6 +30,7 @@ from controller.routing.names import NAME_RE
 log = logging.getLogger("callctl.daemon.stasis")
 
 FROM_JINGLE, FROM_TRUNK, LEG = "from-jingle", "from-trunk", "leg"
+DIALED = "dialed"  # the fast path's Dial() came back: Stasis(callctl,dialed,STATUS,CAUSE)
 # The only events the router reads. Asterisk sends dozens of ChannelVarset events per call
 # besides (RTP statistics at hangup...): filtering them out at the source halves the work.
 EVENTS = ("StasisStart", "StasisEnd", "Dial", "ChannelStateChange", "ChannelHangupRequest",
@@ -78,6 +80,7 @@ class Router:
     standins: Mapping[str, str] = field(default_factory=dict)  # JID -> PJSIP endpoint
     clock: Callable[[], float] = time.monotonic
     accepting: bool = True  # False while draining: new calls are refused
+    handoff: bool = False  # the fast path: decide here, let the dialplan's Dial() connect
     calls: dict[str, C.Call] = field(default_factory=dict)
     _by_channel: dict[str, C.Call] = field(default_factory=dict)
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
@@ -140,6 +143,9 @@ class Router:
         channel = event.channel or {}
         channel_id = event.channel_id
         args = event.args
+        if args and args[0] == DIALED and channel_id is not None:
+            self._dial_returned(channel_id, args[1:])
+            return
         if channel_id is None or channel_id in self._by_channel:
             entered = self._entered.get(channel_id or "")
             if entered is not None:
@@ -162,6 +168,7 @@ class Router:
             call = self._inbound(channel_id, dest)
         if call is None:
             return
+        call.handoff = self.handoff
         self.calls[call.id] = call
         self._by_channel[channel_id] = call
         self.metrics.active_calls.set(len(self.calls))
@@ -218,6 +225,42 @@ class Router:
                     number=decision.number, mode=str(decision.mode),
                     jids=",".join(t.jid for t in decision.targets)))
         return call
+
+    def _dial_returned(self, channel_id: str, args: list[str]) -> None:
+        call = self._by_channel.get(channel_id)
+        if call is None or call.caller_channel != channel_id:
+            # E.g. the controller restarted while Dial() rang: nobody knows this call.
+            log.warning(kv("call.unknown_return", channel=channel_id))
+            self._spawn(self._hangup(channel_id, C.TEMPORARY))
+            return
+        status = args[0] if args else ""
+        cause = int(args[1]) if len(args) > 1 and args[1].isdigit() else None
+        self._apply(call, call.dial_returned(status, cause))
+
+    def report(self, news: fastpath.Answered | fastpath.Ended) -> None:
+        """Fast path: a caller's Dial() was answered, or a caller's channel hung up (AMI)."""
+        call = self._by_channel.get(news.channel)
+        if call is None or not call.handoff or call.caller_channel != news.channel:
+            return  # not a handed-off caller (a leg, another app's channel, or already over)
+        if isinstance(news, fastpath.Answered):
+            if call.legs:
+                self._apply(call, call.leg_answered(call.legs[-1].channel_id, self.clock()))
+        else:
+            self._apply(call, call.handoff_ended(news.cause, self.clock()))
+
+    async def refresh(self) -> None:
+        """Fast path: an answer seen while AMI was down is not known; ask Asterisk for the
+        callers' states when someone looks (`callctl calls`)."""
+        waiting = [c for c in self.calls.values() if c.handoff and c.answered_leg is None
+                   and c.legs and not c.ended]
+        for call in waiting:
+            try:
+                channel = await self.ari.request(
+                    "GET", f"/channels/{quote(call.caller_channel, safe='')}")
+            except (AriNotFound, AriRequestError, AriUnavailable):
+                continue
+            if isinstance(channel, dict) and channel.get("state") == "Up" and not call.ended:
+                call.leg_answered(call.legs[-1].channel_id, self.clock())
 
     def _count_refusal(self, direction: str, reason: str) -> None:
         self.metrics.calls.inc(direction=direction, outcome=f"refused-{reason}")
@@ -289,7 +332,10 @@ class Router:
             # Runs alongside the first leg's creation; the leg waits for it before joining.
             self._bridges[call.id] = asyncio.ensure_future(self._setup_bridge(call, effect))
         elif isinstance(effect, C.DialLeg):
-            await self._dial(call, effect)
+            if call.handoff:
+                await self._hand_off(call, effect)
+            else:
+                await self._dial(call, effect)
         elif isinstance(effect, C.Answer):
             await self._quiet(self.ari.answer(effect.channel_id))
         elif isinstance(effect, C.Hangup):
@@ -345,6 +391,23 @@ class Router:
             self._apply(call, call.leg_gone(leg.channel_id, int(Cause.DESTINATION_OUT_OF_ORDER)))
             return
         log.info(kv("leg.dial", call=call.id, channel=leg.channel_id, target=leg.endpoint))
+
+    async def _hand_off(self, call: C.Call, leg: C.DialLeg) -> None:
+        """Continue the caller's channel into Dial() with the decided destination(s)."""
+        if call.ended:
+            return
+        value = fastpath.dial_arguments(leg.endpoint.split("&"), leg.timeout, leg.caller_id)
+        channel = quote(leg.caller_channel, safe="")
+        try:
+            await self.ari.request("POST", f"/channels/{channel}/variable",
+                                   params={"variable": fastpath.DIAL_VARIABLE, "value": value})
+            await self.ari.request("POST", f"/channels/{channel}/continue", params={
+                "context": fastpath.CONTEXT, "extension": "s", "priority": 1})
+        except AriNotFound:
+            # The caller left meanwhile: its hangup handler never ran, so end the call here.
+            self._apply(call, call.caller_hung_up(None))
+            return
+        log.info(kv("leg.handoff", call=call.id, target=leg.endpoint))
 
     async def _hangup(self, channel_id: str, cause: int) -> None:
         params = ari_hangup_params(cause)
