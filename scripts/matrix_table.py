@@ -39,7 +39,8 @@ def verdict(cell: dict[str, Any] | None) -> str:
         return (
             f"pass: ICE {_seconds(client)} / {_seconds(asterisk)}; "
             f"RTP {rtp.get('echoed_to_client')}/{rtp.get('sent_by_client')} back, "
-            f"phone leg {rtp.get('asterisk_to_phone')}/{rtp.get('phone_to_asterisk')}"
+            f"phone leg {rtp.get('asterisk_to_phone')}/{rtp.get('phone_to_asterisk')}, "
+            f"SIPp echoed {rtp.get('echoed_by_sipp')}"
         )
     if cell.get("rejected"):
         cause = f"client rejected the session ({cell.get('terminate_reason') or 'rejected'})"

@@ -196,6 +196,7 @@ def _passing_cell(**changes: object) -> cells.CellResult:
         asterisk_timed=True,
         leg_tx=50,
         leg_rx=50,
+        phone_echoed=50,
     )
     for key, value in changes.items():
         setattr(cell, key, value)
@@ -207,6 +208,7 @@ def test_matrix_cell_needs_ice_on_both_sides_in_time_and_rtp_through_the_phone()
     for change in (
         {"leg_rx": 0},  # SIPp echoed nothing back into Asterisk
         {"leg_tx": 40},  # Asterisk forwarded too little to the phone
+        {"phone_echoed": 0},  # SIPp itself echoed nothing
         {"received": 40},  # too little came back to the client
         {"asterisk_ice_after_accept": 2.5},  # pjnath finished too late
         {"asterisk_ice_after_accept": None},  # no timed verdict from Asterisk
@@ -217,7 +219,11 @@ def test_matrix_cell_needs_ice_on_both_sides_in_time_and_rtp_through_the_phone()
         assert not _passing_cell(**change).passed, change
     # Cells without a phone leg (jingle.cells) are judged without those counts and times.
     assert _passing_cell(
-        leg_tx=None, leg_rx=None, asterisk_timed=False, asterisk_ice_after_accept=None
+        leg_tx=None,
+        leg_rx=None,
+        phone_echoed=None,
+        asterisk_timed=False,
+        asterisk_ice_after_accept=None,
     ).passed
 
 
@@ -288,6 +294,7 @@ def test_matrix_table_renders_both_columns_between_the_markers(tmp_path: Path) -
             "echoed_to_client": 50,
             "asterisk_to_phone": 50,
             "phone_to_asterisk": 49,
+            "echoed_by_sipp": 49,
         },
     )
     doc = {
@@ -315,7 +322,7 @@ def test_matrix_table_renders_both_columns_between_the_markers(tmp_path: Path) -
     assert (
         "| gajim | client calls phone | after 10 s ringing | **FAIL**: client rejected the "
         "session (failed-application); analyzer: `ice-role-unknown` | pass: ICE 21 ms / "
-        "0 ms; RTP 50/50 back, phone leg 50/49 |"
+        "0 ms; RTP 50/50 back, phone leg 50/49, SIPp echoed 49 |"
     ) in table.splitlines()
     assert (
         "- patched: build `p` (Asterisk 22.10.1, 2 patches), 1 of 1 cells pass; slowest "

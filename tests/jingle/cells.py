@@ -44,6 +44,7 @@ class CellResult:
     asterisk_timed: bool = False  # require asterisk_ice_after_accept within the limit
     leg_tx: int | None = None  # RTP Asterisk sent to the phone (its RTP statistics)
     leg_rx: int | None = None  # RTP Asterisk received from the phone (SIPp's echo)
+    phone_echoed: int | None = None  # RTP SIPp itself counted and echoed (its screen)
 
     @property
     def passed(self) -> bool:
@@ -64,7 +65,8 @@ class CellResult:
             and self.sent > 0
             and self.received >= MIN_ECHO_SHARE * self.sent
             and all(
-                n is None or n >= MIN_ECHO_SHARE * self.sent for n in (self.leg_tx, self.leg_rx)
+                n is None or n >= MIN_ECHO_SHARE * self.sent
+                for n in (self.leg_tx, self.leg_rx, self.phone_echoed)
             )
         )
 
@@ -75,7 +77,7 @@ class CellResult:
             f"after_accept={self.ice_after_accept} asterisk_ice={self.asterisk_ice} "
             + (
                 f"ring={self.ring:g} asterisk_after_accept={self.asterisk_ice_after_accept} "
-                f"leg_tx={self.leg_tx} leg_rx={self.leg_rx} "
+                f"leg_tx={self.leg_tx} leg_rx={self.leg_rx} sipp_echoed={self.phone_echoed} "
                 if self.asterisk_timed
                 else ""
             )

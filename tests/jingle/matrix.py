@@ -8,8 +8,9 @@ phone on the trunk, one call per cell, both directions.
 
 The client's RTP goes through Asterisk to SIPp, which sends it back (`-rtp_echo`), through
 Asterisk again, to the client: a packet counted at the client has crossed Asterisk both ways.
-The phone leg's own counts come from Asterisk's RTP statistics of the trunk channel (ARI
-`rtp_statistics`): what Asterisk sent to SIPp and what it got back from it.
+The phone side is counted twice: by SIPp itself (its echo counter, read from a screen dump
+while the call is up) and by Asterisk's RTP statistics of the trunk channel (ARI
+`rtp_statistics`: what Asterisk sent to SIPp and what it got back from it).
 
 Per cell the ICE verdict and time come from both sides: the client's (aioice) and Asterisk's
 pjnath (`ICE process complete, status=...` in the `full` log, timestamped). The debug capture
@@ -138,6 +139,7 @@ class MatrixResult:
                 "echoed_to_client": c.received,
                 "asterisk_to_phone": c.leg_tx,
                 "phone_to_asterisk": c.leg_rx,
+                "echoed_by_sipp": c.phone_echoed,
             },
             "rejected": c.rejected,
             "terminate_reason": c.terminate_reason,
@@ -199,6 +201,13 @@ class Matrix:
                         break
                     await asyncio.sleep(0.02)
                 cell.leg_tx, cell.leg_rx = await self._leg_counts()
+                cell.phone_echoed = await asyncio.to_thread(sipp.echo_count)
+                if None in (cell.leg_tx, cell.leg_rx, cell.phone_echoed):
+                    # Media flowed, so the phone side must be countable; never pass unchecked.
+                    cell.error = (
+                        f"phone-side RTP not counted: trunk channel {cell.leg_tx}/{cell.leg_rx}, "
+                        f"SIPp {cell.phone_echoed}"
+                    )
             cell.received = call.counter.pcmu
         except (JingleError, TimeoutError, CallctlError) as exc:
             cell.error = f"{type(exc).__name__}: {exc}"

@@ -7,14 +7,19 @@ final statistics from SIPp's own `-trace_stat` CSV.
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 import signal
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 SIPP = shutil.which("sipp") or "/usr/bin/sipp"
+# SIPp 3.6.1 shows this on its scenario screen while its media socket is open (`-rtp_echo`);
+# SIGUSR2 appends the current screen to the -screen_file.
+_ECHOED = re.compile(r"(\d+) Total echo RTP pckts 1st stream")
 
 
 @dataclass
@@ -85,6 +90,24 @@ class Sipp:
             self.stop()
             rc = self.proc.wait()
         return self.result(rc)
+
+    def echo_count(self, timeout: float = 2.0) -> int | None:
+        """RTP packets SIPp has echoed so far (`-rtp_echo`), from a screen dump (SIGUSR2).
+
+        Ask while the call is up: once SIPp ends its last call it closes the media socket and
+        its final screen has no RTP lines. None if SIPp is not running or did not answer."""
+        if self.proc is None or self.proc.poll() is not None:
+            return None
+        path = self.workdir / f"{Path(self.scenario).stem}.screen.log"
+        before = len(_ECHOED.findall(path.read_text(errors="replace"))) if path.exists() else 0
+        self.proc.send_signal(signal.SIGUSR2)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = _ECHOED.findall(path.read_text(errors="replace")) if path.exists() else []
+            if len(found) > before:
+                return int(found[-1])
+            time.sleep(0.05)
+        return None
 
     def stop(self) -> None:
         """Stop at once (SIGUSR1 asks SIPp to quit; then terminate)."""
