@@ -101,8 +101,10 @@ def test_parse_ami_event() -> None:
 
 
 def test_ami_filters_ask_for_exactly_the_events_parsed() -> None:
-    names = {re.search(r"name\((\w+)\)", f).group(1) for f in handoff.AMI_FILTERS}  # type: ignore[union-attr]
+    names = {re.search(r"name\((\w+)\)", f).group(1)  # type: ignore[union-attr]
+             for f, _ in handoff.AMI_FILTERS}
     assert names == {"DialEnd", "Hangup"}
+    assert {pattern for _, pattern in handoff.AMI_FILTERS} == {handoff.CONTEXT}
 
 
 def test_dialplan_has_the_fast_path_context() -> None:

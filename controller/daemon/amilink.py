@@ -56,7 +56,7 @@ class AmiLink:
         backoff_base: float = 0.5,
         backoff_cap: float = 10.0,
         events: str = "off",
-        filters: tuple[str, ...] = (),
+        filters: tuple[tuple[str, str], ...] = (),  # (MatchCriteria, Filter) pairs
         on_event: Callable[[Mapping[str, Any]], None] | None = None,
     ) -> None:
         self.config = config
@@ -92,8 +92,8 @@ class AmiLink:
                                    on_event=self.on_event)
                 await session.connect()
                 try:
-                    for criteria in self.filters:
-                        await session.add_filter(criteria)
+                    for criteria, pattern in self.filters:
+                        await session.add_filter(criteria, pattern)
                 except BaseException:
                     await session.close()
                     raise

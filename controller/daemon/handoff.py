@@ -53,9 +53,13 @@ def dial_arguments(dial_strings: Sequence[str], timeout: int, caller_id: str | N
 
 
 # The fast path follows its calls through two core AMI events, and asks Asterisk to send the
-# daemon's session nothing else (Asterisk 22 event filters, matched by event name).
+# daemon's session nothing else: Asterisk 22 event filters (criteria, pattern), matched by
+# event name, then by the channel's dialplan context (a caller in CONTEXT: not the called
+# legs, nor calls that never reached the fast path).
 AMI_EVENTS = "call"  # the Login's event class of both
-AMI_FILTERS = ("action(include),name(DialEnd)", "action(include),name(Hangup)")
+AMI_FILTERS: tuple[tuple[str, str], ...] = tuple(
+    (f"action(include),name({name}),header(Context),method(exact)", CONTEXT)
+    for name in ("DialEnd", "Hangup"))
 
 
 @dataclass(frozen=True)
