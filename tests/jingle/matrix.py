@@ -59,6 +59,7 @@ ICE_WAIT = 6.0  # for the client's ICE after the answer (pass needs < 2 s; a bit
 SETUP_SLACK = 15.0
 CLEAN_TIMEOUT = 10.0
 LOG_SETTLE = 1.0  # Asterisk writes its logs asynchronously
+SCREEN_DUMP = 0.3  # SIPp handles SIGUSR2 in its main loop: keep the call up meanwhile
 # Captures are kept for failing cells; CALLCTL_MATRIX_KEEP=all keeps every cell's (to compare).
 KEEP_ALL = os.environ.get("CALLCTL_MATRIX_KEEP") == "all"
 
@@ -201,13 +202,8 @@ class Matrix:
                         break
                     await asyncio.sleep(0.02)
                 cell.leg_tx, cell.leg_rx = await self._leg_counts()
-                cell.phone_echoed = await asyncio.to_thread(sipp.echo_count)
-                if None in (cell.leg_tx, cell.leg_rx, cell.phone_echoed):
-                    # Media flowed, so the phone side must be countable; never pass unchecked.
-                    cell.error = (
-                        f"phone-side RTP not counted: trunk channel {cell.leg_tx}/{cell.leg_rx}, "
-                        f"SIPp {cell.phone_echoed}"
-                    )
+                if sipp.dump_screen():  # SIPp's own echo count, read once it has exited
+                    await asyncio.sleep(SCREEN_DUMP)
             cell.received = call.counter.pcmu
         except (JingleError, TimeoutError, CallctlError) as exc:
             cell.error = f"{type(exc).__name__}: {exc}"
@@ -225,6 +221,14 @@ class Matrix:
                 cell.error = f"the daemon still holds {kept} call(s) after the hangup"
             sipp.stop()
             await asyncio.sleep(LOG_SETTLE)
+        if cell.sent:
+            cell.phone_echoed = sipp.echoed()
+            if None in (cell.leg_tx, cell.leg_rx, cell.phone_echoed) and not cell.error:
+                # Media flowed, so the phone side must be countable: never pass unchecked.
+                cell.error = (
+                    f"phone-side RTP not counted: trunk channel {cell.leg_tx}/{cell.leg_rx}, "
+                    f"SIPp {cell.phone_echoed}"
+                )
         log = full.read()
         cell.asterisk_ice = observe.ice_completions(log)
         cell.ao2_errors = len(observe.ao2_errors(log))

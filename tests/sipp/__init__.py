@@ -11,7 +11,6 @@ import re
 import shutil
 import signal
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,23 +90,23 @@ class Sipp:
             rc = self.proc.wait()
         return self.result(rc)
 
-    def echo_count(self, timeout: float = 2.0) -> int | None:
-        """RTP packets SIPp has echoed so far (`-rtp_echo`), from a screen dump (SIGUSR2).
-
-        Ask while the call is up: once SIPp ends its last call it closes the media socket and
-        its final screen has no RTP lines. None if SIPp is not running or did not answer."""
+    def dump_screen(self) -> bool:
+        """Ask SIPp (SIGUSR2) to append its current screen to the -screen_file; with
+        `-rtp_echo` that screen has the echo counter while the media socket is open (while the
+        call is up; the final screen after the last call has no RTP lines). SIPp writes the
+        file buffered: read it with `echoed()` once SIPp has exited."""
         if self.proc is None or self.proc.poll() is not None:
+            return False
+        self.proc.send_signal(signal.SIGUSR2)
+        return True
+
+    def echoed(self) -> int | None:
+        """The last echo count SIPp showed (`dump_screen`), once it has exited; else None."""
+        if self.proc is None or self.proc.poll() is None:
             return None
         path = self.workdir / f"{Path(self.scenario).stem}.screen.log"
-        before = len(_ECHOED.findall(path.read_text(errors="replace"))) if path.exists() else 0
-        self.proc.send_signal(signal.SIGUSR2)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = _ECHOED.findall(path.read_text(errors="replace")) if path.exists() else []
-            if len(found) > before:
-                return int(found[-1])
-            time.sleep(0.05)
-        return None
+        found = _ECHOED.findall(path.read_text(errors="replace")) if path.exists() else []
+        return int(found[-1]) if found else None
 
     def stop(self) -> None:
         """Stop at once (SIGUSR1 asks SIPp to quit; then terminate)."""
