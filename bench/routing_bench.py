@@ -2,11 +2,13 @@
 
     .venv/bin/python bench/routing_bench.py [--rate 20] [--duration 10]
         [--rates 50,100,150,200,250,300] [--step 10] [--hold 200] [--p99-limit 500]
-        [--out FILE]
+        [--dispatch dialplan|bridge] [--out FILE]
 
 One sandbox Asterisk on 127.0.0.1, one SIPp carrier on 127.0.0.3 answering at once, two SIPp
 callers: 127.0.0.5 lands in a context that runs `Dial(PJSIP/+${EXTEN}@carrier)`, 127.0.0.2 in
-from-jingle, i.e. Stasis -> `callctl run` (a separate process) -> the same dial string.
+from-jingle, i.e. Stasis -> `callctl run --dispatch D` (a separate process) -> the same dial
+string (D = dialplan: the controller decides, Dial() in the dialplan connects; bridge: the
+controller places the leg and bridges it over ARI).
 Both paths alternate at every load step so background noise hits them alike.
 
 - set-up time: INVITE -> 200 at the caller, per call (SIPp's message trace), at --rate for
@@ -164,6 +166,7 @@ def main() -> int:
     ap.add_argument("--step", type=float, default=10.0)
     ap.add_argument("--hold", type=int, default=200)
     ap.add_argument("--p99-limit", type=float, default=500.0, metavar="MS")
+    ap.add_argument("--dispatch", choices=["dialplan", "bridge"], default="dialplan")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
 
@@ -182,13 +185,14 @@ def main() -> int:
     log = (work / "callctl.log").open("wb")
     daemon = subprocess.Popen(
         [sys.executable, "-m", "controller", "run", "--config", str(routing_config(work)),
-         "--sandbox", "rbench", "--listen", f"127.0.0.1:{api_port}", "--no-debug-watch"],
+         "--sandbox", "rbench", "--listen", f"127.0.0.1:{api_port}", "--no-debug-watch",
+         "--dispatch", args.dispatch],
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=log)
     carrier = Sipp(scenario(work, "uas_ring_answer.xml"), CARRIER_IP, carrier_port,
                    work / "carrier", calls=10_000_000, timeout_s=3600,
                    extra=["-l", "5000"])
     report: dict[str, object] = {"host": platform.node(), "cpus": os.cpu_count(),
-                                 "load_before": os.getloadavg(),
+                                 "load_before": os.getloadavg(), "dispatch": args.dispatch,
                                  "asterisk": sb.state.asterisk_version,
                                  "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     try:
