@@ -217,3 +217,29 @@ async def test_jingle_interop_matrix(
         f"{len(wrong)} cell(s) of the {flavour} column not as predicted "
         f"(results: {out}; captures under {tmp_path / 'captures'}):\n" + "\n".join(wrong)
     )
+
+
+async def test_a_cell_fails_when_the_phone_sends_no_rtp(
+    asterisk_build: Any,
+    tmp_path: Path,
+    jingle_asterisk: AsteriskFactory,
+    jingle_clients: ClientFactory,
+) -> None:
+    """Negative control for the media half of the verdict: the patched build, a client whose
+    ICE completes on both sides, and a phone that answers but echoes nothing (SIPp without
+    -rtp_echo). The cell must fail on RTP alone, seen at the client and on the trunk leg."""
+    carrier_port = free_port(CARRIER_IP, socket.SOCK_DGRAM)
+    sandbox, ast = await jingle_asterisk(
+        asterisk_build,
+        routed=True,
+        trunks=[{"name": TRUNK, "host": CARRIER_IP, "port": carrier_port}],
+    )
+    clients = {"chromium": await jingle_clients("alice", "chromium", resource="m-chromium")}
+    async with matrix("patched", sandbox, ast, clients, carrier_port, tmp_path) as m:
+        m.phone_echo = False
+        result = await m.run(CellSpec("chromium", "out", 0.0))
+    cell = result.cell
+    assert not result.passed, result.why()
+    assert cell.client_ice and cell.asterisk_ice == ["Success"], result.why()
+    assert cell.sent == 50 and cell.received == 0, result.why()
+    assert (cell.leg_tx or 0) >= 0.95 * cell.sent and cell.leg_rx == 0, result.why()

@@ -171,6 +171,7 @@ class Matrix:
     debug_log: Path
     daemon: Daemon
     results: list[MatrixResult] = field(default_factory=list)
+    phone_echo: bool = True  # False: a phone that answers but sends no RTP (negative control)
 
     async def run(self, spec: CellSpec) -> MatrixResult:
         client = self.clients[spec.profile]
@@ -255,7 +256,7 @@ class Matrix:
         common: dict[str, Any] = {
             "workdir": self.workdir / "sipp" / name,
             "media_port": media,
-            "rtp_echo": True,
+            "rtp_echo": self.phone_echo,
             "timeout_s": int(spec.ring + 40),
         }
         if spec.direction == "out":
