@@ -203,3 +203,40 @@ async def test_ami_drop_mid_call_recovers_and_leaves_the_call_alone(rig: Rig) ->
             assert (await sipp_wait(caller)).successful == 1
             assert (await sipp_wait(carrier)).returncode == 0
         await wait_clean(rig.sb)
+
+
+@pytest.fixture
+def fast_rig(sandbox_factory, tmp_path: Path) -> Rig:  # type: ignore[no-untyped-def]
+    return make_rig(sandbox_factory, tmp_path, dispatch="dialplan")
+
+
+async def test_fast_path_hangup_during_an_ami_gap_is_reconciled(fast_rig: Rig) -> None:
+    """Fast path only: the call's end arrives over AMI. Cut AMI, hold its reconnect back while
+    the carrier hangs up (Dial() ends both sides, the Hangup event is lost), and the AMI
+    reconnect's reconcile must still end the call."""
+    rig = fast_rig
+    async with running(daemon_config(rig.sb, dispatch="dialplan")) as daemon:
+        daemon.ami.ping_interval = 0.2
+        with rig.carrier("carrier-a", "uas_answer_hangup.xml", pause_ms=1500) as carrier:
+            caller = rig.caller("5551230000", pause_ms=30000, timeout_s=40).start()
+            await wait_until(lambda: any(c.answered_leg for c in daemon.router.calls.values()),
+                             10, "the call to be answered")
+            original = daemon.ami._connect
+
+            async def delayed() -> Any:
+                await asyncio.sleep(3.0)
+                return await original()
+
+            daemon.ami._connect = delayed  # type: ignore[method-assign]
+            session = daemon.ami.session
+            assert session is not None and session._protocol is not None
+            session._protocol.transport.abort()
+            await wait_until(lambda: not daemon.ami.connected, 5, "AMI down")
+            assert (await sipp_wait(carrier, 20)).returncode == 0  # the carrier hung up
+            await wait_clean(rig.sb, 5)  # Dial() ended the caller by itself
+            assert len(daemon.router.calls) == 1  # ...but nobody told the daemon yet
+            await wait_until(lambda: daemon.ami.connected, 15, "AMI back")
+            await wait_until(lambda: not daemon.router.calls, 5, "reconcile to end the call")
+            caller.stop()
+        assert daemon.metrics.reconnects.get(interface="ami") == 1
+        assert daemon.metrics.orphans.get(kind="call") == 1
