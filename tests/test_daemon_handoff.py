@@ -232,3 +232,21 @@ async def test_router_handoff_caller_gone_before_continue() -> None:
     assert not router.calls
     assert router.metrics.calls.get(direction="outbound", outcome="abandoned") == 1
 
+
+
+async def test_refresh_learns_an_answer_missed_during_an_ami_gap() -> None:
+    class Ari(RecordingAri):
+        async def request(self, method: str, path: str, *, params: object = None,
+                          body: object = None) -> object:
+            await super().request(method, path, params=params, body=body)
+            return {"id": "1.1", "state": "Up"} if method == "GET" else None
+
+    ari = Ari()
+    router = Router(ari, config(), handoff=True, clock=lambda: 12.0)
+    router.handle(stasis_start("1.1", "from-jingle", "5551230000"))
+    await router.settle()
+    (call,) = router.calls.values()
+    assert call.phase is Phase.DIALING
+    await router.refresh()
+    assert ("GET", "/channels/1.1", ()) in ari.log
+    assert call.phase is Phase.ANSWERED and router.snapshot()[0]["state"] == "answered"
