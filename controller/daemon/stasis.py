@@ -199,7 +199,7 @@ class Router:
         )
         log.info(kv("call.start", call=call.id, direction="outbound", channel=channel_id,
                     caller=decision.caller, number=decision.number, route=decision.route,
-                    trunks=",".join(decision.trunks)))
+                    trunks=",".join(decision.trunks), hotline=decision.hotline or None))
         return call
 
     def _inbound(self, channel_id: str, did: str) -> C.Call | None:
