@@ -277,7 +277,9 @@ def test_real_debug_log_plain_profile_role_unknown():
 
 def test_real_debug_log_firefox_profile_component_2_only():
     rep = analyze_file(DATA / "asterisk-jingle-stock-firefox.debug.log").report()
-    assert rep["signatures"] == {"component-2-only": 1}
+    # the client placed the call: stock chan_motif also mislabels its content (only Gajim
+    # checks that, so it is named but is not what broke this call)
+    assert rep["signatures"] == {"component-2-only": 1, "jingle-content-creator": 1}
     (s,) = rep["sessions"]
     assert sigs(s) == ["component-2-only"] and s["checklist"] == []
     assert "0060-chan_motif-rtcp-mux-candidates.patch" in s["signatures"][0]["patch"]
@@ -285,7 +287,7 @@ def test_real_debug_log_firefox_profile_component_2_only():
 
 def test_real_debug_log_conversations_profile_rtcp_mux():
     rep = analyze_file(DATA / "asterisk-jingle-stock-conversations.debug.log").report()
-    assert rep["signatures"] == {"rtcp-mux-one-component": 1}
+    assert rep["signatures"] == {"rtcp-mux-one-component": 1, "jingle-content-creator": 1}
     (s,) = rep["sessions"]
     assert s["outcome"] == "incomplete" and s["checklist"] == []
 
@@ -338,3 +340,14 @@ def test_analyze_reads_stdin(monkeypatch):
     out = io.StringIO()
     rc = main(["ice", "analyze", "-"], Console(stdout=out, stderr=io.StringIO()))
     assert rc == 0 and "late-peer-no-triggered-check x1" in out.getvalue()
+
+
+def test_real_debug_log_gajim_content_creator():
+    """The matrix's stock Gajim cell: a signalling failure, read from res_xmpp's debug XML."""
+    rep = analyze_file(DATA / "asterisk-jingle-stock-gajim.debug.log").report()
+    assert rep["signatures"]["jingle-content-creator"] == 1
+    (finding,) = [f for f in rep["findings"] if f["signature"] == "jingle-content-creator"]
+    assert "transport-info" in finding["evidence"]
+    assert "content 'audio' creator='responder'" in finding["evidence"]
+    assert "0030-chan_motif-content-creator.patch" in finding["patch"]
+    assert finding["stamp"] == "2026-11-23 02:46:37.249" and finding["line"] == 75

@@ -80,9 +80,9 @@ STOCK_FAILS: dict[tuple[str, str], StockFailure] = {
     ("gajim", "out"): StockFailure(
         "chan_motif labels the client's content creator='responder' (session->outgoing is 0 "
         "for a call the client placed); Gajim answers bad-request and terminates with "
-        "failed-application (seed, 'Gajim'). A signalling bug: the ICE analyzer sees only the "
-        "role chan_motif never set. Fixed by asterisk 0030.",
-        frozenset({"ice-role-unknown"}),
+        "failed-application (seed, 'Gajim'). A signalling bug, read by the analyzer from "
+        "res_xmpp's debug XML (controller/icelog/jingle.py). Fixed by asterisk 0030.",
+        frozenset({"jingle-content-creator"}),
         rejected=True,
     ),
     ("conversations", "out"): StockFailure(

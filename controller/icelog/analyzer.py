@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controller.icelog._lines import Framer, Line
+from controller.icelog.jingle import HEADER as XMPP_HEADER
+from controller.icelog.jingle import JingleWatch
 
 MAX_EVENTS = 200
 MAX_SESSIONS = 500
@@ -51,6 +53,9 @@ ASTERISK_ANCHORS = (
     b"USE-CANDIDATE",
     b"RTP",
     b"skipping checklist",
+    b"res_xmpp.c: ",  # res_xmpp's debug output: Jingle signalling (controller.icelog.jingle),
+    b"<--- XMPP ",  # a timestamped line, then a header line, then the stanza
+    b"<jingle",
 )
 
 
@@ -114,6 +119,9 @@ PATCHES = {
     "rtcp-mux-one-component": "chan_motif component-2 patch "
     "(patches/asterisk/0060-chan_motif-rtcp-mux-candidates.patch: one ICE component when "
     "RTCP is muxed)",
+    "jingle-content-creator": "chan_motif content creator patch "
+    "(patches/asterisk/0030-chan_motif-content-creator.patch: answer with the creator the "
+    "content was created with)",
     "ice-role-unknown": "chan_motif ICE role patch "
     "(patches/asterisk/0050-chan_motif-ice-role.patch: set the role from the Jingle "
     "initiator, start checks once accepted)",
@@ -128,6 +136,9 @@ EXPLAIN = {
     "media-not-to-nominated": "media went to a valid pair that is not the nominated one",
     "rtcp-mux-one-component": "the peer muxes RTCP and sent component-1 candidates only, but "
     "Asterisk's session has 2 components, so it skipped the checklist: no ICE check ever ran",
+    "jingle-content-creator": "chan_motif named a content the client created "
+    "creator='responder' in what it sent back (XEP-0166: creator is who created the content); "
+    "a client that checks it (Gajim) refuses the session before any ICE check matters",
     "ice-role-unknown": "the ICE session kept role Unknown (chan_motif never sets it): checks "
     "start before the call is accepted and pjnath runs the controlling agent's completion "
     "logic without nominating, so ICE succeeds or fails by timing",
@@ -238,6 +249,8 @@ class IceLogAnalyzer:
         self._stun_rx_ts: float | None = None
         self._last_pj: Session | None = None
         self._last_ts: float | None = None
+        self.jingle = JingleWatch()
+        self._last_stamp: str | None = None
 
     # -- input ----------------------------------------------------------------------------------
     def feed(self, data: bytes) -> None:
@@ -351,6 +364,7 @@ class IceLogAnalyzer:
         line = self.framer.frame(raw)
         if line.ts is not None:
             self._last_ts = line.ts
+            self._last_stamp = line.stamp
         if line.kind == "pj":
             self.pj_lines += 1
             self._pj(line.ts, line.sender, line.text)
@@ -361,6 +375,11 @@ class IceLogAnalyzer:
             self._cont(line.text)
 
     def _cont(self, text: str) -> None:
+        if text.startswith(XMPP_HEADER) or text.startswith("<iq"):
+            for mismatch in self.jingle.line(text):
+                self._finding_at(self._last_ts, self._last_stamp, "jingle-content-creator",
+                                 mismatch.evidence())
+            return
         if self._dump_target() is not None and text.startswith(
             ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9")
         ):
@@ -637,12 +656,15 @@ class IceLogAnalyzer:
                 self.media.append((line.ts, m.group(1)))
 
     def _finding(self, line: Line, sig: str, evidence: str) -> None:
+        self._finding_at(line.ts, line.stamp, sig, evidence)
+
+    def _finding_at(self, ts: float | None, stamp: str | None, sig: str, evidence: str) -> None:
         self.signature_counts[sig] = self.signature_counts.get(sig, 0) + 1
         if len(self.findings) < 100:
             self.findings.append(
                 {
-                    "t": line.ts,
-                    "stamp": line.stamp,
+                    "t": ts,
+                    "stamp": stamp,
                     "signature": sig,
                     "evidence": evidence,
                     "line": self.lineno,
