@@ -91,8 +91,12 @@ def test_parse_ami_event() -> None:
         handoff.Answered("17.1")
     assert handoff.parse_ami_event({"Event": "DialEnd", "Uniqueid": "17.1",
                                     "DialStatus": "BUSY"}) is None
-    assert handoff.parse_ami_event({"event": "Hangup", "uniqueid": "17.1", "cause": "17"}) == \
+    assert handoff.parse_ami_event({"Event": "Hangup", "Uniqueid": "17.1", "Cause": "17"}) == \
         handoff.Ended("17.1", 17)
+    # panoramisk's messages match header names in any case
+    from panoramisk.message import Message
+    assert handoff.parse_ami_event(Message({"event": "Hangup", "uniqueid": "1.2"})) == \
+        handoff.Ended("1.2", None)
     assert handoff.parse_ami_event({"Event": "Hangup", "Uniqueid": "17.1"}) == \
         handoff.Ended("17.1", None)
     assert handoff.parse_ami_event({"Event": "Hangup", "Uniqueid": "a b"}) is None

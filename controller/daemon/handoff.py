@@ -74,16 +74,15 @@ class Ended:
 
 
 def parse_ami_event(event: Mapping[str, object]) -> Answered | Ended | None:
-    """What a DialEnd or Hangup AMI event says about a channel (header names are
-    case-insensitive), else None."""
-    fields = {str(k).lower(): str(v) for k, v in event.items()}
-    name = fields.get("event", "").lower()
-    channel = fields.get("uniqueid", "")
+    """What a DialEnd or Hangup AMI event says about a channel, else None. Headers are read
+    as Asterisk writes them (panoramisk's messages also match them in any case)."""
+    name = str(event.get("Event", "")).lower()
+    if name not in ("dialend", "hangup"):
+        return None
+    channel = str(event.get("Uniqueid", ""))
     if _CHANNEL_ID_RE.fullmatch(channel) is None:
         return None
     if name == "dialend":
-        return Answered(channel) if fields.get("dialstatus") == "ANSWER" else None
-    if name == "hangup":
-        cause = fields.get("cause", "")
-        return Ended(channel, int(cause) if cause.isdigit() and len(cause) < 6 else None)
-    return None
+        return Answered(channel) if event.get("DialStatus") == "ANSWER" else None
+    cause = str(event.get("Cause", ""))
+    return Ended(channel, int(cause) if cause.isdigit() and len(cause) < 6 else None)

@@ -90,6 +90,9 @@ class Router:
     _bridges: dict[str, asyncio.Future[None]] = field(default_factory=dict)  # call id -> setup
     leg_start_timeout: float = 5.0
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    # Active calls per caller (bare JID), kept as calls start and end: the per-caller limit
+    # is checked on every outbound call, and counting all calls each time grew with the load.
+    _active_by_caller: dict[str, int] = field(default_factory=dict)
     ended: asyncio.Event = field(default_factory=asyncio.Event)
 
     # -- events ------------------------------------------------------------------------------
@@ -172,6 +175,9 @@ class Router:
             return
         call.handoff = self.handoff
         self.calls[call.id] = call
+        if call.caller_key:
+            self._active_by_caller[call.caller_key] = \
+                self._active_by_caller.get(call.caller_key, 0) + 1
         self._by_channel[channel_id] = call
         self.metrics.active_calls.set(len(self.calls))
         self._apply(call, call.start())
@@ -180,11 +186,7 @@ class Router:
         caller = channel.get("caller") if isinstance(channel.get("caller"), dict) else {}
         # chan_motif puts the caller's full JID in the caller ID name.
         jid = str((caller or {}).get("name", ""))
-        active: dict[str, int] = {}
-        for other in self.calls.values():
-            if other.caller_key and not other.ended:
-                active[other.caller_key] = active.get(other.caller_key, 0) + 1
-        decision = outbound(self.config, jid, dest, active)
+        decision = outbound(self.config, jid, dest, self._active_by_caller)
         if not decision.allowed:
             cause = int(decision.cause or Cause.CALL_REJECTED)
             log.info(kv("call.refused", direction="outbound", channel=channel_id,
@@ -287,7 +289,12 @@ class Router:
         self._spawn(self._perform(call, lock, effects))
 
     def _finished(self, call: C.Call, done: C.Finished) -> None:
-        self.calls.pop(call.id, None)
+        if self.calls.pop(call.id, None) is not None and call.caller_key:
+            left = self._active_by_caller.get(call.caller_key, 1) - 1
+            if left > 0:
+                self._active_by_caller[call.caller_key] = left
+            else:
+                self._active_by_caller.pop(call.caller_key, None)
         bridge = self._bridges.pop(call.id, None)
         if bridge is not None and bridge.done() and not bridge.cancelled():
             bridge.exception()  # retrieved: a failed setup was already handled by the leg
@@ -409,7 +416,7 @@ class Router:
             # The caller left meanwhile: its hangup handler never ran, so end the call here.
             self._apply(call, call.caller_hung_up(None))
             return
-        log.info(kv("leg.handoff", call=call.id, target=leg.endpoint))
+        log.debug(kv("leg.handoff", call=call.id, target=leg.endpoint))
 
     async def _hangup(self, channel_id: str, cause: int) -> None:
         params = ari_hangup_params(cause)
