@@ -44,6 +44,7 @@ from controller import paths  # noqa: E402
 from controller.build.builder import build  # noqa: E402
 from controller.build.cache import Cache  # noqa: E402
 from controller.build.spec import load_spec  # noqa: E402
+from controller.daemon.handoff import DISPATCH_MODES  # noqa: E402
 from controller.sandbox import manager  # noqa: E402
 from controller.sandbox.manager import free_port  # noqa: E402
 from tests.sipp import Sipp  # noqa: E402
@@ -166,7 +167,7 @@ def main() -> int:
     ap.add_argument("--step", type=float, default=10.0)
     ap.add_argument("--hold", type=int, default=200)
     ap.add_argument("--p99-limit", type=float, default=500.0, metavar="MS")
-    ap.add_argument("--dispatch", choices=["dialplan", "bridge"], default="dialplan")
+    ap.add_argument("--dispatch", choices=DISPATCH_MODES, default=DISPATCH_MODES[0])
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
 

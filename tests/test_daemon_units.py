@@ -355,16 +355,19 @@ async def test_settle_is_bounded() -> None:
 
 # -- hostile input through the router ----------------------------------------------------
 
-_TOKENS = [*"0123456789+&,/()$\n{}|;'\" éx@.", "${EXTEN}", "PJSIP/", "carrier-b"]
-_HOSTILE = st.lists(st.sampled_from(_TOKENS), max_size=30).map("".join)
+# Text built from everything with a meaning in a dial string or dialplan (shared with the
+# fast path's test in test_daemon_handoff.py), and the destinations thrown at the router.
+_TOKENS = [*"0123456789+&,/()$\n{}|;^'\" éx@.", "${EXTEN}", "PJSIP/", "carrier-b", ",G(x)"]
+HOSTILE = st.lists(st.sampled_from(_TOKENS), max_size=30).map("".join)
+DESTINATIONS = st.one_of(
+    HOSTILE, st.from_regex(r"\+?1?[2-8][0-9]{9}", fullmatch=True),
+    st.sampled_from(["15550104400", "+15550104401", "15550104402"]))
 _SAFE_ENDPOINT = re.compile(
     r"PJSIP/\+1[0-9]{10}@carrier-[ab]|Motif/xmpp-gw/alice@example\.org/[ab]")
 
 
 @settings(max_examples=150, deadline=None)
-@given(jid=_HOSTILE, inbound=st.booleans(), dest=st.one_of(
-    _HOSTILE, st.from_regex(r"\+?1?[2-8][0-9]{9}", fullmatch=True),
-    st.sampled_from(["15550104400", "+15550104401", "15550104402"])))
+@given(jid=HOSTILE, inbound=st.booleans(), dest=DESTINATIONS)
 async def test_router_only_ever_dials_configured_shapes(jid: str, dest: str,
                                                         inbound: bool) -> None:
     ari = RecordingAri()

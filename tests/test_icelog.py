@@ -351,3 +351,4 @@ def test_real_debug_log_gajim_content_creator():
     assert "content 'audio' creator='responder'" in finding["evidence"]
     assert "0030-chan_motif-content-creator.patch" in finding["patch"]
     assert finding["stamp"] == "2026-11-23 02:46:37.249" and finding["line"] == 75
+    assert rep["jingle_rejections"] == 1  # Gajim's bad-request (the terminate follows it)

@@ -4,7 +4,8 @@
     calls.py      one call's state machine: events in, effects out (pure, no I/O)
     stasis.py     ARI events -> routing decision -> call machine -> ARI requests
     reconcile.py  after a (re)connect: compare calls with what Asterisk has, clean orphans
-    amilink.py    a kept-alive AMI login (health only; only Ping is ever sent)
+    handoff.py    the fast path, pure: Dial()'s arguments, the AMI events that follow a call
+    amilink.py    a kept-alive AMI login: health, and the fast path's filtered events
     http.py       loopback HTTP: /health, /metrics, /calls, DELETE /calls/{id}
     metrics.py    Prometheus text exposition, by hand
     logfmt.py     structured (logfmt) log lines

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from controller.ami import AmiConfig, resolve_config
 from controller.cli import Console, add_json_flag
+from controller.daemon.handoff import DISPATCH_MODES
 from controller.errors import AsteriskUnavailable, ExitStatus, UsageError
 from controller.routing.cli import CONFIG_ENV, config_path
 from controller.routing.config import load_config
@@ -50,7 +51,7 @@ def register(sub: Any) -> None:
                      help="ring this JID at a PJSIP endpoint instead of Motif (tests)")
     run.add_argument("--drain-timeout", type=float, default=30.0, metavar="S",
                      help="seconds to wait for calls to end after SIGTERM (default 30)")
-    run.add_argument("--dispatch", choices=["dialplan", "bridge"], default="dialplan",
+    run.add_argument("--dispatch", choices=DISPATCH_MODES, default=DISPATCH_MODES[0],
                      help="dialplan (default): decide here, then the dialplan's Dial() "
                      "connects the call (fewer ARI requests, higher calls/s); bridge: place "
                      "the legs and bridge them over ARI")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from controller.routing.numbers import is_e164
 
+DISPATCH_MODES = ("dialplan", "bridge")  # `callctl run --dispatch`: this fast path, or ARI
 CONTEXT = "callctl-dial"
 DIAL_VARIABLE = "CALLCTL_DIAL"
 

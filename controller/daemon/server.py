@@ -65,14 +65,12 @@ class DaemonConfig:
     dispatch: str = "dialplan"
 
 
-DISPATCH_MODES = ("dialplan", "bridge")
-
 
 class Daemon:
     def __init__(self, config: DaemonConfig) -> None:
         http.check_loopback(config.listen_host)
-        if config.dispatch not in DISPATCH_MODES:
-            raise ValueError(f"dispatch must be one of {', '.join(DISPATCH_MODES)}")
+        if config.dispatch not in handoff.DISPATCH_MODES:
+            raise ValueError(f"dispatch must be one of {', '.join(handoff.DISPATCH_MODES)}")
         self.config = config
         self.metrics = Metrics()
         self.ari = FastAriClient(config.ari) if config.ari.base.startswith("http:") \
@@ -95,7 +93,6 @@ class Daemon:
         self._stop = asyncio.Event()
         self._force = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
-        self._background: set[asyncio.Task[Any]] = set()
         self._runner: web.AppRunner | None = None
         self.stream: EventStream | None = None  # the current events connection
 
@@ -222,17 +219,7 @@ class Daemon:
         self.metrics.reconnects.inc(interface="ami")
         if self.config.dispatch == "dialplan" and self.ari_connected:
             # Events sent while AMI was down are lost: ask Asterisk which calls are left.
-            task = asyncio.get_running_loop().create_task(self._reconcile_quietly())
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
-
-    async def _reconcile_quietly(self) -> None:
-        try:
-            plan = await self.router.reconcile(self.config.ari.app)
-        except AriUnavailable as err:
-            log.warning(kv("reconcile.failed", error=err.message))
-            return
-        log.info(kv("ami.reconciled", calls=len(self.router.calls), lost=len(plan.lost)))
+            self.router.reconcile_soon(self.config.ari.app)
 
     # -- ARI events --------------------------------------------------------------------------
 

@@ -459,6 +459,18 @@ class Router:
 
     # -- reconcile ---------------------------------------------------------------------------
 
+    def reconcile_soon(self, app_name: str) -> None:
+        """Reconcile in the background (after an AMI reconnect: its events were lost)."""
+        self._spawn(self._reconcile_logged(app_name))
+
+    async def _reconcile_logged(self, app_name: str) -> None:
+        try:
+            plan = await self.reconcile(app_name)
+        except AriUnavailable as err:
+            log.warning(kv("reconcile.failed", error=err.message))
+            return
+        log.info(kv("ami.reconciled", calls=len(self.calls), lost=len(plan.lost)))
+
     async def reconcile(self, app_name: str) -> reconcile.Plan:
         """Re-read channels and bridges, settle what was missed, remove orphans."""
         channels = await self.ari.channels()

@@ -715,6 +715,7 @@ class IceLogAnalyzer:
             "sessions_shown": len(self.finished),
             "outcomes": dict(self.outcomes),
             "signatures": dict(self.signature_counts),
+            "jingle_rejections": self.jingle.rejections,  # sessions the peer refused
             "findings": [
                 dict(f, explanation=EXPLAIN[f["signature"]], patch=PATCHES[f["signature"]])
                 for f in self.findings
