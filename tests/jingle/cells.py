@@ -86,11 +86,13 @@ class CellResult:
         )
 
 
-async def _place(client: JingleClient, ast: AsteriskJingle) -> Call:
+async def place(client: JingleClient, ast: AsteriskJingle,
+                timeout: float = SETUP_TIMEOUT) -> Call:
+    """The client calls Asterisk; returns once it is accepted or ended (or after `timeout`)."""
     call = await client.call(ast.jid)
     accepted = asyncio.ensure_future(call.accepted.wait())
     ended = asyncio.ensure_future(call.terminated.wait())
-    await asyncio.wait({accepted, ended}, timeout=SETUP_TIMEOUT, return_when="FIRST_COMPLETED")
+    await asyncio.wait({accepted, ended}, timeout=timeout, return_when="FIRST_COMPLETED")
     for fut in (accepted, ended):
         fut.cancel()
     return call
@@ -121,7 +123,7 @@ async def run_cell(
     call: Call | None = None
     try:
         if direction == "out":
-            call = await _place(client, ast)
+            call = await place(client, ast)
         else:
             call = await _receive(client, sandbox, ast, ring)
         if call.accepted.is_set() and not call.terminated.is_set():

@@ -45,7 +45,7 @@ from tests.sipp import Sipp
 
 from . import observe
 from .asterisk_conf import AsteriskJingle
-from .cells import CellResult
+from .cells import CellResult, place
 from .client import Call, JingleClient, JingleError
 
 CARRIER_IP = "127.0.0.3"  # the SIPp phone behind trunk carrier-a (loopback, never off-box)
@@ -186,7 +186,7 @@ class Matrix:
         try:
             if spec.direction == "out":
                 await asyncio.sleep(0.3)  # SIPp binds its port
-                call = await _place(client, self.ast, spec.ring + SETUP_SLACK)
+                call = await place(client, self.ast, spec.ring + SETUP_SLACK)
             else:
                 call = await _receive(client, spec.ring)
             if call.accepted.is_set() and call.accepted_at is not None:
@@ -311,16 +311,6 @@ def _sipp_outcome(sipp: Sipp) -> str:
         return "not started"
     res = sipp.result(sipp.proc.returncode if sipp.proc.returncode is not None else -1)
     return f"rc={res.returncode} ok={res.successful} failed={res.failed}"
-
-
-async def _place(client: JingleClient, ast: AsteriskJingle, timeout: float) -> Call:
-    call = await client.call(ast.jid)
-    accepted = asyncio.ensure_future(call.accepted.wait())
-    ended = asyncio.ensure_future(call.terminated.wait())
-    await asyncio.wait({accepted, ended}, timeout=timeout, return_when="FIRST_COMPLETED")
-    for fut in (accepted, ended):
-        fut.cancel()
-    return call
 
 
 async def _receive(client: JingleClient, ring: float) -> Call:
