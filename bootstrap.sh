@@ -47,6 +47,11 @@ case "$cmd" in
     ;;
   test)
     setup
+    # Gates first (seconds): types, lint, format; then the suite.
+    log "mypy --strict, ruff check, ruff format --check"
+    .venv/bin/mypy
+    .venv/bin/ruff check .
+    .venv/bin/ruff format --check .
     exec .venv/bin/python -m pytest "$@"
     ;;
   *)

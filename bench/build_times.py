@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-CALLCTL = [sys.executable, "-m", "controller"]
+CALLCTL = [sys.executable, "-m", "callctl"]
 
 
 def timed_build(spec: Path, cache: Path) -> tuple[float, dict[str, object]]:
@@ -45,8 +45,9 @@ def timed_build(spec: Path, cache: Path) -> tuple[float, dict[str, object]]:
 def spec_with_series(tmp: Path, series_dir: Path) -> Path:
     text = (REPO / "specs" / "default.yaml").read_text()
     text = text.replace("../patches/asterisk/series", str(series_dir / "series"))
-    text = text.replace("../patches/pjproject/series",
-                        str(REPO / "patches" / "pjproject" / "series"))
+    text = text.replace(
+        "../patches/pjproject/series", str(REPO / "patches" / "pjproject" / "series")
+    )
     spec = tmp / "bench-spec.yaml"
     spec.write_text(text)
     return spec

@@ -25,8 +25,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from controller.ami import AmiConfig, resolve_config  # noqa: E402
-from controller.debug.service import DebugService  # noqa: E402
+from callctl.ami import AmiConfig, resolve_config  # noqa: E402
+from callctl.debug.service import DebugService  # noqa: E402
 
 
 def pct(values: list[float], p: float) -> float:
@@ -67,7 +67,7 @@ def bench_cli(cfg: AmiConfig, rounds: int, state_dir: Path) -> dict[str, list[fl
         for what, argv in (("on (cli)", ["on", "--name", "cct-bench"]), ("off (cli)", ["off"])):
             t0 = time.perf_counter()
             subprocess.run(
-                [sys.executable, "-m", "controller", "-q", "debug", *argv],
+                [sys.executable, "-m", "callctl", "-q", "debug", *argv],
                 env=env,
                 check=True,
                 capture_output=True,
@@ -86,11 +86,11 @@ def main() -> None:
         cfg = resolve_config(use_sandbox=False)
     else:
         os.environ.setdefault("CALLCTL_STATE", f"/tmp/cctb{os.getpid()}")
-        from controller.build.builder import build
-        from controller.build.cache import Cache
-        from controller.build.spec import load_spec
-        from controller.paths import cache_dir
-        from controller.sandbox import manager
+        from callctl.build.builder import build
+        from callctl.build.cache import Cache
+        from callctl.build.spec import load_spec
+        from callctl.paths import cache_dir
+        from callctl.sandbox import manager
 
         result = build(
             load_spec(args.spec),

@@ -75,7 +75,7 @@ def make_log(path: Path, mb: int, framing: str) -> int:
 
 
 def child(path: str) -> None:
-    from controller.icelog.cli import analyze_file
+    from callctl.icelog.cli import analyze_file
 
     t0 = time.perf_counter()
     c0 = time.process_time()

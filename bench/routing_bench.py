@@ -40,13 +40,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
-from controller import paths  # noqa: E402
-from controller.build.builder import build  # noqa: E402
-from controller.build.cache import Cache  # noqa: E402
-from controller.build.spec import load_spec  # noqa: E402
-from controller.daemon.handoff import DISPATCH_MODES  # noqa: E402
-from controller.sandbox import manager  # noqa: E402
-from controller.sandbox.manager import free_port  # noqa: E402
+from callctl import paths  # noqa: E402
+from callctl.build.builder import build  # noqa: E402
+from callctl.build.cache import Cache  # noqa: E402
+from callctl.build.spec import load_spec  # noqa: E402
+from callctl.daemon.handoff import DISPATCH_MODES  # noqa: E402
+from callctl.sandbox import manager  # noqa: E402
+from callctl.sandbox.manager import free_port  # noqa: E402
 from tests.sipp import Sipp  # noqa: E402
 from tests.test_daemon_rig import ROUTING, scenario  # noqa: E402
 
@@ -60,8 +60,9 @@ exten => _X.,1,Dial(PJSIP/+${EXTEN}@carrier,15)
 
 
 def routing_config(workdir: Path) -> Path:
-    text = ROUTING.replace("RING", "15").replace("max_concurrent_calls: 50",
-                                                  "max_concurrent_calls: 1000")
+    text = ROUTING.replace("RING", "15").replace(
+        "max_concurrent_calls: 50", "max_concurrent_calls: 1000"
+    )
     text = text.replace("primary: carrier-a\n  fallbacks: [carrier-b]", "primary: carrier")
     path = workdir / "routing.yaml"
     path.write_text(text)
@@ -84,21 +85,27 @@ def setup_times(workdir: Path) -> list[float]:
         for block in blocks[1:]:
             head, _, body = block.partition("\n")
             day, clock = head.split()[:2]  # "2026-11-23 01:06:33.562541", local time
-            stamp = time.mktime(time.strptime(f"{day} {clock[:8]}", "%Y-%m-%d %H:%M:%S")) \
-                + float(clock[8:])
+            stamp = time.mktime(time.strptime(f"{day} {clock[:8]}", "%Y-%m-%d %H:%M:%S")) + float(
+                clock[8:]
+            )
             lines = [ln.strip() for ln in body.splitlines() if ln.strip()]
             if len(lines) < 2:
                 continue
             first = lines[1]
-            call_id = next((ln[8:].strip() for ln in lines if ln.lower().startswith("call-id:")),
-                           None)
+            call_id = next(
+                (ln[8:].strip() for ln in lines if ln.lower().startswith("call-id:")), None
+            )
             cseq = next((ln for ln in lines if ln.lower().startswith("cseq:")), "")
             if call_id is None:
                 continue
             if lines[0].startswith("UDP message sent") and first.startswith("INVITE "):
                 sent.setdefault(call_id, stamp)
-            elif (lines[0].startswith("UDP message received") and first.startswith("SIP/2.0 200")
-                    and cseq.upper().endswith("INVITE") and call_id in sent):
+            elif (
+                lines[0].startswith("UDP message received")
+                and first.startswith("SIP/2.0 200")
+                and cseq.upper().endswith("INVITE")
+                and call_id in sent
+            ):
                 out.append((stamp - sent.pop(call_id)) * 1000)
     return out
 
@@ -114,13 +121,29 @@ def rtts(workdir: Path) -> list[float]:
     return out
 
 
-def run_callers(ip: str, sb: manager.Sandbox, workdir: Path, rate: float, calls: int,
-                pause_ms: int, precise: bool = False) -> tuple[int, int, list[float]]:
+def run_callers(
+    ip: str,
+    sb: manager.Sandbox,
+    workdir: Path,
+    rate: float,
+    calls: int,
+    pause_ms: int,
+    precise: bool = False,
+) -> tuple[int, int, list[float]]:
     trace = ["-trace_msg"] if precise else ["-trace_rtt", "-rtt_freq", "1"]
-    sipp = Sipp("uac_call.xml", ip, free_port(ip, socket.SOCK_DGRAM), workdir,
-                remote=f"127.0.0.1:{sb.sip_port}", service=NUMBER, calls=calls,
-                pause_ms=pause_ms, rate=rate, timeout_s=int(calls / rate + 60),
-                extra=[*trace, "-l", str(int(rate * 3 + 50))])
+    sipp = Sipp(
+        "uac_call.xml",
+        ip,
+        free_port(ip, socket.SOCK_DGRAM),
+        workdir,
+        remote=f"127.0.0.1:{sb.sip_port}",
+        service=NUMBER,
+        calls=calls,
+        pause_ms=pause_ms,
+        rate=rate,
+        timeout_s=int(calls / rate + 60),
+        extra=[*trace, "-l", str(int(rate * 3 + 50))],
+    )
     result = sipp.start().wait()
     return result.successful, result.failed, setup_times(workdir) if precise else rtts(workdir)
 
@@ -175,27 +198,64 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="routing-bench-"))
     result = build(load_spec(paths.default_spec()), Cache(paths.cache_dir()), lambda t: None)
     carrier_port = free_port(CARRIER_IP, socket.SOCK_DGRAM)
-    sb = manager.up(result, manager.SandboxOptions(
-        name="rbench", rtp_start=20000, rtp_end=40000,  # 2 RTP ports per leg, many calls
-        trunks=[{"name": "carrier", "host": CARRIER_IP, "port": carrier_port}],
-        phones=[{"name": "jingle", "host": JINGLE_IP, "context": "from-jingle",
-                 "callerid": '"alice@example.org/phone" <alice>'},
-                {"name": "plain", "host": PLAIN_IP, "context": "bench-dial"}],
-        dialplan_extra={"bench-dial.conf": PLAIN}))
+    sb = manager.up(
+        result,
+        manager.SandboxOptions(
+            name="rbench",
+            rtp_start=20000,
+            rtp_end=40000,  # 2 RTP ports per leg, many calls
+            trunks=[{"name": "carrier", "host": CARRIER_IP, "port": carrier_port}],
+            phones=[
+                {
+                    "name": "jingle",
+                    "host": JINGLE_IP,
+                    "context": "from-jingle",
+                    "callerid": '"alice@example.org/phone" <alice>',
+                },
+                {"name": "plain", "host": PLAIN_IP, "context": "bench-dial"},
+            ],
+            dialplan_extra={"bench-dial.conf": PLAIN},
+        ),
+    )
     api_port = free_port()
     log = (work / "callctl.log").open("wb")
     daemon = subprocess.Popen(
-        [sys.executable, "-m", "controller", "run", "--config", str(routing_config(work)),
-         "--sandbox", "rbench", "--listen", f"127.0.0.1:{api_port}", "--no-debug-watch",
-         "--dispatch", args.dispatch],
-        cwd=REPO, stdout=subprocess.DEVNULL, stderr=log)
-    carrier = Sipp(scenario(work, "uas_ring_answer.xml"), CARRIER_IP, carrier_port,
-                   work / "carrier", calls=10_000_000, timeout_s=3600,
-                   extra=["-l", "5000"])
-    report: dict[str, object] = {"host": platform.node(), "cpus": os.cpu_count(),
-                                 "load_before": os.getloadavg(), "dispatch": args.dispatch,
-                                 "asterisk": sb.state.asterisk_version,
-                                 "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        [
+            sys.executable,
+            "-m",
+            "callctl",
+            "run",
+            "--config",
+            str(routing_config(work)),
+            "--sandbox",
+            "rbench",
+            "--listen",
+            f"127.0.0.1:{api_port}",
+            "--no-debug-watch",
+            "--dispatch",
+            args.dispatch,
+        ],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
+    carrier = Sipp(
+        scenario(work, "uas_ring_answer.xml"),
+        CARRIER_IP,
+        carrier_port,
+        work / "carrier",
+        calls=10_000_000,
+        timeout_s=3600,
+        extra=["-l", "5000"],
+    )
+    report: dict[str, object] = {
+        "host": platform.node(),
+        "cpus": os.cpu_count(),
+        "load_before": os.getloadavg(),
+        "dispatch": args.dispatch,
+        "asterisk": sb.state.asterisk_version,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
     try:
         carrier.start()
         wait_health(api_port, daemon)
@@ -207,23 +267,32 @@ def main() -> int:
         calls = int(args.rate * args.duration)
         for name, ip in paths_.items():
             cpu0 = (cpu_s(sb.pid), cpu_s(daemon.pid))
-            ok, failed, times = run_callers(ip, sb, work / f"lat-{name}", args.rate, calls, 1000,
-                                            precise=True)
+            ok, failed, times = run_callers(
+                ip, sb, work / f"lat-{name}", args.rate, calls, 1000, precise=True
+            )
             cpu1 = (cpu_s(sb.pid), cpu_s(daemon.pid))
-            latency[name] = {"calls": ok, "failed": failed,
-                             "asterisk_cpu_ms_per_call": (cpu1[0] - cpu0[0]) * 1000 / max(ok, 1),
-                             "callctl_cpu_ms_per_call": (cpu1[1] - cpu0[1]) * 1000 / max(ok, 1),
-                             "median_ms": statistics.median(times) if times else float("nan"),
-                             "p99_ms": percentile(times, 0.99) if times else float("nan")}
-            print(f"latency {name:9} {ok} ok {failed} failed  median "
-                  f"{latency[name]['median_ms']:.2f} ms  p99 {latency[name]['p99_ms']:.2f} ms  "
-                  f"CPU per call: Asterisk {latency[name]['asterisk_cpu_ms_per_call']:.2f} ms, "
-                  f"callctl {latency[name]['callctl_cpu_ms_per_call']:.2f} ms", flush=True)
+            latency[name] = {
+                "calls": ok,
+                "failed": failed,
+                "asterisk_cpu_ms_per_call": (cpu1[0] - cpu0[0]) * 1000 / max(ok, 1),
+                "callctl_cpu_ms_per_call": (cpu1[1] - cpu0[1]) * 1000 / max(ok, 1),
+                "median_ms": statistics.median(times) if times else float("nan"),
+                "p99_ms": percentile(times, 0.99) if times else float("nan"),
+            }
+            print(
+                f"latency {name:9} {ok} ok {failed} failed  median "
+                f"{latency[name]['median_ms']:.2f} ms  p99 {latency[name]['p99_ms']:.2f} ms  "
+                f"CPU per call: Asterisk {latency[name]['asterisk_cpu_ms_per_call']:.2f} ms, "
+                f"callctl {latency[name]['callctl_cpu_ms_per_call']:.2f} ms",
+                flush=True,
+            )
         d, c = latency["dialplan"], latency["callctl"]
-        latency["added"] = {"median_ms": c["median_ms"] - d["median_ms"],
-                            "p99_ms": c["p99_ms"] - d["p99_ms"],
-                            "median_ratio": c["median_ms"] / d["median_ms"],
-                            "p99_ratio": c["p99_ms"] / d["p99_ms"]}
+        latency["added"] = {
+            "median_ms": c["median_ms"] - d["median_ms"],
+            "p99_ms": c["p99_ms"] - d["p99_ms"],
+            "median_ratio": c["median_ms"] / d["median_ms"],
+            "p99_ratio": c["p99_ms"] / d["p99_ms"],
+        }
         report["latency"] = latency
 
         # 2. max CPS with zero failures, both paths at each step
@@ -234,14 +303,26 @@ def main() -> int:
             for name, ip in paths_.items():
                 if not alive[name]:
                     continue
-                ok, failed, times = run_callers(ip, sb, work / f"cps-{name}-{rate:g}", rate,
-                                                int(rate * args.step), 1000)
+                ok, failed, times = run_callers(
+                    ip, sb, work / f"cps-{name}-{rate:g}", rate, int(rate * args.step), 1000
+                )
                 med = statistics.median(times) if times else float("nan")
                 p99 = percentile(times, 0.99) if times else float("nan")
-                steps.append({"path": name, "rate": rate, "ok": ok, "failed": failed,
-                              "median_ms": med, "p99_ms": p99})
-                print(f"cps {rate:6g} {name:9} {ok} ok {failed} failed  median {med:.2f} ms  "
-                      f"p99 {p99:.2f} ms", flush=True)
+                steps.append(
+                    {
+                        "path": name,
+                        "rate": rate,
+                        "ok": ok,
+                        "failed": failed,
+                        "median_ms": med,
+                        "p99_ms": p99,
+                    }
+                )
+                print(
+                    f"cps {rate:6g} {name:9} {ok} ok {failed} failed  median {med:.2f} ms  "
+                    f"p99 {p99:.2f} ms",
+                    flush=True,
+                )
                 # SIPp counts a call that took seconds to set up as a success: a step passes
                 # only with no failure AND a p99 set-up time under --p99-limit.
                 if failed == 0 and ok == int(rate * args.step) and p99 < args.p99_limit:
@@ -250,16 +331,27 @@ def main() -> int:
                     alive[name] = False
             time.sleep(2)  # let both sides settle between steps
         report["cps_steps"] = steps
-        report["max_cps"] = {**best, "ratio": best["callctl"] / best["dialplan"]
-                             if best["dialplan"] else None}
+        report["max_cps"] = {
+            **best,
+            "ratio": best["callctl"] / best["dialplan"] if best["dialplan"] else None,
+        }
 
         # 3. memory per active call: hold --hold calls up at once
         hold_rate = 100.0
         pause = int(args.hold / hold_rate * 1000 + 4000)
-        holder = Sipp("uac_call.xml", JINGLE_IP, free_port(JINGLE_IP, socket.SOCK_DGRAM),
-                      work / "hold", remote=f"127.0.0.1:{sb.sip_port}", service=NUMBER,
-                      calls=args.hold, pause_ms=pause, rate=hold_rate, timeout_s=120,
-                      extra=["-l", str(args.hold + 10)])
+        holder = Sipp(
+            "uac_call.xml",
+            JINGLE_IP,
+            free_port(JINGLE_IP, socket.SOCK_DGRAM),
+            work / "hold",
+            remote=f"127.0.0.1:{sb.sip_port}",
+            service=NUMBER,
+            calls=args.hold,
+            pause_ms=pause,
+            rate=hold_rate,
+            timeout_s=120,
+            extra=["-l", str(args.hold + 10)],
+        )
         time.sleep(3)
         base_rss = rss_kib(daemon.pid)
         base_calls = int(str(health(api_port)["active_calls"]))  # left by a saturated step
@@ -274,12 +366,20 @@ def main() -> int:
             time.sleep(0.2)
         holder.wait()
         held = active - base_calls
-        report["memory"] = {"idle_kib": idle, "before_kib": base_rss, "calls_before": base_calls,
-                            "peak_kib": peak, "active_calls": active,
-                            "per_call_kib": (peak - base_rss) / held if held > 0 else None}
-        print(f"memory idle {idle} KiB, before {base_rss} KiB with {base_calls} calls, "
-              f"{active} calls up: {peak} KiB, "
-              f"{report['memory']['per_call_kib']} KiB per call", flush=True)  # type: ignore[index]
+        report["memory"] = {
+            "idle_kib": idle,
+            "before_kib": base_rss,
+            "calls_before": base_calls,
+            "peak_kib": peak,
+            "active_calls": active,
+            "per_call_kib": (peak - base_rss) / held if held > 0 else None,
+        }
+        print(
+            f"memory idle {idle} KiB, before {base_rss} KiB with {base_calls} calls, "
+            f"{active} calls up: {peak} KiB, "
+            f"{report['memory']['per_call_kib']} KiB per call",
+            flush=True,
+        )  # type: ignore[index]
     finally:
         carrier.stop()
         if daemon.poll() is None:

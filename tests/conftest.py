@@ -21,14 +21,14 @@ import pytest
 # Test sandboxes get their own short state folder, apart from the user's `default` sandbox.
 os.environ.setdefault("CALLCTL_STATE", f"/tmp/cct{os.getpid()}")
 
-from controller import paths
-from controller.build.builder import BuildResult, build, pjproject_check_tree, plan_build
-from controller.build.cache import Cache
-from controller.build.spec import load_spec
-from controller.sandbox import manager
+from callctl import paths
+from callctl.build.builder import BuildResult, build, pjproject_check_tree, plan_build
+from callctl.build.cache import Cache
+from callctl.build.spec import load_spec
+from callctl.sandbox import manager
 
 # The Jingle rig's fixtures (prosody, network namespaces, Jingle clients, a Motif Asterisk).
-pytest_plugins = ("jingle.fixtures",)
+pytest_plugins = ("support.jingle.fixtures",)
 
 REPO = paths.REPO_ROOT
 # Memory-safety alarms Asterisk logs: assertion failures on ao2 objects (FRACK, bad magic
@@ -83,12 +83,17 @@ def sandbox_factory(request: pytest.FixtureRequest) -> Iterator[SandboxFactory]:
     refcount-underflow lines in the log (as Asterisk's own testsuite checks after a test)."""
     started: list[tuple[manager.Sandbox, bool]] = []
 
-    def make(build: BuildResult | None = None, configs: dict[str, str] | None = None,
-             name: str | None = None, expect_frack: bool = False, **options: Any
-             ) -> manager.Sandbox:
+    def make(
+        build: BuildResult | None = None,
+        configs: dict[str, str] | None = None,
+        name: str | None = None,
+        expect_frack: bool = False,
+        **options: Any,
+    ) -> manager.Sandbox:
         b = build or request.getfixturevalue("asterisk_build")
-        opts = manager.SandboxOptions(name=name or f"t{secrets.token_hex(3)}",
-                                      configs=configs or {}, **options)
+        opts = manager.SandboxOptions(
+            name=name or f"t{secrets.token_hex(3)}", configs=configs or {}, **options
+        )
         sb = manager.up(b, opts)
         started.append((sb, expect_frack))
         return sb
@@ -101,16 +106,21 @@ def sandbox_factory(request: pytest.FixtureRequest) -> Iterator[SandboxFactory]:
             for log in ("full", "messages"):
                 path = sb.log_dir / log
                 if path.is_file():
-                    bad = [ln for ln in path.read_text(errors="replace").splitlines()
-                           if FRACK.search(ln)]
+                    bad = [
+                        ln
+                        for ln in path.read_text(errors="replace").splitlines()
+                        if FRACK.search(ln)
+                    ]
                     if bad:
                         problems.append(f"{sb.name}/{log}: {bad[0]}")
                         break
         if not os.environ.get("CALLCTL_KEEP_SANDBOX"):
             shutil.rmtree(sb.root, ignore_errors=True)
     if problems:
-        pytest.fail("Asterisk reported memory-safety errors (FRACK, bad magic number, "
-                    "refcount underflow):\n" + "\n".join(problems))
+        pytest.fail(
+            "Asterisk reported memory-safety errors (FRACK, bad magic number, "
+            "refcount underflow):\n" + "\n".join(problems)
+        )
 
 
 @pytest.fixture

@@ -1,0 +1,211 @@
+"""`callctl debug on|off|status|expire`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Coroutine
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from callctl.ami import AmiConfig, resolve_config
+from callctl.debug._model import (
+    DEFAULT_DURATION,
+    DEFAULT_LEVEL,
+    DEFAULT_NAME,
+    MAX_DURATION,
+    format_duration,
+    parse_duration,
+)
+from callctl.debug.service import DebugService
+
+if TYPE_CHECKING:
+    from callctl.cli import Console
+
+T = TypeVar("T")
+
+
+def add_ami_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("Asterisk connection (default: env CALLCTL_AMI_*, then the sandbox)")
+    g.add_argument("--ami-host", default=None, help="AMI host (default 127.0.0.1)")
+    g.add_argument("--ami-port", type=int, default=None, help="AMI port (default 5038)")
+    g.add_argument("--ami-user", default=None, help="AMI user")
+    g.add_argument(
+        "--ami-secret", default=None, help="AMI secret (prefer --ami-secret-file or env)"
+    )
+    g.add_argument("--ami-secret-file", default=None, help="file holding the secret (mode 0600)")
+    g.add_argument("--ami-timeout", type=float, default=None, help="seconds per AMI reply")
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="where debug state files live (default $CALLCTL_STATE_DIR/debug, else "
+        "$CALLCTL_STATE/debug, else /tmp/callctl/debug)",
+    )
+
+
+def ami_config(args: argparse.Namespace) -> AmiConfig:
+    return resolve_config(
+        host=args.ami_host,
+        port=args.ami_port,
+        user=args.ami_user,
+        secret=args.ami_secret,
+        secret_file=args.ami_secret_file,
+        timeout=args.ami_timeout,
+    )
+
+
+def _service(args: argparse.Namespace) -> DebugService:
+    return DebugService(ami_config(args), state_dir=args.state_dir)
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+def register(sub: Any) -> None:
+    from callctl.cli import add_json_flag
+
+    p = sub.add_parser(
+        "debug",
+        help="turn Asterisk debug logging on/off safely, with an expiry",
+        description="Debug logging for one call: adds a log channel, raises core and pjproject "
+        "levels, turns the pjsip logger on; restores exactly the prior state afterwards.",
+    )
+    dsub = p.add_subparsers(dest="debug_command", metavar="ACTION")
+    dsub.required = True
+
+    on = dsub.add_parser("on", help="turn debug logging on (or extend it)")
+    on.add_argument("--name", default=DEFAULT_NAME, help=f"log channel name ({DEFAULT_NAME})")
+    on.add_argument(
+        "--for",
+        dest="duration",
+        default=None,
+        help=f"how long (90s, 15m, 1h; default {format_duration(DEFAULT_DURATION)}, "
+        f"max {format_duration(MAX_DURATION)})",
+    )
+    on.add_argument("--level", type=int, default=DEFAULT_LEVEL, help="core/pjproject level (5)")
+    on.add_argument(
+        "--pjsip-logger-was",
+        choices=("on", "off"),
+        default=None,
+        help="the pjsip logger's state before, if it was changed on the CLI (Asterisk cannot "
+        "report it; by default the pjsip.conf `debug` setting is taken)",
+    )
+    add_ami_flags(on)
+    add_json_flag(on)
+    on.set_defaults(func=cmd_on)
+
+    off = dsub.add_parser("off", help="restore the logging state from before `on`")
+    add_ami_flags(off)
+    add_json_flag(off)
+    off.set_defaults(func=cmd_off)
+
+    st = dsub.add_parser("status", help="is debug on, since when, until when, which file")
+    add_ami_flags(st)
+    add_json_flag(st)
+    st.set_defaults(func=cmd_status)
+
+    ex = dsub.add_parser("expire", help="turn debug off if it has expired (for cron/timers)")
+    add_ami_flags(ex)
+    add_json_flag(ex)
+    ex.set_defaults(func=cmd_expire)
+
+
+def _when(value: Any) -> str:
+    return str(value).replace("+00:00", "Z")
+
+
+def cmd_on(args: argparse.Namespace, console: Console) -> int:
+    duration = DEFAULT_DURATION if args.duration is None else parse_duration(args.duration)
+    svc = _service(args)
+    res = _run(
+        svc.on(
+            name=args.name,
+            duration=duration,
+            level=args.level,
+            pjsip_logger_was=args.pjsip_logger_was,
+        )
+    )
+    for w in res.warnings:
+        console.error(f"callctl: warning: {w}")
+    st = res.state
+    if console.json:
+        console.emit_json("debug.on", {"action": res.action, **svc.status()})
+        return 0
+    verb = "extended" if res.action == "extended" else "on"
+    left = timedelta(seconds=round((st.expires - svc.clock()).total_seconds()))
+    console.result(
+        f"debug logging {verb}: {st.target} at level {st.level} until "
+        f"{_when(st.expires.isoformat(timespec='seconds'))} ({format_duration(left)})"
+    )
+    console.result(f"log file: {st.log_file}")
+    return 0
+
+
+def cmd_off(args: argparse.Namespace, console: Console) -> int:
+    svc = _service(args)
+    res = _run(svc.off())
+    for w in res.warnings:
+        console.error(f"callctl: warning: {w}")
+    if console.json:
+        payload: dict[str, Any] = {"action": res.action, "reason": res.reason}
+        if res.state is not None:
+            payload["log_file"] = res.state.log_file
+        console.emit_json("debug.off", payload)
+        return 0
+    if res.action == "noop":
+        console.result("debug logging is not on; nothing to do")
+    else:
+        assert res.state is not None
+        console.result(f"debug logging off on {res.state.target}; prior state restored")
+        console.result(f"log file kept: {res.state.log_file}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace, console: Console) -> int:
+    svc = _service(args)
+    doc = svc.status()
+    if console.json:
+        console.emit_json("debug.status", doc)
+        return 0
+    if not doc["on"] and "status" not in doc:
+        console.result(f"debug logging: off ({doc['target']})")
+        last = doc.get("last")
+        if last:
+            console.result(
+                f"last session: {last['log_file']} ({_when(last['since'])} .. "
+                f"{_when(last['ended'])}, {last['reason']})"
+            )
+        return 0
+    who = doc["requested_by"]
+    size = doc["log_size"]
+    lines = [
+        f"debug logging: {'on' if doc['on'] else doc['status']} ({doc['target']})",
+        f"  since:    {_when(doc['since'])}",
+        f"  expires:  {_when(doc['expires'])}"
+        + (" (EXPIRED)" if doc["expired"] else f" (in {doc['remaining_seconds']} s)"),
+        f"  level:    {doc['level']}",
+        f"  file:     {doc['log_file']}"
+        + (f" ({size} bytes)" if size is not None else " (size unknown)"),
+        f"  asked by: {who.get('user')}@{who.get('host')} (pid {who.get('pid')})",
+        f"  applied:  {', '.join(doc['applied']) or 'nothing'}",
+    ]
+    for line in lines:
+        console.result(line)
+    return 0
+
+
+def cmd_expire(args: argparse.Namespace, console: Console) -> int:
+    svc = _service(args)
+    res = _run(svc.expire())
+    for w in res.warnings:
+        console.error(f"callctl: warning: {w}")
+    if console.json:
+        console.emit_json("debug.expire", {"action": res.action, "reason": res.reason})
+    elif res.action == "stopped":
+        console.result("debug logging had expired: turned off, prior state restored")
+    else:
+        console.result(f"nothing to do: {res.reason}")
+    return 0

@@ -1,0 +1,591 @@
+"""Turning debug logging on and off over AMI, safely; and enforcing the expiry.
+
+Safety rules (issue 4):
+- Prior state is read before anything changes and written to the state file first.
+- After each applied step the state file is rewritten, so the undo list on disk is always
+  exact. Undo commands set absolute values (`core set debug 3`, `pjproject set log level 3`,
+  `logger remove channel X`), so running one twice is harmless.
+- Any failure while turning on undoes what was applied, in reverse, and reports both.
+  If the AMI connection was lost, the undo runs on a new connection and includes the step
+  that was in flight (it may or may not have run).
+- Nothing is ever re-sent automatically (see `callctl.ami`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import getpass
+import logging
+import os
+import socket
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from pathlib import Path, PurePosixPath
+from typing import Any, NoReturn
+
+from callctl.ami import (
+    AmiCommandRejected,
+    AmiConfig,
+    AmiError,
+    AmiSession,
+    CommandRunner,
+)
+from callctl.debug import _parse as P
+from callctl.debug._model import (
+    DEFAULT_DURATION,
+    DEFAULT_LEVEL,
+    DEFAULT_NAME,
+    MAX_DURATION,
+    DebugState,
+    Prior,
+    Step,
+    check_level,
+    check_name,
+    format_duration,
+    now_utc,
+    plan_steps,
+    relevel_steps,
+)
+from callctl.debug._store import StateStore, default_state_dir
+from callctl.errors import AsteriskUnavailable, CallctlError, StateError, UsageError
+
+log = logging.getLogger(__name__)
+
+SessionFactory = Callable[[AmiConfig], Any]  # returns an async context manager -> CommandRunner
+
+
+class StepFailed(AsteriskUnavailable):
+    """A command of the sequence did not do what it should."""
+
+
+class RolledBack(AsteriskUnavailable):
+    """`debug on` failed part-way and what it had changed was undone."""
+
+
+def who_asked() -> dict[str, Any]:
+    try:
+        user = getpass.getuser()
+    except Exception:
+        user = str(os.getuid())
+    return {"user": user, "host": socket.gethostname(), "pid": os.getpid()}
+
+
+@dataclass
+class OnResult:
+    action: str  # "started" or "extended"
+    state: DebugState
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class OffResult:
+    action: str  # "stopped" or "noop"
+    state: DebugState | None
+    reason: str
+    warnings: list[str] = field(default_factory=list)
+
+
+class DebugService:
+    """Debug logging of one Asterisk (the AMI target in `ami`)."""
+
+    def __init__(
+        self,
+        ami: AmiConfig,
+        *,
+        store: StateStore | None = None,
+        state_dir: Path | None = None,
+        session_factory: SessionFactory = AmiSession,
+        clock: Callable[[], datetime] = now_utc,
+    ) -> None:
+        self.ami = ami
+        self.store = store or StateStore.for_target(ami.target, state_dir)
+        self.session_factory = session_factory
+        self.clock = clock
+
+    # -- sessions --------------------------------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def _session(self) -> AsyncIterator[CommandRunner]:
+        async with self.session_factory(self.ami) as ami:
+            yield ami
+
+    # -- reading -----------------------------------------------------------------------------
+    async def read_prior(self, ami: CommandRunner, pjsip_logger_was: str | None) -> Prior:
+        try:
+            core = P.parse_core_settings((await ami.command("core show settings")).output)
+            pj = P.parse_pjproject_level((await ami.command("pjproject show log level")).output)
+            channels = P.parse_logger_channels((await ami.command("logger show channels")).output)
+            if pjsip_logger_was is not None:
+                pjsip, source = pjsip_logger_was, "operator"
+            else:
+                try:
+                    out = (await ami.command("pjsip show settings")).output
+                except AmiCommandRejected:
+                    # res_pjsip is not loaded: there is no pjsip logger to turn on.
+                    pjsip, source = "absent", "config"
+                else:
+                    setting = P.parse_pjsip_debug_setting(out)
+                    pjsip, source = P.pjsip_logger_from_setting(setting), "config"
+        except P.UnexpectedOutput as err:
+            raise StepFailed(f"cannot read Asterisk's current logging state: {err}") from None
+        return Prior(
+            core_debug=core.debug_level,
+            pjproject_level=pj.level,
+            pjproject_default=pj.is_default,
+            pjsip_logger=pjsip,
+            pjsip_logger_source=source,
+            channels=[c.name for c in channels],
+            log_dir=core.log_dir,
+        )
+
+    async def _channels(self, ami: CommandRunner) -> list[P.LogChannel]:
+        try:
+            return P.parse_logger_channels((await ami.command("logger show channels")).output)
+        except P.UnexpectedOutput as err:
+            raise StepFailed(f"cannot list logger channels: {err}") from None
+
+    # -- applying and undoing single steps -----------------------------------------------------
+    async def _apply(
+        self, ami: CommandRunner, step: Step, name: str, level: int, warnings: list[str]
+    ) -> None:
+        for cmd in step.apply:
+            out = (await ami.command(cmd)).output
+            try:
+                if step.key == "channel":
+                    P.check_logger_add(name, out)
+                elif step.key == "core_debug":
+                    _, new = P.parse_core_set_debug(out)
+                    if new != level:
+                        raise P.UnexpectedOutput(f"core debug is {new}, not {level}")
+                elif step.key == "pjproject":
+                    _, new, lowered = P.parse_pjproject_set(out)
+                    if lowered:
+                        warnings.append(f"Asterisk capped the pjproject log level at {new}")
+                    elif new != level:
+                        raise P.UnexpectedOutput(f"pjproject log level is {new}, not {level}")
+                elif step.key == "pjsip_logger":
+                    P.check_pjsip_logger(cmd, out)
+            except P.UnexpectedOutput as err:
+                raise StepFailed(f"{cmd!r} failed: {err}") from None
+
+    async def _undo_step(
+        self, ami: CommandRunner, state: DebugState, step: Step, warnings: list[str]
+    ) -> None:
+        prior = state.prior
+        for cmd in step.undo:
+            out = (await ami.command(cmd)).output
+            try:
+                if step.key == "channel":
+                    if not P.check_logger_remove(out):
+                        warnings.append(
+                            f"logger channel {state.name!r} was already gone "
+                            "(Asterisk restarted, or someone removed it)"
+                        )
+                elif step.key == "core_debug":
+                    _, new = P.parse_core_set_debug(out)
+                    if new != prior.core_debug:
+                        raise P.UnexpectedOutput(f"core debug is {new}, not {prior.core_debug}")
+                elif step.key == "pjproject":
+                    _, new, _ = P.parse_pjproject_set(out)
+                    if new != prior.pjproject_level:
+                        raise P.UnexpectedOutput(
+                            f"pjproject log level is {new}, not {prior.pjproject_level}"
+                        )
+                elif step.key == "pjsip_logger":
+                    P.check_pjsip_logger(cmd, out)
+            except P.UnexpectedOutput as err:
+                raise StepFailed(f"undo {cmd!r} failed: {err}") from None
+
+    async def _undo_all(self, ami: CommandRunner, state: DebugState, warnings: list[str]) -> None:
+        """Undo every applied step, newest first, saving progress after each."""
+        for step in state.undo_order():
+            await self._undo_step(ami, state, step, warnings)
+            state.applied.remove(step.key)
+            self.store.save(state)
+
+    async def _undo_with_fresh_session(self, state: DebugState, warnings: list[str]) -> None:
+        async with self._session() as ami:
+            await self._undo_all(ami, state, warnings)
+
+    # -- on ----------------------------------------------------------------------------------
+    async def on(
+        self,
+        *,
+        name: str = DEFAULT_NAME,
+        duration: timedelta = DEFAULT_DURATION,
+        level: int = DEFAULT_LEVEL,
+        pjsip_logger_was: str | None = None,
+    ) -> OnResult:
+        check_name(name)
+        check_level(level)
+        if duration > MAX_DURATION:
+            raise UsageError(f"duration is longer than {format_duration(MAX_DURATION)}")
+        if pjsip_logger_was not in (None, "on", "off"):
+            raise UsageError("--pjsip-logger-was must be 'on' or 'off'")
+        warnings: list[str] = []
+        async with self.store.locked():
+            state = self.store.load()
+            history = self.store.history()
+            async with self._session() as ami:
+                if state is not None and state.status != "on":
+                    warnings.append(
+                        f"a previous debug session was interrupted while {state.status}; "
+                        "undoing what it left applied first"
+                    )
+                    await self._undo_all(ami, state, warnings)
+                    history.append(self._record(state, "interrupted"))
+                    self.store.save_off(history)
+                    state = None
+                if state is not None:
+                    channels = await self._channels(ami)
+                    if any(c.matches(state.log_file) for c in channels):
+                        return await self._extend(ami, state, name, duration, level, warnings)
+                    warnings.append(
+                        f"logger channel {state.name!r} is gone (Asterisk restarted or it was "
+                        "removed by hand): restoring the recorded prior state, then starting over"
+                    )
+                    state.status = "turning_off"
+                    self.store.save(state)
+                    await self._undo_all(ami, state, warnings)
+                    history.append(self._record(state, "channel vanished"))
+                    self.store.save_off(history)
+                return await self._start(
+                    ami, name, duration, level, pjsip_logger_was, warnings, history
+                )
+
+    async def _extend(
+        self,
+        ami: CommandRunner,
+        state: DebugState,
+        name: str,
+        duration: timedelta,
+        level: int,
+        warnings: list[str],
+    ) -> OnResult:
+        if name != state.name:
+            warnings.append(
+                f"debug is already on with channel {state.name!r}; --name {name} ignored"
+            )
+        if level != state.level:
+            for step in relevel_steps(state.prior, state.level, level):
+                await self._apply(ami, step, state.name, level, warnings)
+                if step.key not in state.applied:
+                    state.steps = [s for s in state.steps if s.key != step.key] + [step]
+                    state.applied.append(step.key)
+            state.level = level
+        now = self.clock()
+        state.expires = now + duration
+        ext = state.requested_by.setdefault("extended_by", [])
+        ext.append({**who_asked(), "at": now.isoformat(timespec="seconds")})
+        del ext[:-5]
+        self.store.save(state)
+        return OnResult("extended", state, warnings)
+
+    async def _start(
+        self,
+        ami: CommandRunner,
+        name: str,
+        duration: timedelta,
+        level: int,
+        pjsip_logger_was: str | None,
+        warnings: list[str],
+        history: list[dict[str, Any]],
+    ) -> OnResult:
+        prior = await self.read_prior(ami, pjsip_logger_was)
+        log_dir = prior.log_dir or "/var/log/asterisk"
+        log_file = str(PurePosixPath(log_dir) / name)
+        taken = [c for c in prior.channels if c == log_file[: P.CHANNEL_NAME_WIDTH]]
+        if taken:
+            raise UsageError(
+                f"Asterisk already has a logger channel {log_file!r} that callctl did not add",
+                hint="pick another --name, or remove that channel yourself",
+            )
+        now = self.clock()
+        state = DebugState(
+            status="turning_on",
+            target=self.ami.target,
+            name=name,
+            level=level,
+            log_file=log_file,
+            prior=prior,
+            steps=plan_steps(prior, name, level),
+            applied=[],
+            since=now,
+            expires=now + duration,
+            requested_by={**who_asked(), "at": now.isoformat(timespec="seconds")},
+            history=history[-10:],
+        )
+        self.store.save(state)
+        current: Step | None = None
+        try:
+            for step in state.steps:
+                current = step
+                await self._apply(ami, step, name, level, warnings)
+                state.applied.append(step.key)
+                self.store.save(state)
+                current = None
+        except (CallctlError, OSError) as err:
+            await self._rollback(state, current, err, warnings)
+            raise  # _rollback always raises; this keeps type checkers informed
+        state.status = "on"
+        self.store.save(state)
+        return OnResult("started", state, warnings)
+
+    async def _rollback(
+        self,
+        state: DebugState,
+        in_flight: Step | None,
+        err: BaseException,
+        warnings: list[str],
+    ) -> NoReturn:
+        """Undo after a failed `on`, then raise an error that says what happened."""
+        # A rejected command is the only failure after which the connection is known good.
+        lost = not isinstance(err, AmiCommandRejected | StepFailed)
+        foreign_channel = (
+            in_flight is not None
+            and in_flight.key == "channel"
+            and "already exists" in str(getattr(err, "message", err))
+        )
+        refused = isinstance(err, AmiCommandRejected)
+        if (
+            in_flight is not None
+            and in_flight.key not in state.applied
+            and not foreign_channel
+            and not refused
+        ):
+            # The in-flight command may have run (a reply lost or late, or an unexpected
+            # reply after it ran): undo it too. Undo commands set absolute values, so this is
+            # safe either way; a channel someone else created meanwhile is left alone.
+            state.applied.append(in_flight.key)
+        state.status = "turning_off"
+        self.store.save(state)
+        what = ", ".join(state.applied) or "nothing"
+        try:
+            if lost:
+                await self._undo_with_fresh_session(state, warnings)
+            else:
+                async with self._session() as ami:
+                    await self._undo_all(ami, state, warnings)
+        except (CallctlError, OSError) as undo_err:
+            msg = getattr(undo_err, "message", str(undo_err))
+            raise StepFailed(
+                f"debug on failed: {getattr(err, 'message', err)}; rolling back "
+                f"({', '.join(state.applied)}) also failed: {msg}",
+                hint=f"the state file {self.store.path} records what is still applied; "
+                "run `callctl debug off` when Asterisk answers again",
+            ) from err
+        history = list(state.history)
+        history.append(self._record(state, "rolled back"))
+        self.store.save_off(history)
+        message = getattr(err, "message", str(err))
+        raise RolledBack(
+            f"{message} (rolled back: {what}; Asterisk is as before)",
+            hint=getattr(err, "hint", None),
+        ) from err
+
+    # -- off / expire ------------------------------------------------------------------------
+    async def off(self, *, reason: str = "requested", only_if_expired: bool = False) -> OffResult:
+        async with self.store.locked():
+            state = self.store.load()
+            if state is None:
+                return OffResult("noop", None, "debug logging is not on")
+            if only_if_expired and state.status == "on" and not state.expired(self.clock()):
+                return OffResult("noop", state, "not expired yet")
+            warnings: list[str] = []
+            state.status = "turning_off"
+            self.store.save(state)
+            try:
+                async with self._session() as ami:
+                    await self._undo_all(ami, state, warnings)
+            except CallctlError as err:
+                if err.hint is None:
+                    left = ", ".join(state.applied) or "nothing"
+                    err.hint = (
+                        f"still applied: {left} (recorded in {self.store.path}); run "
+                        "`callctl debug off` again once Asterisk answers"
+                    )
+                raise
+            history = list(state.history)
+            history.append(self._record(state, reason))
+            self.store.save_off(history)
+            return OffResult("stopped", state, reason, warnings)
+
+    async def expire(self) -> OffResult:
+        """Turn debug off if its expiry has passed (or finish an interrupted toggle)."""
+        state = self.store.load()
+        if state is None:
+            return OffResult("noop", None, "debug logging is not on")
+        if state.status == "on" and not state.expired(self.clock()):
+            return OffResult("noop", state, "not expired yet")
+        return await self.off(reason="expired", only_if_expired=True)
+
+    # -- status ------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        now = self.clock()
+        state = self.store.load()
+        if state is None:
+            hist = self.store.history()
+            return {
+                "on": False,
+                "target": self.ami.target,
+                "state_file": str(self.store.path),
+                "last": hist[-1] if hist else None,
+            }
+        size: int | None
+        try:
+            size = os.stat(state.log_file).st_size
+        except OSError:
+            size = None  # Asterisk may be on another host, or nothing logged yet
+        doc = state.to_json()
+        doc.pop("history", None)
+        doc.pop("version", None)
+        doc.update(
+            {
+                "on": state.status == "on",
+                "state_file": str(self.store.path),
+                "remaining_seconds": max(0, int(state.remaining(now).total_seconds())),
+                "expired": state.expired(now),
+                "log_size": size,
+            }
+        )
+        return doc
+
+    def _record(self, state: DebugState, reason: str) -> dict[str, Any]:
+        return {
+            "name": state.name,
+            "log_file": state.log_file,
+            "level": state.level,
+            "since": state.since.isoformat(timespec="seconds"),
+            "ended": self.clock().isoformat(timespec="seconds"),
+            "reason": reason,
+            "requested_by": {k: v for k, v in state.requested_by.items() if k != "extended_by"},
+        }
+
+
+# -- expiry enforcement for the daemon -------------------------------------------------------
+
+
+CredentialsFor = Callable[[str], AmiConfig]
+
+
+def credentials_from(base: AmiConfig) -> CredentialsFor:
+    """Use `base`'s user/secret for any target named in a state file."""
+
+    def for_target(target: str) -> AmiConfig:
+        host, _, port = target.rpartition(":")
+        return replace(base, host=host or base.host, port=int(port or base.port))
+
+    return for_target
+
+
+async def enforce_debug_expiry(
+    credentials: CredentialsFor,
+    *,
+    state_dir: Path | None = None,
+    session_factory: SessionFactory = AmiSession,
+    clock: Callable[[], datetime] = now_utc,
+) -> list[OffResult]:
+    """Turn off every expired (or half-toggled) debug session found in the state directory.
+
+    Safe to call at daemon start-up and then periodically. Errors for one target are logged
+    and do not stop the others. Returns what was turned off.
+    """
+    directory = state_dir or default_state_dir()
+    done: list[OffResult] = []
+    for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
+        store = StateStore(path)
+        try:
+            state = store.load()
+            if state is None:
+                continue
+            if state.status == "on" and not state.expired(clock()):
+                continue
+            service = DebugService(
+                credentials(state.target),
+                store=store,
+                session_factory=session_factory,
+                clock=clock,
+            )
+            result = await service.expire()
+        except (CallctlError, AmiError, OSError) as err:
+            log.warning("debug expiry for %s failed: %s", path.name, getattr(err, "message", err))
+            continue
+        if result.action == "stopped":
+            log.info(
+                "debug logging on %s turned off: %s",
+                result.state and result.state.target,
+                result.reason,
+            )
+            done.append(result)
+    return done
+
+
+def next_expiry(state_dir: Path | None = None) -> datetime | None:
+    directory = state_dir or default_state_dir()
+    soonest: datetime | None = None
+    for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
+        try:
+            state = StateStore(path).load()
+        except StateError:
+            continue
+        if state is not None and (soonest is None or state.expires < soonest):
+            soonest = state.expires
+    return soonest
+
+
+class DebugExpiryWatcher:
+    """Keeps debug logging from outliving its expiry while the daemon runs.
+
+    Usage in the daemon::
+
+        watcher = DebugExpiryWatcher(credentials_from(resolve_config()))
+        task = asyncio.create_task(watcher.run())   # checks at once, then keeps checking
+        ...
+        task.cancel()
+
+    `run()` checks immediately (so a daemon started after an expiry turns debug off first
+    thing), then sleeps until the sooner of the next expiry and `interval`, and repeats.
+    It never raises except CancelledError.
+    """
+
+    def __init__(
+        self,
+        credentials: CredentialsFor,
+        *,
+        state_dir: Path | None = None,
+        interval: float = 15.0,
+        session_factory: SessionFactory = AmiSession,
+        clock: Callable[[], datetime] = now_utc,
+    ) -> None:
+        self.credentials = credentials
+        self.state_dir = state_dir
+        self.interval = interval
+        self.session_factory = session_factory
+        self.clock = clock
+        self.turned_off: list[OffResult] = []
+
+    async def check_once(self) -> list[OffResult]:
+        results = await enforce_debug_expiry(
+            self.credentials,
+            state_dir=self.state_dir,
+            session_factory=self.session_factory,
+            clock=self.clock,
+        )
+        self.turned_off.extend(results)
+        return results
+
+    def _delay(self) -> float:
+        nxt = next_expiry(self.state_dir)
+        if nxt is None:
+            return self.interval
+        until = (nxt - self.clock()).total_seconds()
+        return max(0.05, min(self.interval, until + 0.05))
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.check_once()
+            except Exception:  # keep the watcher alive; the next round retries
+                log.exception("debug expiry check failed")
+            await asyncio.sleep(self._delay())

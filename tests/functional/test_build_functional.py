@@ -1,0 +1,478 @@
+"""The build manager and sandbox against the real thing: Debian's Asterisk 22.10.1 source,
+the real build in the cache, a running Asterisk. Bad inputs use a throw-away cache and must
+leave nothing behind in it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from callctl.build.builder import BuildResult, build, plan_build, stage_sources
+from callctl.build.cache import Cache
+from callctl.build.series import parse_series_text
+from callctl.build.spec import load_spec
+from callctl.build.steps import StepRunner
+from callctl.errors import IntegrityError, PatchError, UsageError
+from callctl.paths import REPO_ROOT
+from callctl.sandbox import readiness
+
+REPO = REPO_ROOT
+DATA = REPO / "tests" / "data" / "patches"
+NEEDED_MODULES = (
+    "chan_pjsip",
+    "res_pjsip",
+    "res_pjsip_session",
+    "res_ari",
+    "res_ari_channels",
+    "res_stasis",
+    "app_stasis",
+    "res_http_websocket",
+    "chan_motif",
+    "res_xmpp",
+    "res_rtp_asterisk",
+    "codec_ulaw",
+    "codec_alaw",
+    "pbx_config",
+    "app_dial",
+)
+
+pytestmark = pytest.mark.asterisk
+
+
+def _callctl(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 900
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "callctl", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+        cwd=REPO,
+    )
+
+
+def _tarball_spec(tmp_path: Path, cache: Cache, **over: str) -> Path:
+    """A spec naming the (already verified) Debian tarballs by path, as a user would."""
+    plan = plan_build(load_spec(REPO / "specs" / "stock.yaml"), cache)
+    assert plan.asterisk.archive and plan.pjproject.archive
+    values = {
+        "a_path": str(plan.asterisk.archive),
+        "a_sha": plan.asterisk.sha256,
+        "p_path": str(plan.pjproject.archive),
+        "p_sha": plan.pjproject.sha256,
+        "extra": "",
+    }
+    values.update(over)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "name: fixture\n"
+        f"asterisk: {{kind: tarball, path: '{values['a_path']}', sha256: {values['a_sha']}}}\n"
+        f"pjproject: {{kind: tarball, path: '{values['p_path']}', sha256: {values['p_sha']}}}\n"
+        + values["extra"]
+    )
+    return spec
+
+
+def _leftovers(cache_root: Path) -> list[str]:
+    """Anything a failed build could have left: builds, scratch trees, spec links."""
+    found = []
+    for sub in ("builds", "specs"):
+        d = cache_root / sub
+        if d.is_dir():
+            found += [f"{sub}/{p.name}" for p in d.iterdir()]
+    work = cache_root / "work"
+    if work.is_dir():
+        found += [f"work/{p.name}" for p in work.iterdir() if p.suffix != ".lock"]
+    return found
+
+
+def _gone(pid: int) -> bool:
+    """Exited: no such process, or a zombie (an orphaned sandbox is reparented to PID 1,
+    which in a container may never reap it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
+    except OSError:
+        return True
+
+
+# --- the real build -------------------------------------------------------------------
+
+
+def test_manifest_lists_the_series_in_order(asterisk_build: BuildResult) -> None:
+    m = asterisk_build.manifest
+    for kind in ("asterisk", "pjproject"):
+        series = parse_series_text((REPO / "patches" / kind / "series").read_text())
+        assert [p["name"] for p in m["patches"][kind]] == series
+        for p in m["patches"][kind]:
+            assert re.fullmatch(r"[0-9a-f]{64}", p["sha256"])
+    assert m["patches"]["pjproject_shipped_by_asterisk"][:1] == [
+        "0000-configure-ssl-library-path.patch"
+    ]
+    assert m["versions"] == {**m["versions"], "asterisk": "22.10.1", "pjproject": "2.17"}
+    assert m["key"] == asterisk_build.key
+    assert set(m["timings"]) >= {"configure", "make", "install", "total"}
+
+
+def test_installed_asterisk_reports_22_10_1(asterisk_build: BuildResult) -> None:
+    out = subprocess.run(
+        [str(asterisk_build.prefix / "sbin" / "asterisk"), "-V"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert out.strip() == "Asterisk 22.10.1"
+
+
+def test_module_directory_holds_the_gateway_modules(asterisk_build: BuildResult) -> None:
+    moddir = asterisk_build.prefix / "lib" / "asterisk" / "modules"
+    installed = {p.stem for p in moddir.glob("*.so")}
+    assert set(NEEDED_MODULES) <= installed
+    assert installed == set(asterisk_build.manifest["modules"]["installed"])
+    assert len(installed) < 150, "the minimal set grew past what a gateway needs"
+
+
+def test_same_inputs_again_is_a_no_op(asterisk_build: BuildResult, build_cache: Cache) -> None:
+    again = build(load_spec(REPO / "specs" / "default.yaml"), build_cache, lambda _: None)
+    assert again.reused and again.key == asterisk_build.key
+    assert again.manifest["built_at"] == asterisk_build.manifest["built_at"]
+
+
+def test_stock_and_patched_differ_only_by_the_series(
+    asterisk_build: BuildResult, asterisk_build_stock: BuildResult
+) -> None:
+    a, s = asterisk_build.manifest["inputs"], asterisk_build_stock.manifest["inputs"]
+    assert {k: v for k, v in a.items() if not k.endswith("_patches")} == {
+        k: v for k, v in s.items() if not k.endswith("_patches")
+    }
+    assert s["asterisk_patches"] == [] and s["pjproject_patches"] == []
+    has_series = bool(a["asterisk_patches"] or a["pjproject_patches"])
+    assert (asterisk_build.key != asterisk_build_stock.key) == has_series
+
+
+def test_cli_build_json_reuses_the_cached_build(asterisk_build: BuildResult) -> None:
+    proc = _callctl("build", "--json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["version"] == "1" and doc["kind"] == "build"
+    assert doc["reused"] is True and doc["key"] == asterisk_build.key
+    assert "reusing" in proc.stderr
+
+
+# --- placing the series ------------------------------------------------------------------
+
+
+def test_fixture_series_is_applied_and_pjproject_series_placed(
+    tmp_path: Path, build_cache: Cache
+) -> None:
+    spec_file = _tarball_spec(
+        tmp_path,
+        build_cache,
+        extra=(
+            f"patches: {{asterisk: '{DATA}/harmless-asterisk/series', "
+            f"pjproject: '{DATA}/harmless-pjproject/series'}}\n"
+        ),
+    )
+    plan = plan_build(load_spec(spec_file), Cache(tmp_path / "cache"))
+    scratch = tmp_path / "scratch"
+    runner = StepRunner(scratch / "logs", lambda _: None, 3)
+    tree, version, pj_version, fixups = stage_sources(
+        plan, Cache(tmp_path / "cache"), scratch, runner
+    )
+    assert (version, pj_version) == ("22.10.1", "2.17")
+    assert (tree / "README.md").read_text().startswith("<!-- callctl-fixture-marker -->")
+    placed = tree / "third-party" / "pjproject" / "patches" / "0100-fixture-marker.patch"
+    assert (
+        placed.read_bytes()
+        == (DATA / "harmless-pjproject" / "0100-fixture-marker.patch").read_bytes()
+    )
+    md5 = (tree / "third-party" / "pjproject" / "pjproject-2.17.tar.bz2.md5").read_text()
+    assert md5.endswith("  pjproject-2.17.tar.bz2\n")
+    assert (scratch / "dl" / "pjproject-2.17.tar.bz2").is_file()
+    assert any("bdimad" in f for f in fixups)
+
+
+def test_patches_check_reports_each_patch(tmp_path: Path, build_cache: Cache) -> None:
+    spec = _tarball_spec(
+        tmp_path,
+        build_cache,
+        extra=(
+            f"patches: {{asterisk: '{DATA}/broken/series', "
+            f"pjproject: '{DATA}/harmless-pjproject/series'}}\n"
+        ),
+    )
+    proc = _callctl(
+        "patches",
+        "check",
+        "--spec",
+        str(spec),
+        "--json",
+        env={"CALLCTL_CACHE": str(tmp_path / "cache")},
+    )
+    assert proc.returncode == 5, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["ok"] is False
+    [broken] = doc["series"]["asterisk"]
+    assert broken["status"] == "fails"
+    assert broken["problems"][0]["file"] == "channels/chan_motif.c"
+    assert "this line is not in chan_motif.c" in broken["problems"][0]["text"]
+    assert [r["status"] for r in doc["series"]["pjproject"]] == ["applies"]
+
+
+def test_the_real_series_applies_exactly(build_cache: Cache) -> None:
+    proc = _callctl("patches", "check", "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["ok"] is True
+    for kind in ("asterisk", "pjproject"):
+        names = parse_series_text((REPO / "patches" / kind / "series").read_text())
+        assert [r["patch"] for r in doc["series"][kind]] == names
+
+
+# --- bad inputs: a clear error and nothing left behind ------------------------------------
+
+
+def test_wrong_sha256_is_refused_before_unpacking(tmp_path: Path, build_cache: Cache) -> None:
+    spec = _tarball_spec(tmp_path, build_cache, a_sha="f" * 64)
+    cache = Cache(tmp_path / "cache")
+    with pytest.raises(IntegrityError, match=r"sha256 .* the spec expects ffff"):
+        build(load_spec(spec), cache, lambda _: None)
+    assert _leftovers(cache.root) == []
+
+
+def test_missing_source_is_a_clear_error(tmp_path: Path, build_cache: Cache) -> None:
+    spec = _tarball_spec(tmp_path, build_cache, p_path=str(tmp_path / "no-such.tar.bz2"))
+    cache = Cache(tmp_path / "cache")
+    with pytest.raises(UsageError, match=r"pjproject tarball .*no-such\.tar\.bz2 does not exist"):
+        build(load_spec(spec), cache, lambda _: None)
+    assert _leftovers(cache.root) == []
+
+
+def test_patch_that_does_not_apply_fails_the_build_cleanly(
+    tmp_path: Path, build_cache: Cache
+) -> None:
+    spec = _tarball_spec(
+        tmp_path, build_cache, extra=f"patches: {{asterisk: '{DATA}/broken/series'}}\n"
+    )
+    cache_root = tmp_path / "cache"
+    proc = _callctl("build", "--spec", str(spec), env={"CALLCTL_CACHE": str(cache_root)})
+    assert proc.returncode == 5
+    assert "the asterisk series does not apply exactly" in proc.stderr
+    assert "0001-does-not-apply.patch: channels/chan_motif.c hunk #1: failed" in proc.stderr
+    assert "[2/9] patch-asterisk" in proc.stderr
+    assert _leftovers(cache_root) == []
+    assert list((cache_root / "failed").iterdir()), "the failed build's logs are kept"
+
+
+def test_unknown_module_is_refused_before_configure(tmp_path: Path, build_cache: Cache) -> None:
+    spec = _tarball_spec(tmp_path, build_cache, extra="modules: [chan_pjsip, chan_sipp]\n")
+    cache = Cache(tmp_path / "cache")
+    with pytest.raises(UsageError, match=r"chan_sipp \(did you mean"):
+        build(load_spec(spec), cache, lambda _: None)
+    assert _leftovers(cache.root) == []
+
+
+def test_earlier_good_build_survives_a_failed_one(
+    asterisk_build: BuildResult, tmp_path: Path, build_cache: Cache
+) -> None:
+    before = (asterisk_build.path / "manifest.json").read_bytes()
+    spec = _tarball_spec(
+        tmp_path, build_cache, extra=f"patches: {{asterisk: '{DATA}/broken/series'}}\n"
+    )
+    with pytest.raises(PatchError):
+        build(load_spec(spec), build_cache, lambda _: None)
+    assert (asterisk_build.path / "manifest.json").read_bytes() == before
+    assert (asterisk_build.prefix / "sbin" / "asterisk").is_file()
+
+
+# --- the sandbox ----------------------------------------------------------------------
+
+
+def test_sandbox_answers_ari_and_ami(sandbox_factory, asterisk_build: BuildResult) -> None:  # type: ignore[no-untyped-def]
+    sb = sandbox_factory()
+    info = asyncio.run(readiness.ari_info(sb.ari_url, sb.ari_user, sb.ari_password))
+    assert info["system"]["version"] == "22.10.1"
+    out = asyncio.run(readiness.ami_probe(sb.ami_host, sb.ami_port, sb.ami_user, sb.ami_secret))
+    assert "Asterisk 22.10.1" in out
+    assert "callctl" in sb.rx("dialplan show from-trunk")
+    assert oct((sb.root / "etc" / "manager.conf").stat().st_mode & 0o777) == "0o600"
+
+
+def test_wrong_ami_secret_is_refused(sandbox_factory) -> None:  # type: ignore[no-untyped-def]
+    sb = sandbox_factory()
+    with pytest.raises(PermissionError):
+        asyncio.run(readiness.ami_probe(sb.ami_host, sb.ami_port, sb.ami_user, "wrong"))
+
+
+def test_sandbox_cli_up_status_down(asterisk_build: BuildResult, tmp_path: Path) -> None:
+    from callctl.sandbox.manager import free_port
+
+    name = "cli" + str(os.getpid() % 1000)
+    ports = [
+        "--http-port",
+        str(free_port()),
+        "--ami-port",
+        str(free_port()),
+        "--sip-port",
+        str(free_port()),
+    ]
+    up = _callctl("sandbox", "up", "--name", name, *ports, "--json")
+    try:
+        assert up.returncode == 0, up.stderr
+        st = json.loads(_callctl("sandbox", "status", "--name", name, "--json").stdout)
+        assert st["running"] is True and st["asterisk_version"] == "22.10.1"
+        assert st["build_key"] == asterisk_build.key
+        assert st["patches"] == {
+            k: [p["name"] for p in asterisk_build.manifest["patches"][k]]
+            for k in ("asterisk", "pjproject")
+        }
+        assert "ami_secret" not in st and "ari_password" not in st
+        pid = st["pid"]
+        again = _callctl("sandbox", "up", "--name", name, *ports)
+        assert again.returncode == 7 and "already running" in again.stderr
+    finally:
+        down = _callctl("sandbox", "down", "--name", name)
+    assert down.returncode == 0 and "stopped" in down.stdout
+    assert _gone(pid)
+    st = _callctl("sandbox", "status", "--name", name, "--json")
+    assert json.loads(st.stdout)["running"] is False
+    noop = _callctl("sandbox", "down", "--name", name)
+    assert noop.returncode == 0 and "nothing to do" in noop.stdout
+
+
+def test_down_never_kills_a_process_it_did_not_start(asterisk_build: BuildResult) -> None:
+    from callctl.sandbox import manager, state
+
+    name = "stale" + str(os.getpid() % 1000)
+    other = subprocess.Popen(["sleep", "30"])
+    try:
+        root = state.sandbox_root(name)
+        root.mkdir(parents=True, exist_ok=True)
+        state.write_state(
+            state.SandboxState(
+                name=name,
+                root=str(root),
+                pid=other.pid,
+                build_key="x",
+                prefix=str(asterisk_build.prefix),
+                asterisk_version="22.10.1",
+                bind_address="127.0.0.1",
+                http_port=1,
+                ami_port=2,
+                sip_port=3,
+                ari_user="u",
+                ari_password="p",
+                ami_user="u",
+                ami_secret="s",
+                started_at="",
+                patches={},
+            )
+        )
+        assert manager.down(name) is False
+        assert other.poll() is None, "an unrelated process was killed"
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_port_in_use_is_a_clear_error(asterisk_build: BuildResult) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = _callctl("sandbox", "up", "--name", "busy", "--http-port", str(port))
+    assert proc.returncode == 2
+    assert f"tcp port 127.0.0.1:{port} is already in use" in proc.stderr
+
+
+# --- interruption ---------------------------------------------------------------------
+
+
+def _start_build(spec: Path, cache_root: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "callctl", "build", "--spec", str(spec)],
+        cwd=REPO,
+        env={**os.environ, "CALLCTL_CACHE": str(cache_root)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_for_step(proc: subprocess.Popen[str], step: str, seen: list[str]) -> None:
+    assert proc.stderr is not None
+    for line in proc.stderr:  # bounded: the build ends or reaches the step
+        seen.append(line)
+        if step in line:
+            return
+    raise AssertionError("build ended before " + step + ":\n" + "".join(seen))
+
+
+def _step_processes(scratch: Path) -> list[int]:
+    """Processes whose working directory is inside a scratch tree (configure, make...)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if str(scratch) in os.readlink(proc / "cwd"):
+                    pids.append(int(proc.name))
+            except OSError:
+                continue
+    return pids
+
+
+def test_sigterm_mid_build_stops_the_step_and_cleans_up(tmp_path: Path, build_cache: Cache) -> None:
+    spec = _tarball_spec(tmp_path, build_cache)
+    cache_root = tmp_path / "cache"
+    with _start_build(spec, cache_root) as proc:
+        seen: list[str] = []
+        _wait_for_step(proc, "[4/9] configure ...", seen)
+        scratch_dirs = [p for p in (cache_root / "work").iterdir() if p.is_dir()]
+        assert len(scratch_dirs) == 1
+        proc.terminate()
+        assert proc.wait(timeout=60) == 130
+    assert _leftovers(cache_root) == []
+    assert _step_processes(scratch_dirs[0]) == [], "configure outlived the build"
+
+
+def test_killed_build_is_cleaned_up_by_the_next_run(tmp_path: Path, build_cache: Cache) -> None:
+    import signal as sig
+
+    spec = _tarball_spec(tmp_path, build_cache)
+    cache_root = tmp_path / "cache"
+    with _start_build(spec, cache_root) as proc:
+        seen: list[str] = []
+        _wait_for_step(proc, "[4/9] configure ...", seen)
+        [scratch] = [p for p in (cache_root / "work").iterdir() if p.is_dir()]
+        proc.kill()  # no chance to clean up: like a crash or a power cut
+        proc.wait()
+    orphans = _step_processes(scratch)
+    # The orphaned configure still holds the build lock, so its tree is left alone ...
+    (tmp_path / "b").mkdir()
+    broken = _tarball_spec(
+        tmp_path / "b", build_cache, extra=f"patches: {{asterisk: '{DATA}/broken/series'}}\n"
+    )
+    if orphans:
+        first = _callctl("build", "--spec", str(broken), env={"CALLCTL_CACHE": str(cache_root)})
+        assert first.returncode == 5 and scratch.is_dir()
+        for pid in orphans:  # ... until it is gone too (as after a reboot)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(os.getpgid(pid), sig.SIGKILL)
+        for _ in range(100):
+            if not _step_processes(scratch):
+                break
+            time.sleep(0.1)
+    again = _callctl("build", "--spec", str(broken), env={"CALLCTL_CACHE": str(cache_root)})
+    assert again.returncode == 5
+    assert "removed scratch trees of interrupted builds" in again.stderr
+    assert not scratch.exists() and _leftovers(cache_root) == []

@@ -1,0 +1,390 @@
+"""The Jingle interop matrix (issue 6): a rig client, Asterisk, the routing daemon and a SIPp
+phone on the trunk, one call per cell, both directions.
+
+    out: client --Jingle--> Asterisk (from-jingle -> Stasis) --daemon: hotline--> carrier-a
+         --SIP--> SIPp phone (rings `ring` s, answers, echoes RTP)
+    in:  SIPp phone --SIP, DID--> Asterisk (from-trunk -> Stasis) --daemon: DID--> Motif
+         --Jingle--> client (rings `ring` s, accepts); SIPp echoes the client's RTP
+
+The client's RTP goes through Asterisk to SIPp, which sends it back (`-rtp_echo`), through
+Asterisk again, to the client: a packet counted at the client has crossed Asterisk both ways.
+The phone side is counted twice: by SIPp itself (its echo counter, read from a screen dump
+while the call is up) and by Asterisk's RTP statistics of the trunk channel (ARI
+`rtp_statistics`: what Asterisk sent to SIPp and what it got back from it).
+
+Per cell the ICE verdict and time come from both sides: the client's (aioice) and Asterisk's
+pjnath (`ICE process complete, status=...` in the `full` log, timestamped). The debug capture
+(`callctl debug on` for the whole run, sliced per call) is kept for failing cells and run
+through `callctl ice analyze` (callctl.icelog).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import os
+import socket
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from callctl.ami import AmiConfig
+from callctl.ari import AriClient, AriCredentials
+from callctl.daemon.server import Daemon, DaemonConfig
+from callctl.debug.service import DebugService
+from callctl.errors import CallctlError
+from callctl.icelog.cli import analyze_stream
+from callctl.routing import RoutingConfig, parse_config
+from callctl.sandbox.manager import free_port
+
+from support.sipp import Sipp
+
+from . import observe
+from .asterisk_conf import AsteriskJingle
+from .cells import CellResult, place
+from .client import Call, JingleClient, JingleError
+
+CARRIER_IP = "127.0.0.3"  # the SIPp phone behind trunk carrier-a (loopback, never off-box)
+TRUNK = "carrier-a"
+HOTLINE = "+15550104477"  # where the Jingle caller's calls go (chan_motif passes no number)
+CALLER_ID = "+15550104400"
+DID_BASE = 15550104200  # DID of profile i: +1 555 010 42(i)
+RING_LONG = 10.0  # longer than pjnath's 7.9 s check timeout
+PACKETS = 50  # 1 s of PCMU each way
+ICE_WAIT = 6.0  # for the client's ICE after the answer (pass needs < 2 s; a bit more to learn)
+SETUP_SLACK = 15.0
+CLEAN_TIMEOUT = 10.0
+LOG_SETTLE = 1.0  # Asterisk writes its logs asynchronously
+SCREEN_DUMP = 0.3  # SIPp handles SIGUSR2 in its main loop: keep the call up meanwhile
+# Captures are kept for failing cells; CALLCTL_MATRIX_KEEP=all keeps every cell's (to compare).
+KEEP_ALL = os.environ.get("CALLCTL_MATRIX_KEEP") == "all"
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    profile: str
+    direction: str  # "out": the client calls the phone; "in": the phone calls the client
+    ring: float  # seconds the callee rings before answering (0: at once)
+
+    @property
+    def answer(self) -> str:
+        return "ring10" if self.ring else "at-once"
+
+    @property
+    def key(self) -> str:
+        return f"{self.profile}/{self.direction}/{self.answer}"
+
+
+def routing_text(domain: str, endpoint: str, dids: dict[str, str]) -> str:
+    """The daemon's config: alice may call out (hotline), each DID rings one full JID."""
+    lines = [
+        "version: 1",
+        "numbering:",
+        '  country_code: "1"',
+        '  national_prefix: "1"',
+        "  national_number_lengths: [10]",
+        "trunks:",
+        f"  primary: {TRUNK}",
+        "jingle:",
+        f"  endpoint: {endpoint}",
+        "callers:",
+        f"  - jid: alice@{domain}",
+        f'    caller_id: "{CALLER_ID}"',
+        f'    hotline: "{HOTLINE}"',
+        "    max_concurrent_calls: 4",
+        "dids:",
+    ]
+    for number, jid in dids.items():
+        lines += [f'  - number: "{number}"', f"    jids: [{jid}]"]
+    lines += ["policy:", '  allowed_destinations: ["+1"]', "  ring_timeout: 30"]
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class MatrixResult:
+    spec: CellSpec
+    cell: CellResult
+    analyzer: list[str] = field(default_factory=list)  # signatures in the call's capture
+    patches: list[str] = field(default_factory=list)  # the patches the analyzer names
+    capture: str = ""  # path of the kept debug capture (failing cells)
+    rejected_creator: list[tuple[str, str, str]] = field(default_factory=list)
+    sipp: str = ""  # SIPp's outcome, for the record
+
+    @property
+    def passed(self) -> bool:
+        return self.cell.passed
+
+    def why(self) -> str:
+        extra = f" analyzer={self.analyzer}" if self.analyzer else ""
+        cap = f" capture={self.capture}" if self.capture else ""
+        return f"{self.spec.key}: {self.cell.why()}{extra}{cap}"
+
+    def to_dict(self) -> dict[str, Any]:
+        c = self.cell
+        return {
+            "profile": self.spec.profile,
+            "direction": self.spec.direction,
+            "answer": self.spec.answer,
+            "ring": self.spec.ring,
+            "passed": self.passed,
+            "client_ice": c.client_ice,
+            "ice_after_answer_client": _round(c.ice_after_accept),
+            "ice_after_answer_asterisk": _round(c.asterisk_ice_after_accept),
+            "asterisk_ice": c.asterisk_ice,
+            "rtp": {
+                "sent_by_client": c.sent,
+                "echoed_to_client": c.received,
+                "asterisk_to_phone": c.leg_tx,
+                "phone_to_asterisk": c.leg_rx,
+                "echoed_by_sipp": c.phone_echoed,
+            },
+            "rejected": c.rejected,
+            "terminate_reason": c.terminate_reason,
+            "error": c.error,
+            "analyzer": self.analyzer,
+            "analyzer_patches": self.patches,
+            "capture": self.capture,
+            "sipp": self.sipp,
+        }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+@dataclass
+class Matrix:
+    """One sandbox, one daemon, one client per profile; cells run one after another."""
+
+    flavour: str
+    sandbox: Any
+    ast: AsteriskJingle
+    ari: AriClient
+    clients: dict[str, JingleClient]
+    dids: dict[str, str]  # profile -> DID (E.164)
+    carrier_port: int
+    workdir: Path
+    debug_log: Path
+    daemon: Daemon
+    results: list[MatrixResult] = field(default_factory=list)
+    phone_echo: bool = True  # False: a phone that answers but sends no RTP (negative control)
+
+    async def run(self, spec: CellSpec) -> MatrixResult:
+        client = self.clients[spec.profile]
+        cell = CellResult(spec.direction, spec.profile, ring=spec.ring, asterisk_timed=True)
+        full = observe.LogTail(Path(self.sandbox.log_dir) / "full")
+        debug = observe.LogTail(self.debug_log)
+        name = f"{self.flavour}-{spec.profile}-{spec.direction}-{spec.answer}"
+        sipp = self._phone(spec, name)
+        sipp.start()
+        call: Call | None = None
+        answered_wall: datetime | None = None
+        try:
+            if spec.direction == "out":
+                await asyncio.sleep(0.3)  # SIPp binds its port
+                call = await place(client, self.ast, spec.ring + SETUP_SLACK)
+            else:
+                call = await _receive(client, spec.ring)
+            if call.accepted.is_set() and call.accepted_at is not None:
+                answered_wall = datetime.now() - timedelta(
+                    seconds=time.monotonic() - call.accepted_at
+                )
+            if call.accepted.is_set() and not call.terminated.is_set():
+                cell.client_ice = await call.wait_ice(ICE_WAIT)
+                cell.ice_after_accept = call.ice_after_accept
+            if cell.client_ice and not call.terminated.is_set():
+                cell.sent = await call.send_media(PACKETS)
+                for _ in range(50):  # let the echo drain, up to 1 s
+                    if call.counter.pcmu >= PACKETS:
+                        break
+                    await asyncio.sleep(0.02)
+                cell.leg_tx, cell.leg_rx = await self._leg_counts()
+                if sipp.dump_screen():  # SIPp's own echo count, read once it has exited
+                    await asyncio.sleep(SCREEN_DUMP)
+            cell.received = call.counter.pcmu
+        except (JingleError, TimeoutError, CallctlError) as exc:
+            cell.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            if call is not None:
+                cell.rejected = call.rejected
+                cell.terminate_reason = call.terminate_reason
+                with contextlib.suppress(JingleError):
+                    await call.hangup()
+            await self._clean()
+            kept = await self._daemon_released()
+            if kept and not cell.error:
+                # A call the daemon never saw end still counts against the caller's limit:
+                # a routing defect, so the cell fails (the next ones would be refused).
+                cell.error = f"the daemon still holds {kept} call(s) after the hangup"
+            sipp.stop()
+            await asyncio.sleep(LOG_SETTLE)
+        if cell.sent:
+            cell.phone_echoed = sipp.echoed()
+            if None in (cell.leg_tx, cell.leg_rx, cell.phone_echoed) and not cell.error:
+                # Media flowed, so the phone side must be countable: never pass unchecked.
+                cell.error = (
+                    f"phone-side RTP not counted: trunk channel {cell.leg_tx}/{cell.leg_rx}, "
+                    f"SIPp {cell.phone_echoed}"
+                )
+        log = full.read()
+        cell.asterisk_ice = observe.ice_completions(log)
+        cell.ao2_errors = len(observe.ao2_errors(log))
+        done = [t for t, verdict in observe.ice_completion_times(log) if verdict == "Success"]
+        if done and answered_wall is not None:
+            cell.asterisk_ice_after_accept = (done[-1] - answered_wall).total_seconds()
+        result = MatrixResult(spec, cell, sipp=_sipp_outcome(sipp))
+        if call is not None:
+            result.rejected_creator = list(call.creator_mismatches)
+        capture = debug.read()
+        report = analyze_stream(io.BytesIO(capture.encode())).report()
+        result.analyzer = sorted(report["signatures"])
+        result.patches = sorted({f["patch"].split(" (")[0] for f in report["findings"]})
+        if not result.passed or KEEP_ALL:
+            path = self.workdir / "captures" / f"{name}.log"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(capture)
+            result.capture = str(path)
+        self.results.append(result)
+        return result
+
+    def _phone(self, spec: CellSpec, name: str) -> Sipp:
+        media = free_port(CARRIER_IP, socket.SOCK_DGRAM)
+        common: dict[str, Any] = {
+            "workdir": self.workdir / "sipp" / name,
+            "media_port": media,
+            "rtp_echo": self.phone_echo,
+            "timeout_s": int(spec.ring + 40),
+        }
+        if spec.direction == "out":
+            return Sipp(
+                "phone_uas_ring_answer.xml",
+                CARRIER_IP,
+                self.carrier_port,
+                pause_ms=int(spec.ring * 1000),
+                **common,
+            )
+        return Sipp(
+            "phone_uac_did.xml",
+            CARRIER_IP,
+            free_port(CARRIER_IP, socket.SOCK_DGRAM),
+            remote=f"127.0.0.1:{self.sandbox.sip_port}",
+            service=self.dids[spec.profile].lstrip("+"),  # carriers often drop the '+'
+            **common,
+        )
+
+    async def _leg_counts(self) -> tuple[int | None, int | None]:
+        """RTP Asterisk sent to the phone and received from it (the trunk channel's stats)."""
+        for chan in await self.ari.channels():
+            if str(chan.get("name", "")).startswith(f"PJSIP/{TRUNK}-"):
+                stats = await self.ari.request("GET", f"/channels/{chan['id']}/rtp_statistics")
+                if isinstance(stats, dict):
+                    return int(stats.get("txcount", 0)), int(stats.get("rxcount", 0))
+        return None, None
+
+    async def _daemon_released(self) -> int:
+        """How many calls the daemon still holds once Asterisk is clean (bounded wait)."""
+        deadline = time.monotonic() + CLEAN_TIMEOUT / 2
+        while self.daemon.router.calls and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        return len(self.daemon.router.calls)
+
+    async def _clean(self) -> None:
+        """Wait (bounded) until the call left Asterisk; hang up whatever is still there."""
+        deadline = time.monotonic() + CLEAN_TIMEOUT
+        while time.monotonic() < deadline:
+            with contextlib.suppress(CallctlError):
+                if not await self.ari.channels():
+                    return
+            await asyncio.sleep(0.2)
+        with contextlib.suppress(CallctlError):
+            for chan in await self.ari.channels():
+                with contextlib.suppress(CallctlError):
+                    await self.ari.hangup(str(chan["id"]))
+
+
+def _sipp_outcome(sipp: Sipp) -> str:
+    if sipp.proc is None:
+        return "not started"
+    res = sipp.result(sipp.proc.returncode if sipp.proc.returncode is not None else -1)
+    return f"rc={res.returncode} ok={res.successful} failed={res.failed}"
+
+
+async def _receive(client: JingleClient, ring: float) -> Call:
+    call = await client.next_incoming(timeout=SETUP_SLACK)
+    await call.ring()
+    await asyncio.sleep(ring)
+    if not call.terminated.is_set():
+        await call.accept()
+    return call
+
+
+def routing_config(domain: str, endpoint: str, dids: dict[str, str]) -> RoutingConfig:
+    config, issues = parse_config(routing_text(domain, endpoint, dids))
+    if config is None:
+        raise AssertionError(f"matrix routing config is invalid: {issues}")
+    return config
+
+
+@asynccontextmanager
+async def matrix(
+    flavour: str,
+    sandbox: Any,
+    ast: AsteriskJingle,
+    clients: dict[str, JingleClient],
+    carrier_port: int,
+    workdir: Path,
+) -> AsyncIterator[Matrix]:
+    """The daemon routing both directions, and `callctl debug` on, for the whole run."""
+    domain = ast.jid.split("@", 1)[1].split("/", 1)[0]
+    dids = {p: f"+{DID_BASE + i}" for i, p in enumerate(sorted(clients))}
+    routing = routing_config(
+        domain, ast.endpoint, {dids[p]: c.full_jid for p, c in clients.items()}
+    )
+    ari_creds = AriCredentials(sandbox.ari_url, sandbox.ari_user, sandbox.ari_password)
+    ami = AmiConfig(sandbox.ami_host, sandbox.ami_port, sandbox.ami_user, sandbox.ami_secret)
+    config = DaemonConfig(
+        ari=ari_creds,
+        ami=ami,
+        routing=routing,
+        listen_port=0,
+        debug_watch=False,
+        drain_timeout=3.0,
+        reconnect_base=0.2,
+        reconnect_cap=1.0,
+    )
+    debug = DebugService(ami, state_dir=workdir / "debug-state")
+    on = await debug.on(name=f"cct-matrix-{flavour}", duration=timedelta(minutes=30))
+    daemon = Daemon(config)
+    await daemon.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not daemon.health()["ready"]:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"daemon not ready within 20 s: {daemon.health()}")
+            await asyncio.sleep(0.1)
+        async with AriClient(ari_creds) as ari:
+            yield Matrix(
+                flavour,
+                sandbox,
+                ast,
+                ari,
+                clients,
+                dids,
+                carrier_port,
+                workdir,
+                Path(on.state.log_file),
+                daemon,
+            )
+    finally:
+        await daemon.drain()
+        await daemon.shutdown()
+        await debug.off()
+
+
+def results_doc(results: list[MatrixResult]) -> list[dict[str, Any]]:
+    return [r.to_dict() for r in results]
