@@ -36,8 +36,8 @@ SUFFIX = ".tar.gz"
 Progress = Callable[[str], None]
 
 _NEEDED = re.compile(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]")
-_LDD = re.compile(r"^\s*(\S+) => (/\S+) \(0x[0-9a-f]+\)$")
-_DPKG = re.compile(r"^([^:\s,]+)(?::[a-z0-9]+)?: (/\S+)$")
+_LDD = re.compile(r"\s*(\S+) => (/\S+) \(0x[0-9a-f]+\)")  # fullmatch
+_DPKG = re.compile(r"([^:\s,]+)(?::[a-z0-9]+)?: (/\S+)")  # fullmatch
 _SAFE = re.compile(r"[^A-Za-z0-9._+-]")
 # State an Asterisk leaves in its compiled-in default folders when someone runs it from the
 # cache's prefix without -C: never part of the installation, and never the same twice.
@@ -91,7 +91,7 @@ def parse_ldd(ldd_output: str) -> dict[str, str]:
     """soname -> resolved path from `ldd` output; unresolved ("not found") are left out."""
     found: dict[str, str] = {}
     for line in ldd_output.splitlines():
-        m = _LDD.match(line)
+        m = _LDD.fullmatch(line)
         if m:
             found.setdefault(m.group(1), m.group(2))
     return found
@@ -101,7 +101,7 @@ def parse_dpkg_search(output: str) -> dict[str, str]:
     """path -> package from `dpkg -S PATH...` output (arch qualifiers dropped)."""
     owners: dict[str, str] = {}
     for line in output.splitlines():
-        m = _DPKG.match(line.strip())
+        m = _DPKG.fullmatch(line.strip())
         if m:
             owners[m.group(2)] = m.group(1)
     return owners

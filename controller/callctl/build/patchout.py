@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-_FILE = re.compile(r"^(?:patching|checking) file '?(.+?)'?$")
+_FILE = re.compile(r"(?:patching|checking) file '?(.+?)'?")  # fullmatch
 _HUNK = re.compile(
     r"^Hunk #(\d+) (succeeded|FAILED|ignored) at (\d+)(?: \(offset (-?\d+) lines?\))?"
     r"(?: with fuzz (\d+))?"
@@ -45,7 +45,7 @@ def parse_patch_output(output: str) -> list[HunkProblem]:
     current = "?"
     for line in output.splitlines():
         line = line.strip()
-        m = _FILE.match(line)
+        m = _FILE.fullmatch(line)
         if m:
             current = m.group(1)
             continue

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from callctl.errors import UsageError
 
-_PATCH_NAME = re.compile(r"^(\d{4})-[A-Za-z0-9][A-Za-z0-9._+-]*\.patch$")
+_PATCH_NAME = re.compile(r"(\d{4})-[A-Za-z0-9][A-Za-z0-9._+-]*\.patch")  # fullmatch
 
 
 @dataclass(frozen=True)
@@ -61,13 +61,13 @@ def check_names(names: list[str], *, existing: Sequence[str] = ()) -> list[str]:
     """Problems with a series' names: bad form, duplicates, order, collisions."""
     problems = []
     for n in names:
-        if "/" in n or not _PATCH_NAME.match(n):
+        if "/" in n or _PATCH_NAME.fullmatch(n) is None:
             problems.append(f"{n}: name must look like NNNN-short-name.patch")
     dupes = sorted({n for n in names if names.count(n) > 1})
     problems += [f"{n}: listed twice" for n in dupes]
     if names != sorted(names):
         problems.append("series order differs from name order (" + ", ".join(names) + ")")
-    prefixes = [n[:4] for n in existing if _PATCH_NAME.match(n)]
+    prefixes = [n[:4] for n in existing if _PATCH_NAME.fullmatch(n)]
     for n in names:
         if n in existing or n[:4] in prefixes:
             problems.append(f"{n}: collides with a patch the source already ships")

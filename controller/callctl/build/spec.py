@@ -14,10 +14,12 @@ from typing import Any
 import yaml
 
 from callctl.errors import UsageError
+from callctl.names import NAME_HINT, is_safe_name, shown
 
 SOURCE_KINDS = ("debian", "tarball", "dir")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# Checked with fullmatch: "$" also matches before a trailing newline.
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_PACKAGE = re.compile(r"[a-z0-9][a-z0-9.+-]{1,63}")  # Debian policy 5.6.1
 
 # The modules every callctl gateway needs; the spec may add to it. Globs are expanded
 # against the source tree's own module list, and dependencies are added automatically.
@@ -127,7 +129,7 @@ def _source(raw: Any, key: str, base: Path, origin: Path | None) -> SourceSpec:
     sha = raw.get("sha256")
     if kind == "debian":
         pkg = raw.get("package", "asterisk")
-        if not isinstance(pkg, str) or not _NAME.match(pkg):
+        if not isinstance(pkg, str) or _PACKAGE.fullmatch(pkg) is None:
             raise _err(origin, f"{key}.package", f"not a package name: {pkg!r}")
         version = raw.get("version")
         if version is not None and (not isinstance(version, str) or not version.strip()):
@@ -139,7 +141,7 @@ def _source(raw: Any, key: str, base: Path, origin: Path | None) -> SourceSpec:
             raise _err(origin, key, "a tarball needs exactly one of 'url' or 'path'")
         if isinstance(sha, (int, float)):
             raise _err(origin, f"{key}.sha256", "YAML read it as a number: put it in quotes")
-        if not isinstance(sha, str) or not _SHA256.match(sha.lower()):
+        if not isinstance(sha, str) or _SHA256.fullmatch(sha.lower()) is None:
             raise _err(origin, f"{key}.sha256", "required for a tarball: 64 hex digits")
         return SourceSpec(kind="tarball", url=url, path=path, sha256=sha.lower())
     if path is None:
@@ -160,8 +162,8 @@ def parse_spec(text: str, origin: Path | None = None) -> BuildSpec:
         raise _err(origin, "spec", f"unknown key(s): {', '.join(sorted(unknown))}")
     base = origin.parent if origin else Path.cwd()
     name = raw.get("name", "asterisk")
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise _err(origin, "name", f"letters, digits, '.', '_' or '-' only: {name!r}")
+    if not is_safe_name(name):
+        raise _err(origin, "name", f"{NAME_HINT}: {shown(name)}")
     if "asterisk" not in raw:
         raise _err(origin, "asterisk", "missing")
     asterisk = _source(raw["asterisk"], "asterisk", base, origin)

@@ -112,11 +112,11 @@ def parse_core_settings(lines: Iterable[str]) -> CoreSettings:
     debug: int | None = None
     log_dir: str | None = None
     for line in _lines(lines):
-        m = _CORE_DEBUG.match(line)
+        m = _CORE_DEBUG.fullmatch(line)
         if m and debug is None:
             debug = int(m.group(1))
             continue
-        m = _LOG_DIR.match(line)
+        m = _LOG_DIR.fullmatch(line)
         if m and log_dir is None:
             log_dir = m.group(1)
     if debug is None:
@@ -166,7 +166,7 @@ def parse_logger_channels(lines: Iterable[str]) -> list[LogChannel]:
 def parse_pjsip_debug_setting(lines: Iterable[str]) -> str | None:
     """The `debug` value of `pjsip show settings` (yes/no/a host list), or None if absent."""
     for line in _lines(lines):
-        m = _PJSIP_DEBUG.match(line)
+        m = _PJSIP_DEBUG.fullmatch(line)
         if m:
             return m.group(1)
     return None

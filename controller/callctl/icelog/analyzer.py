@@ -384,7 +384,7 @@ class IceLogAnalyzer:
         if self._dump_target() is not None and text.startswith(
             ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9")
         ):
-            m = RE_DUMP_ROW.match(text)
+            m = RE_DUMP_ROW.fullmatch(text)
             if m:  # a checklist row written as a continuation (unusual framing)
                 self._dump_row(self._dump_target(), m)  # type: ignore[arg-type]
                 return
@@ -438,7 +438,7 @@ class IceLogAnalyzer:
             self._stun_rx_src = None
             self._stun_rx_ts = ts
             if text.startswith("RX "):
-                m = RE_STUN_RX.match(text)
+                m = RE_STUN_RX.fullmatch(text)
                 self._stun_rx_src = m.group(1) if m else None
             return
         self._stun_in_dump = False
@@ -492,14 +492,14 @@ class IceLogAnalyzer:
     def _session_line(self, s: Session, ts: float | None, text: str) -> None:
         c0 = text[:1]
         if c0.isdigit():
-            m = RE_DUMP_ROW.match(text)
+            m = RE_DUMP_ROW.fullmatch(text)
             if m and s._dump:
                 self._dump_row(s, m)
             return
         if s._dump:
             s._dump = ""
         if text.startswith("Check "):
-            m = RE_STATE.match(text)
+            m = RE_STATE.fullmatch(text)
             if m:
                 key = _pair_key(m)
                 c = s.check(key)
@@ -569,7 +569,7 @@ class IceLogAnalyzer:
                 )
             return
         if text.startswith("ICE process complete"):
-            m = RE_COMPLETE.match(text)
+            m = RE_COMPLETE.fullmatch(text)
             if m and s.completed is None:
                 s.completed = ts
                 s.status = m.group(1).strip()

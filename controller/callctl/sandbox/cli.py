@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from callctl import paths
 from callctl.cli import Console, add_json_flag
 from callctl.errors import ExitStatus, UsageError
+from callctl.names import check_name
 
 if TYPE_CHECKING:
     from callctl.sandbox.manager import Sandbox
@@ -67,6 +67,7 @@ def cmd_up(args: argparse.Namespace, console: Console) -> int:
     from callctl.build.spec import load_spec
     from callctl.sandbox import manager
 
+    check_name(args.name, "sandbox name")  # before any build: a bad name fails fast
     for port in (args.http_port, args.ami_port, args.sip_port):
         if not 0 <= port <= 65535:
             raise UsageError(f"not a port number: {port}")
@@ -87,13 +88,17 @@ def cmd_up(args: argparse.Namespace, console: Console) -> int:
     return _show(sb, console, headline="sandbox up")
 
 
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,62}$")
+def _is_endpoint_name(value: str) -> bool:
+    # The routing config's own check (fullmatch), imported here: routing pulls in YAML.
+    from callctl.routing.names import is_name
+
+    return is_name(value)
 
 
 def _split(value: str, what: str, form: str) -> tuple[str, str, str]:
     name, sep, rest = value.partition("=")
     host, sep2, last = rest.rpartition(":")
-    if not (sep and sep2) or not _NAME.match(name):
+    if not (sep and sep2) or not _is_endpoint_name(name):
         raise UsageError(
             f"--{what} {value!r}: expected {form}",
             hint="names: letters, digits, '_', '-', '.'; starting with a letter",
@@ -114,7 +119,7 @@ def parse_trunk(value: str) -> dict[str, object]:
 
 def parse_phone(value: str) -> dict[str, object]:
     name, host, context = _split(value, "phone", "NAME=HOST:CONTEXT")
-    if not _NAME.match(context):
+    if not _is_endpoint_name(context):
         raise UsageError(f"--phone {value!r}: {context!r} is not a dialplan context name")
     return {"name": name, "host": host, "context": context}
 

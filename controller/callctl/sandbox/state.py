@@ -14,6 +14,7 @@ from typing import Any
 
 from callctl import paths
 from callctl.errors import StateError
+from callctl.names import check_name
 
 STATE_FILE = "state.json"
 
@@ -51,7 +52,9 @@ class SandboxState:
 
 
 def sandbox_root(name: str) -> Path:
-    return paths.state_dir() / "sb" / name
+    # Checked here, where every command turns a name into the folder `up` and the test
+    # fixtures clear: "/" or "../../.." would make that a system directory.
+    return paths.state_dir() / "sb" / check_name(name, "sandbox name")
 
 
 def write_state(state: SandboxState) -> None:

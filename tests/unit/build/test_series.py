@@ -17,8 +17,8 @@ def test_names_must_sort_in_series_order() -> None:
 
 
 def test_names_need_the_four_digit_form() -> None:
-    problems = check_names(["fix.patch", "100-a.patch", "0100-../x.patch"])
-    assert len([p for p in problems if "NNNN" in p]) == 3
+    problems = check_names(["fix.patch", "100-a.patch", "0100-../x.patch", "0100-a.patch\n"])
+    assert len([p for p in problems if "NNNN" in p]) == 4
 
 
 def test_collision_with_shipped_patches_is_refused() -> None:

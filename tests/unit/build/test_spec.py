@@ -70,6 +70,11 @@ def test_relative_paths_resolve_against_the_spec_file(tmp_path: Path) -> None:
         ("asterisk: {kind: debian}\nconfigure_args: ['--prefix=/usr']", "set by callctl"),
         ("asterisk: {kind: debian}\njobs: -1", "jobs"),
         ("asterisk: {kind: debian}\nname: 'a b'", "name"),
+        # A trailing newline passed "^...$" with re.match: names are matched whole.
+        ('asterisk: {kind: debian}\nname: "stock\\n"', "name"),
+        ('asterisk: {kind: debian}\nname: "../../x"', "name"),
+        ('asterisk: {kind: debian, package: "asterisk\\n"}', "asterisk.package"),
+        (f'asterisk: {{kind: tarball, path: /a, sha256: "{"0" * 64}\\n"}}', "sha256"),
         ("asterisk: [unclosed", "yaml"),
     ],
 )
