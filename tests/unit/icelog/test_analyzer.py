@@ -8,9 +8,9 @@ import tracemalloc
 
 import pytest
 from callctl.cli import Console, main
-from callctl.icelog._lines import Framer
 from callctl.icelog.analyzer import IceLogAnalyzer
-from callctl.icelog.cli import analyze_file, iter_lines
+from callctl.icelog.cli import analyze_file
+from callctl.icelog.framing import Framer
 from callctl.paths import REPO_ROOT
 
 DATA = REPO_ROOT / "tests" / "data" / "logs"
@@ -177,19 +177,6 @@ def test_media_to_valid_but_not_nominated_pair():
     assert "10.0.0.2:5000" in s["signatures"][0]["evidence"]
     lines[-1] = lines[-1].replace("10.0.0.2:5000", "10.0.0.3:5002")
     assert sigs(by_name(analyze_lines(lines))["icess0xa1"]) == []
-
-
-def test_iter_lines_across_chunk_boundaries(monkeypatch):
-    import callctl.icelog.cli as icli
-
-    monkeypatch.setattr(icli, "CHUNK", 7)
-    data = b"first line\nsecond\n\nthird \xff no newline"
-    assert list(iter_lines(io.BytesIO(data))) == [
-        "first line",
-        "second",
-        "",
-        "third \ufffd no newline",
-    ]
 
 
 def test_memory_stays_flat_on_a_long_log(tmp_path):

@@ -1,0 +1,114 @@
+"""Find the lines worth parsing in a byte stream, at C speed (sans-IO).
+
+Most of a debug log is SIP, RTP and other noise. Every line the analyzer acts on holds one
+of a few anchors, found with bytes.find; the rest is never decoded. `feed()` takes any
+chunking and yields (line number, text) for the lines holding an anchor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+# Every line the analyzer acts on contains one of these (checked against each pattern of
+# session.py, stundump.py, analyzer.py).
+ANCHORS = (
+    b"-->",
+    b"ICE ",
+    b"andidate",
+    b"riggered",
+    b"Checklist",
+    b"Valid list",
+    b"bytes STUN message",
+    b"STUN Binding request",
+    b"0xc001",
+    b"USE-CANDIDATE",
+    b"Role changed",
+    b"Controlled agent",
+    b"incoming check",
+    b"early check",
+    b"RTP",
+)
+# In an Asterisk log every pjnath ICE line comes from a session named "icess0x..." (Asterisk
+# creates them with a NULL name, ice_session.c then uses "icess%p"), so far fewer anchors do.
+ASTERISK_ANCHORS = (
+    b"icess",
+    b"ICE session created",
+    b"bytes STUN message",
+    b"STUN Binding request",
+    b"0xc001",
+    b"USE-CANDIDATE",
+    b"RTP",
+    b"skipping checklist",
+    b"res_xmpp.c: ",  # res_xmpp's debug output: Jingle signalling (callctl.icelog.jingle),
+    b"<--- XMPP ",  # a timestamped line, then a header line, then the stanza
+    b"<jingle",
+)
+
+
+def _starts(block: bytes, anchors: tuple[bytes, ...], begin: int, end: int) -> set[int]:
+    find = block.find
+    rfind = block.rfind
+    starts: set[int] = set()
+    for anchor in anchors:
+        p = find(anchor, begin, end)
+        while p != -1:
+            starts.add(rfind(b"\n", 0, p) + 1)
+            p = find(anchor, find(b"\n", p, end), end)
+    return starts
+
+
+class AnchorScanner:
+    def __init__(self) -> None:
+        self._tail = b""
+        self._anchors: tuple[bytes, ...] | None = None
+        self._follow: list[bytes] = []
+        self.lineno = 0  # lines seen so far (all of them, not only those yielded)
+
+    def follow(self, name: str) -> None:
+        """Also yield the lines holding `name` from here on (a session with an unusual
+        name in an Asterisk log)."""
+        anchors = self._anchors
+        if anchors is not None and anchors is not ANCHORS and name.encode() not in anchors:
+            self._follow.append(name.encode())
+
+    def feed(self, data: bytes) -> Iterator[tuple[int, str]]:
+        buf = self._tail + data if self._tail else data
+        cut = buf.rfind(b"\n")
+        if cut < 0:
+            self._tail = buf
+            return
+        self._tail = buf[cut + 1 :]
+        yield from self._scan(buf, cut + 1)
+
+    def finish(self) -> Iterator[tuple[int, str]]:
+        if self._tail:
+            tail, self._tail = self._tail, b""
+            yield from self.feed(tail + b"\n")
+
+    def _scan(self, block: bytes, end: int) -> Iterator[tuple[int, str]]:
+        if self._anchors is None:  # decided by the first complete lines
+            first = block[: min(end, 65536)]
+            asterisk = first.startswith(b"[") and b"] " in first[:64]
+            self._anchors = ASTERISK_ANCHORS if asterisk else ANCHORS
+        order = sorted(_starts(block, self._anchors, 0, end))
+        find = block.find
+        count = block.count
+        base = self.lineno
+        prev = 0
+        i = 0
+        while i < len(order):
+            s = order[i]
+            i += 1
+            base += count(b"\n", prev, s)
+            prev = s
+            e = find(b"\n", s, end)
+            self.lineno = base + 1
+            yield self.lineno, block[s:e].decode("utf-8", "replace")
+            if self._follow:
+                new = tuple(self._follow)
+                self._follow.clear()
+                self._anchors = self._anchors + new
+                extra = _starts(block, new, e, end) - set(order[i:])
+                if extra:
+                    order = order[:i] + sorted(set(order[i:]) | extra)
+        self.lineno = base + count(b"\n", prev, end)

@@ -1,0 +1,167 @@
+"""Named failure signatures: what went wrong in one ICE session, and the patch that fixes it.
+
+Pure: `signatures(session, media)` reads a finished `Session` (and the media destinations
+Asterisk logged) and returns the signatures found, each with its evidence.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from callctl.icelog.session import Session, key_text
+
+PATCHES = {
+    "late-peer-no-triggered-check": "pjnath triggered-check patch "
+    "(patches/pjproject/0100-pjnath-retry-failed-pairs-and-wait-for-a-late-peer.patch: a Failed "
+    "pair goes back to Waiting on an incoming check, RFC 8445 7.3.1.4, and the controlled "
+    "agent waits for a late peer instead of declaring ICE failed)",
+    "component-2-only": "chan_motif component-2 patch "
+    "(patches/asterisk/0060-chan_motif-rtcp-mux-candidates.patch: accumulate trickled "
+    "candidates, one ICE component when RTCP is muxed)",
+    "no-nomination-renomination": "renomination patch "
+    "(patches/pjproject/0110-pjnath-honour-NOMINATION-largest-value-wins.patch: honour the "
+    "NOMINATION attribute 0xC001, largest value wins)",
+    "media-not-to-nominated": "res_rtp_asterisk nominated_check patch "
+    "(patches/asterisk/0010-res_rtp_asterisk-nominated-pair.patch: take the remote address "
+    "from comp[].nominated_check, not valid_check)",
+    "rtcp-mux-one-component": "chan_motif component-2 patch "
+    "(patches/asterisk/0060-chan_motif-rtcp-mux-candidates.patch: one ICE component when "
+    "RTCP is muxed)",
+    "jingle-content-creator": "chan_motif content creator patch "
+    "(patches/asterisk/0030-chan_motif-content-creator.patch: answer with the creator the "
+    "content was created with)",
+    "ice-role-unknown": "chan_motif ICE role patch "
+    "(patches/asterisk/0050-chan_motif-ice-role.patch: set the role from the Jingle "
+    "initiator, start checks once accepted)",
+}
+
+EXPLAIN = {
+    "late-peer-no-triggered-check": "our checks all failed before the peer started checking; "
+    "its checks arrived later but no triggered check was sent back, so ICE never recovered",
+    "component-2-only": "the session was left with component-2 (RTCP) candidates only, so no "
+    "checklist could be run for component 1 and nothing was nominated",
+    "no-nomination-renomination": "valid pairs were found but the peer never nominated one that "
+    "pjnath understood (it nominates with the renomination attribute 0xC001)",
+    "media-not-to-nominated": "media went to a valid pair that is not the nominated one",
+    "rtcp-mux-one-component": "the peer muxes RTCP and sent component-1 candidates only, but "
+    "Asterisk's session has 2 components, so it skipped the checklist: no ICE check ever ran",
+    "jingle-content-creator": "chan_motif named a content the client created "
+    "creator='responder' in what it sent back (XEP-0166: creator is who created the content); "
+    "a client that checks it (Gajim) refuses the session before any ICE check matters",
+    "ice-role-unknown": "the ICE session kept role Unknown (chan_motif never sets it): checks "
+    "start before the call is accepted and pjnath runs the controlling agent's completion "
+    "logic without nominating, so ICE succeeds or fails by timing",
+}
+
+
+def describe(sig: str, evidence: str) -> dict[str, Any]:
+    return {
+        "signature": sig,
+        "explanation": EXPLAIN[sig],
+        "patch": PATCHES[sig],
+        "evidence": evidence,
+    }
+
+
+def signatures(s: Session, media: list[tuple[float | None, str]]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+
+    def add(sig: str, evidence: str) -> None:
+        found.append(describe(sig, evidence))
+
+    outcome = s.outcome()
+    checks = list(s.checks.values())
+    succeeded = [c for c in checks if c.state == "Succeeded" or c.succeeded_at is not None]
+    nominated = [c for c in checks if c.nominated] or [
+        c for c in checks if any(n["pair"] == key_text(c.key) for n in s.nominations)
+    ]
+
+    # 1. Checks failed before the peer started; no triggered check followed.
+    failed_early = [
+        c
+        for c in checks
+        if c.failed_at is not None and (s.peer_first is None or c.failed_at <= s.peer_first)
+    ]
+    if (
+        outcome != "success"
+        and failed_early
+        and s.peer_first is not None
+        and s.triggered_after_peer == 0
+        and not succeeded
+    ):
+        first_fail = min(c.failed_at for c in failed_early if c.failed_at is not None)
+        late = s.peer_first - first_fail if s.peer_first is not None else 0.0
+        extra = (
+            f"; {s.ignored_after_complete} incoming check(s) ignored after ICE completed"
+            if s.ignored_after_complete
+            else ""
+        )
+        add(
+            "late-peer-no-triggered-check",
+            f"{len(failed_early)} check(s) failed, the peer's first check came {late:.1f} s "
+            f"after the first failure, no triggered check followed{extra}",
+        )
+
+    # 2. Component-2-only.
+    comps = {k[0] for k in s.checks}
+    if comps == {2} or (s.skipped_checklist.startswith("no RTP")):
+        add(
+            "component-2-only",
+            "checklist pairs are all component 2"
+            if comps == {2}
+            else "Asterisk skipped the checklist: no component-1 candidates",
+        )
+
+    # 2b. The peer muxes RTCP (component 1 only); Asterisk wanted 2 and skipped the checklist.
+    if s.skipped_checklist.startswith("no RTCP") and not s.checks:
+        add(
+            "rtcp-mux-one-component",
+            "Asterisk skipped the checklist: ICE no RTCP candidates (2-component session)",
+        )
+
+    # 3. The role was never set (chan_motif): pjnath's outcome is meaningless.
+    role_unknown = s.roles == ["Unknown"] and s.role == "Unknown"
+    if role_unknown and (s.started is not None or s.checks):
+        add(
+            "ice-role-unknown",
+            "pjnath logged 'role is Unknown agent' and no role change"
+            + (f"; outcome {s.status}" if s.status else ""),
+        )
+
+    # 4. Valid pairs but no nomination (the controlled agent waited in vain).
+    if succeeded and not nominated and outcome != "success" and not role_unknown:
+        comps_valid = sorted({c.key[0] for c in succeeded})
+        why = (
+            "the peer's checks carried the renomination attribute 0xC001 "
+            f"({s.renomination_attr_seen} seen)"
+            if s.renomination_attr_seen
+            else "no USE-CANDIDATE was ever received (a renomination-only peer looks "
+            "like this; level-5 STUN dumps would show Attr 0xc001)"
+        )
+        if s.nomination_timeout:
+            why += "; pjnath timed out waiting for nomination"
+        add(
+            "no-nomination-renomination",
+            f"valid pair(s) for component(s) {comps_valid} but none nominated: {why}",
+        )
+
+    # 5. Media to a valid pair that is not the nominated one.
+    nominated_remote = {c.key[2] for c in nominated if c.key[0] == 1}
+    valid_remote = {c.key[2] for c in succeeded if c.key[0] == 1} | {
+        v["remote"] for v in s.valid_list if v["comp"] == 1
+    }
+    if nominated_remote:
+        t0 = s.created if s.created is not None else s.started
+        for ts, dest in media:
+            if t0 is not None and ts is not None and ts < t0:
+                continue
+            if s.ended is not None and ts is not None and ts > s.ended + 60:
+                continue
+            if dest in valid_remote and dest not in nominated_remote:
+                add(
+                    "media-not-to-nominated",
+                    f"media sent to {dest}; nominated pair goes to "
+                    f"{', '.join(sorted(nominated_remote))}",
+                )
+                break
+    return found

@@ -1,0 +1,66 @@
+"""pjnath's level-5 STUN message dumps, read from the continuation lines (pure).
+
+stun_session.c logs "RX|TX <n> bytes STUN message from|to <addr>:" as a pjlib line, then the
+message as plain lines ("--- begin STUN message ---", "STUN Binding request", one line per
+attribute, "--- end of STUN message ---"). Only received Binding requests matter here: the
+peer's first check, and whether it nominates with the renomination attribute 0xC001.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+RE_STUN_RX = re.compile(r"^RX \d+ bytes STUN message from (\S+):$")
+
+
+@dataclass(frozen=True)
+class PeerRequest:
+    """Something a received Binding request showed: `what` is "first-request" (the message
+    is a Binding request) or "nomination-attr" (it carries 0xC001)."""
+
+    what: str
+    source: str
+    ts: float | None
+
+
+class StunDumpReader:
+    def __init__(self) -> None:
+        self._in_dump = False
+        self._is_request = False
+        self._rx_src: str | None = None
+        self._rx_ts: float | None = None
+
+    @staticmethod
+    def is_header(text: str) -> bool:
+        return text.startswith(("RX ", "TX ")) and "STUN message" in text
+
+    def header(self, ts: float | None, text: str) -> None:
+        """A pjlib "RX/TX ... STUN message" line: a dump follows."""
+        self._in_dump = True
+        self._is_request = False
+        self._rx_ts = ts
+        m = RE_STUN_RX.match(text) if text.startswith("RX ") else None
+        self._rx_src = m.group(1) if m else None
+
+    def stop(self) -> None:
+        """Any other framed line ends a dump."""
+        self._in_dump = False
+
+    def line(self, text: str, now: float | None) -> PeerRequest | None:
+        """A continuation line; `now` is the time of the last framed line."""
+        if not self._in_dump:
+            return None
+        if text.startswith("--- end of STUN message"):
+            self._in_dump = False
+        elif text.startswith("STUN "):
+            self._is_request = "request" in text and "Binding" in text
+            if self._is_request and self._rx_src is not None:
+                return PeerRequest("first-request", self._rx_src, self._rx_ts)
+        elif (
+            self._is_request
+            and self._rx_src is not None
+            and text.startswith(("Attr 0xc001", "Attr 0xC001"))
+        ):
+            return PeerRequest("nomination-attr", self._rx_src, now)
+        return None
