@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import secrets
 import shutil
 from collections import deque
 from pathlib import Path
@@ -62,3 +64,51 @@ def single_top_dir(path: Path) -> Path:
         names = ", ".join(sorted(p.name for p in entries)[:5])
         raise ValueError(f"expected one top-level directory, found: {names or 'nothing'}")
     return dirs[0]
+
+
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def create_new(path: Path, data: bytes, mode: int) -> None:
+    """Write a file that must not exist yet, with `mode` from its first byte.
+
+    O_EXCL|O_NOFOLLOW: a file or symlink someone planted at `path` is an error, never
+    written through (its owner's mode would stay, or the write would land elsewhere).
+    """
+    fd = os.open(path, _NEW_FILE, mode)
+    try:
+        os.fchmod(fd, mode)  # exactly `mode`, whatever the umask
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            path.unlink()
+        raise
+    os.close(fd)
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def replace_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Replace `path` with `data`: a new temp file (see create_new), rename, fsync the folder.
+
+    A crash leaves the old content or the new, never a torn file; the temp name is unique,
+    so concurrent writers do not share (or truncate) one temp file.
+    """
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    create_new(tmp, data, mode)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)

@@ -28,6 +28,7 @@ from callctl.errors import AsteriskUnavailable, StateError, UsageError
 from callctl.sandbox import render
 from callctl.sandbox.state import (
     SandboxState,
+    make_private_root,
     read_state,
     remove_state,
     sandbox_root,
@@ -288,6 +289,7 @@ def up(build: BuildResult, opts: SandboxOptions) -> Sandbox:
             f"sandbox path {root} is too long for Asterisk's control socket",
             hint="set CALLCTL_STATE to a short folder",
         )
+    make_private_root(root)
     for sub in ("etc", "run", "spool", "lib", "cache"):
         rmtree(root / sub)  # a fresh start each time; logs are kept
     for sub in ("etc", "run", "log", "spool", "lib", "cache", "etc/dialplan"):

@@ -11,6 +11,8 @@ from typing import Any
 
 import jinja2
 
+from callctl.build.fileutil import create_new
+
 TEMPLATE_PACKAGE = "callctl"
 TEMPLATE_DIR = "templates/asterisk"
 
@@ -37,8 +39,8 @@ def render_all(variables: dict[str, Any]) -> dict[str, str]:
 
 
 def write_configs(etc_dir: Path, files: dict[str, str], secret_files: set[str]) -> None:
+    """Write each config as a new file; secret ones are 0600 from their first byte."""
     etc_dir.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
-        path = etc_dir / name
-        path.write_text(text, encoding="utf-8")
-        path.chmod(0o600 if name in secret_files else 0o644)
+        mode = 0o600 if name in secret_files else 0o644
+        create_new(etc_dir / name, text.encode("utf-8"), mode)

@@ -6,13 +6,16 @@ commands (`callctl debug`, `callctl run`) read the connection details from here 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from callctl import paths
+from callctl.build.fileutil import replace_atomic
 from callctl.errors import StateError
 from callctl.names import check_name
 
@@ -57,15 +60,36 @@ def sandbox_root(name: str) -> Path:
     return paths.state_dir() / "sb" / check_name(name, "sandbox name")
 
 
+def make_private_root(root: Path) -> None:
+    """Create the folders down to a sandbox root (0700), refusing any someone else could change.
+
+    The state dir defaults to a folder under world-writable /tmp: another local user could
+    create it first and then swap the configs Asterisk reads or read its secrets.
+    """
+    for above in reversed(root.relative_to(paths.state_dir()).parents):
+        _private_dir(paths.state_dir() / above)
+    _private_dir(root)
+
+
+def _private_dir(path: Path) -> None:
+    with contextlib.suppress(FileExistsError):
+        path.mkdir(mode=0o700, parents=True)
+    st = os.lstat(path)
+    if (
+        not stat.S_ISDIR(st.st_mode)
+        or st.st_uid != os.geteuid()
+        or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    ):
+        raise StateError(
+            f"{path} is not a private folder of this user (a symlink, someone else's, or "
+            "writable by others)",
+            hint="remove it, or set CALLCTL_STATE to a folder of your own",
+        )
+
+
 def write_state(state: SandboxState) -> None:
     path = Path(state.root) / STATE_FILE
-    tmp = path.with_name(f".{STATE_FILE}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(asdict(state), f, indent=2)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    replace_atomic(path, json.dumps(asdict(state), indent=2).encode("utf-8"), 0o600)
 
 
 def read_state(name: str) -> SandboxState | None:
