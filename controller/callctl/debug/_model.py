@@ -22,10 +22,10 @@ DEFAULT_NAME = "callctl-debug"
 # `verbose` carries the pjsip logger's SIP messages; `debug` carries pjnath at pjproject
 # level 3-4 and Asterisk's ast_debug; `trace` carries pjproject levels 5-6.
 CHANNEL_LEVELS = "notice,warning,error,debug,verbose,trace"
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: steps are keys only; their commands are derived, never read
 
 _DURATION_PART = re.compile(r"(\d+)([hms])")
-_NAME_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_NAME_OK = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 def parse_duration(text: str) -> timedelta:
@@ -67,7 +67,7 @@ def format_duration(d: timedelta) -> str:
 
 
 def check_name(name: str) -> str:
-    if not _NAME_OK.match(name):
+    if not _NAME_OK.fullmatch(name):
         raise UsageError(
             f"bad channel name {name!r}",
             hint="letters, digits, '.', '_' and '-' only, at most 64 characters",
@@ -104,6 +104,22 @@ class Step:
 
 
 STEP_ORDER = ("channel", "core_debug", "pjproject", "pjsip_logger")
+KNOWN_STEPS = frozenset(STEP_ORDER)
+
+# What a prior value may hold before it is put into a command: a forged or corrupt state
+# file must not smuggle a second word (or a line break) into an AMI `Command:` header.
+_HOST_OK = re.compile(r"[A-Za-z0-9][A-Za-z0-9.:/_\[\]-]{0,254}")
+MAX_CORE_DEBUG = 1_000_000
+
+
+def _core_undo(prior: Prior) -> str:
+    return f"core set debug {prior.core_debug}" if prior.core_debug else "core set debug off"
+
+
+def _pj_undo(prior: Prior) -> str:
+    return "pjproject set log level " + (
+        "default" if prior.pjproject_default else str(prior.pjproject_level)
+    )
 
 
 def _pjsip_restore(prior_state: str) -> tuple[str, ...]:
@@ -118,48 +134,62 @@ def _pjsip_restore(prior_state: str) -> tuple[str, ...]:
     return ()
 
 
-def plan_steps(prior: Prior, name: str, level: int) -> list[Step]:
-    """The changes `on` makes, in order. Nothing that is already as wanted is touched."""
-    steps = [
-        Step(
-            "channel",
+def step_for(key: str, prior: Prior, name: str, level: int) -> Step:
+    """The step `key` of a session: its commands come from here only, never from a file."""
+    if key == "channel":
+        return Step(
+            key,
             (f"logger add channel {name} {CHANNEL_LEVELS}",),
             (f"logger remove channel {name}",),
         )
-    ]
+    if key == "core_debug":
+        return Step(key, (f"core set debug {level}",), (_core_undo(prior),))
+    if key == "pjproject":
+        return Step(key, (f"pjproject set log level {level}",), (_pj_undo(prior),))
+    if key == "pjsip_logger":
+        return Step(key, ("pjsip set logger on",), _pjsip_restore(prior.pjsip_logger))
+    raise StateError(f"unknown debug step {key!r}")
+
+
+def plan_keys(prior: Prior, level: int) -> list[str]:
+    """The changes `on` makes, in order. Nothing that is already as wanted is touched."""
+    keys = ["channel"]
     if prior.core_debug != level:
-        undo = f"core set debug {prior.core_debug}" if prior.core_debug else "core set debug off"
-        steps.append(Step("core_debug", (f"core set debug {level}",), (undo,)))
+        keys.append("core_debug")
     if prior.pjproject_level != level:
-        undo_pj = "default" if prior.pjproject_default else str(prior.pjproject_level)
-        steps.append(
-            Step(
-                "pjproject",
-                (f"pjproject set log level {level}",),
-                (f"pjproject set log level {undo_pj}",),
-            )
-        )
+        keys.append("pjproject")
     if prior.pjsip_logger not in ("on", "absent"):
-        steps.append(
-            Step("pjsip_logger", ("pjsip set logger on",), _pjsip_restore(prior.pjsip_logger))
-        )
-    return steps
+        keys.append("pjsip_logger")
+    return keys
+
+
+def plan_steps(prior: Prior, name: str, level: int) -> list[Step]:
+    return [step_for(k, prior, name, level) for k in plan_keys(prior, level)]
 
 
 def relevel_steps(prior: Prior, old_level: int, new_level: int) -> list[Step]:
     """Steps moving a running session from old_level to new_level; the undo stays the prior."""
     if old_level == new_level:
         return []
-    core_undo = f"core set debug {prior.core_debug}" if prior.core_debug else "core set debug off"
-    pj_undo = "default" if prior.pjproject_default else str(prior.pjproject_level)
-    return [
-        Step("core_debug", (f"core set debug {new_level}",), (core_undo,)),
-        Step(
-            "pjproject",
-            (f"pjproject set log level {new_level}",),
-            (f"pjproject set log level {pj_undo}",),
-        ),
-    ]
+    return [step_for(k, prior, "", new_level) for k in ("core_debug", "pjproject")]
+
+
+def check_prior(prior: Prior) -> Prior:
+    """Refuse prior values that could not have come from Asterisk (a forged or corrupt file)."""
+    if not 0 <= prior.core_debug <= MAX_CORE_DEBUG:
+        raise StateError(f"recorded core debug level {prior.core_debug} is out of range")
+    if not 0 <= prior.pjproject_level <= 6:
+        raise StateError(f"recorded pjproject level {prior.pjproject_level} is out of range")
+    logger = prior.pjsip_logger
+    if logger.startswith("host:"):
+        hosts = logger[5:].split(",")
+        if not all(_HOST_OK.fullmatch(h) for h in hosts):
+            raise StateError(f"recorded pjsip logger hosts {logger[5:]!r} are not host names")
+    elif logger not in ("on", "off", "absent"):
+        raise StateError(f"recorded pjsip logger state {logger!r} is unknown")
+    if prior.pjsip_logger_source not in ("config", "operator"):
+        raise StateError(f"recorded pjsip logger source {prior.pjsip_logger_source!r} is unknown")
+    return prior
 
 
 def now_utc() -> datetime:
@@ -186,7 +216,10 @@ class DebugState:
     """What is on disk while debug logging is (or is being turned) on.
 
     `status`: "turning_on" (steps being applied), "on", "turning_off" (steps being undone).
-    `applied` lists the keys of the steps currently in effect, in the order applied.
+    `planned` lists the keys of the steps of this session in the order `on` applies them;
+    `applied` the keys currently in effect. The file holds keys and the prior values only:
+    every command is derived here (`step_for`), so a file can name what to undo but never
+    what to run.
     """
 
     status: str
@@ -195,12 +228,16 @@ class DebugState:
     level: int
     log_file: str
     prior: Prior
-    steps: list[Step]
+    planned: list[str]
     applied: list[str]
     since: datetime
     expires: datetime
     requested_by: dict[str, Any]
     history: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def steps(self) -> list[Step]:
+        return [self.step(k) for k in self.planned]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -211,9 +248,7 @@ class DebugState:
             "level": self.level,
             "log_file": self.log_file,
             "prior": asdict(self.prior),
-            "steps": [
-                {"key": s.key, "apply": list(s.apply), "undo": list(s.undo)} for s in self.steps
-            ],
+            "planned": list(self.planned),
             "applied": list(self.applied),
             "since": _iso(self.since),
             "expires": _iso(self.expires),
@@ -223,10 +258,12 @@ class DebugState:
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> DebugState:
-        if doc.get("version") != STATE_VERSION:
-            raise StateError(f"debug state file has version {doc.get('version')!r}, not 1")
+        version = doc.get("version")
+        if version not in (1, STATE_VERSION):
+            raise StateError(f"debug state file has version {version!r}, not {STATE_VERSION}")
         try:
             p = doc["prior"]
+            log_dir = p.get("log_dir")
             prior = Prior(
                 core_debug=int(p["core_debug"]),
                 pjproject_level=int(p["pjproject_level"]),
@@ -234,9 +271,14 @@ class DebugState:
                 pjsip_logger=str(p["pjsip_logger"]),
                 pjsip_logger_source=str(p["pjsip_logger_source"]),
                 channels=[str(c) for c in p["channels"]],
-                log_dir=p.get("log_dir"),
+                log_dir=None if log_dir is None else str(log_dir),
             )
-            steps = [Step(str(s["key"]), tuple(s["apply"]), tuple(s["undo"])) for s in doc["steps"]]
+            # Version 1 wrote each step's commands too: only their keys are taken.
+            planned = (
+                [str(s["key"]) for s in doc["steps"]]
+                if version == 1
+                else [str(k) for k in doc["planned"]]
+            )
             state = cls(
                 status=str(doc["status"]),
                 target=str(doc["target"]),
@@ -244,30 +286,50 @@ class DebugState:
                 level=int(doc["level"]),
                 log_file=str(doc["log_file"]),
                 prior=prior,
-                steps=steps,
+                planned=planned,
                 applied=[str(a) for a in doc["applied"]],
                 since=_parse_dt(doc["since"], "since"),
                 expires=_parse_dt(doc["expires"], "expires"),
                 requested_by=dict(doc["requested_by"]),
-                history=list(doc.get("history", [])),
+                history=[h for h in doc.get("history", []) if isinstance(h, dict)][-10:],
             )
-        except (KeyError, TypeError, ValueError) as err:
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise StateError(f"debug state file is incomplete or corrupt: {err}") from None
         if state.status not in ("turning_on", "on", "turning_off"):
             raise StateError(f"debug state file has unknown status {state.status!r}")
-        known = {s.key for s in steps}
-        if not set(state.applied) <= known:
-            raise StateError("debug state file lists applied steps it has no undo for")
+        unknown = sorted(set(state.planned) - KNOWN_STEPS)
+        if unknown:
+            raise StateError(f"debug state file names unknown steps: {', '.join(unknown)}")
+        if len(set(state.planned)) != len(state.planned):
+            raise StateError("debug state file plans a step twice")
+        if not set(state.applied) <= set(state.planned) or len(set(state.applied)) != len(
+            state.applied
+        ):
+            raise StateError("debug state file lists applied steps it did not plan")
+        try:
+            check_name(state.name)
+            check_level(state.level)
+        except UsageError as err:
+            raise StateError(f"debug state file: {err.message}") from None
+        check_prior(state.prior)
         return state
 
     def step(self, key: str) -> Step:
-        for s in self.steps:
-            if s.key == key:
-                return s
-        raise KeyError(key)
+        if key not in self.planned:
+            raise KeyError(key)
+        return step_for(key, self.prior, self.name, self.level)
 
     def undo_order(self) -> list[Step]:
         return [self.step(k) for k in reversed(self.applied)]
+
+    def maybe_in_flight(self) -> str | None:
+        """While turning on, the first planned step not recorded as applied may have run."""
+        if self.status != "turning_on":
+            return None
+        for key in self.planned:
+            if key not in self.applied:
+                return key
+        return None
 
     def remaining(self, now: datetime) -> timedelta:
         return self.expires - now

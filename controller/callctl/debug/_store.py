@@ -1,12 +1,19 @@
 """The debug state file: one JSON file per Asterisk target, written atomically, and its lock.
 
-Writes go to a temporary file in the same directory, are fsync'ed, renamed over the real file,
-and the directory is fsync'ed, so a crash leaves either the old or the new state, never a torn
-one. A lock file (flock) serialises `on`/`off`/`expire` across processes.
+The folder is private (`callctl.fsutil`): created 0700, refused when another user could write
+it or owns it, every file opened relative to the checked folder and never through a symlink.
+Writes are atomic (temporary file 0600 from the first byte, O_EXCL|O_NOFOLLOW, fsync, rename,
+fsync of the folder), so a crash leaves the old or the new state, never a torn one. A lock
+file (flock) serialises `on`/`off`/`expire` across processes.
 
-Location: `$CALLCTL_STATE_DIR/debug/` if set, else `debug/` in callctl's runtime state folder
-(`callctl.paths.state_dir()`: `$CALLCTL_STATE`, default `/tmp/callctl`, next to the
-sandboxes); the file is named after the AMI target (`127.0.0.1_5038.json`).
+A store belongs to ONE target: loading a file whose recorded target is another one is
+refused, so a file can never make callctl talk to an Asterisk it was not asked about.
+
+Location (one per host, shared by the CLI, the daemon and the expiry timer):
+`$CALLCTL_STATE_DIR/debug/`, else `$CALLCTL_STATE/debug/`, else `/var/lib/callctl/debug/`
+when that folder's parent exists (a host deployed by the ansible role), else `debug/` in
+callctl's runtime folder (`callctl.paths.state_dir()`, `/tmp/callctl`, next to the
+sandboxes). The file is named after the AMI target (`127.0.0.1_5038.json`).
 """
 
 from __future__ import annotations
@@ -22,17 +29,21 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-from callctl import paths
+from callctl import fsutil, paths
 from callctl.debug._model import DebugState
 from callctl.errors import StateError
 
+SYSTEM_STATE = Path("/var/lib/callctl")  # the ansible role's callctl_state_dir
 
-def default_state_dir(env: dict[str, str] | None = None) -> Path:
+
+def default_state_dir(env: dict[str, str] | None = None, system: Path = SYSTEM_STATE) -> Path:
     env = dict(os.environ) if env is None else env
     if env.get("CALLCTL_STATE_DIR"):
         return Path(env["CALLCTL_STATE_DIR"]) / "debug"
     if env.get("CALLCTL_STATE"):
         return Path(env["CALLCTL_STATE"]) / "debug"
+    if system.is_dir():
+        return system / "debug"
     return paths.state_dir() / "debug"
 
 
@@ -40,50 +51,40 @@ def state_file_name(target: str) -> str:
     return re.sub(r"[^A-Za-z0-9.-]", "_", target) + ".json"
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
-
-
 class StateStore:
     """The state file of one Asterisk target."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.lock_path = path.with_name(path.name + ".lock")
+    def __init__(self, directory: Path, target: str) -> None:
+        self.directory = directory
+        self.target = target
+        self.name = state_file_name(target)
+        self.path = directory / self.name
+        self.lock_name = self.name + ".lock"
 
     @classmethod
     def for_target(cls, target: str, state_dir: Path | None = None) -> StateStore:
-        return cls((state_dir or default_state_dir()) / state_file_name(target))
+        return cls(state_dir or default_state_dir(), target)
+
+    @contextlib.contextmanager
+    def _dir(self, create: bool = True) -> Iterator[int]:
+        with fsutil.private_dir(self.directory, create=create) as fd:
+            yield fd
 
     def load_raw(self) -> dict[str, Any] | None:
-        try:
-            data = self.path.read_bytes()
-        except FileNotFoundError:
+        if not self.directory.exists():
             return None
+        try:
+            with self._dir(create=False) as fd:
+                data = fsutil.read_private(fd, self.name)
         except OSError as err:
             raise StateError(f"cannot read {self.path}: {err.strerror}") from None
+        if data is None:
+            return None
         try:
             doc = json.loads(data)
-        except json.JSONDecodeError as err:
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise StateError(
-                f"debug state file {self.path} is not valid JSON ({err.msg})",
+                f"debug state file {self.path} is not valid JSON ({err})",
                 hint="inspect it; if debug is really off, delete it",
             ) from None
         if not isinstance(doc, dict):
@@ -95,6 +96,13 @@ class StateStore:
         doc = self.load_raw()
         if doc is None or doc.get("status") == "off":
             return None
+        if doc.get("target") != self.target:
+            raise StateError(
+                f"debug state file {self.path} names target {doc.get('target')!r}, "
+                f"not {self.target!r}: refused",
+                hint="a state file only ever acts on the Asterisk it was made for; "
+                "inspect it and delete it",
+            )
         return DebugState.from_json(doc)
 
     def history(self) -> list[dict[str, Any]]:
@@ -102,7 +110,7 @@ class StateStore:
         if doc is None:
             return []
         hist = doc.get("history", [])
-        return list(hist) if isinstance(hist, list) else []
+        return [h for h in hist if isinstance(h, dict)][-10:] if isinstance(hist, list) else []
 
     def save(self, state: DebugState) -> None:
         self._write(state.to_json())
@@ -111,17 +119,34 @@ class StateStore:
         """Debug is off: keep only the history (the last few sessions) for `status`."""
         self._write({"version": 1, "status": "off", "history": history[-10:]})
 
+    def remove(self) -> None:
+        """Drop the file (needs no free space, unlike a rewrite)."""
+        try:
+            with self._dir(create=False) as fd:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.name, dir_fd=fd)
+                fsutil.fsync_dir(fd)
+        except OSError as err:
+            raise StateError(f"cannot remove {self.path}: {err.strerror}") from None
+
     def _write(self, doc: dict[str, Any]) -> None:
         data = (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
         try:
-            write_atomic(self.path, data)
+            with self._dir() as fd:
+                fsutil.write_atomic(fd, self.name, data)
         except OSError as err:
             raise StateError(f"cannot write {self.path}: {err.strerror}") from None
 
+    def _open_lock(self) -> int:
+        try:
+            with self._dir() as fd:
+                return fsutil.open_lock(fd, self.lock_name)
+        except OSError as err:
+            raise StateError(f"cannot open {self.directory / self.lock_name}: {err}") from None
+
     @contextlib.contextmanager
     def locked_sync(self) -> Iterator[None]:
-        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = self._open_lock()
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
@@ -131,8 +156,7 @@ class StateStore:
     @contextlib.asynccontextmanager
     async def locked(self, timeout: float = 30.0) -> AsyncIterator[None]:
         """Exclusive lock without blocking the event loop (polls every 50 ms)."""
-        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = self._open_lock()
         try:
             loop = asyncio.get_running_loop()
             deadline = loop.time() + timeout
@@ -145,7 +169,8 @@ class StateStore:
                         raise
                     if loop.time() > deadline:
                         raise StateError(
-                            f"another callctl holds {self.lock_path} (waited {timeout:g} s)"
+                            f"another callctl holds {self.directory / self.lock_name} "
+                            f"(waited {timeout:g} s)"
                         ) from None
                     await asyncio.sleep(0.05)
             yield

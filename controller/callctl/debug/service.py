@@ -20,7 +20,7 @@ import logging
 import os
 import socket
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any, NoReturn
@@ -45,10 +45,10 @@ from callctl.debug._model import (
     check_name,
     format_duration,
     now_utc,
-    plan_steps,
+    plan_keys,
     relevel_steps,
 )
-from callctl.debug._store import StateStore, default_state_dir
+from callctl.debug._store import StateStore
 from callctl.errors import AsteriskUnavailable, CallctlError, StateError, UsageError
 
 log = logging.getLogger(__name__)
@@ -197,18 +197,99 @@ class DebugService:
             except P.UnexpectedOutput as err:
                 raise StepFailed(f"undo {cmd!r} failed: {err}") from None
 
-    async def _undo_all(self, ami: CommandRunner, state: DebugState, warnings: list[str]) -> None:
-        """Undo every applied step, newest first, saving progress after each."""
+    async def _undo_all(
+        self, ami: CommandRunner, state: DebugState, warnings: list[str]
+    ) -> StateError | None:
+        """Undo every applied step, newest first, recording progress after each.
+
+        Undoing comes first: a state file that cannot be rewritten (a full disk) does not
+        stop it. Returns the first recording failure, if any (the file may then list steps
+        already undone; their undo sets absolute values, so running it again is harmless).
+        """
+        record_err: StateError | None = None
         for step in state.undo_order():
             await self._undo_step(ami, state, step, warnings)
             state.applied.remove(step.key)
-            self.store.save(state)
+            try:
+                self.store.save(state)
+            except StateError as err:
+                record_err = record_err or err
+        return record_err
 
-    async def _undo_with_fresh_session(self, state: DebugState, warnings: list[str]) -> None:
+    async def _verify_restored(self, ami: CommandRunner, state: DebugState) -> list[str]:
+        """What still differs from the recorded prior state, read back from Asterisk.
+
+        The pjsip logger cannot be read back (Asterisk has no command for it).
+        """
+        left: list[str] = []
+        prior = state.prior
+        try:
+            if any(c.matches(state.log_file) for c in await self._channels(ami)):
+                left.append(f"logger channel {state.log_file} is still there")
+            if "core_debug" in state.planned:
+                core = P.parse_core_settings((await ami.command("core show settings")).output)
+                if core.debug_level != prior.core_debug:
+                    left.append(f"core debug is {core.debug_level}, not {prior.core_debug}")
+            if "pjproject" in state.planned:
+                out = (await ami.command("pjproject show log level")).output
+                pj = P.parse_pjproject_level(out)
+                if pj.level != prior.pjproject_level:
+                    left.append(f"pjproject log level is {pj.level}, not {prior.pjproject_level}")
+        except P.UnexpectedOutput as err:
+            left.append(f"could not read the logging state back: {err}")
+        return left
+
+    def _record_off(self, state: DebugState, reason: str) -> str | None:
+        """Record that the session ended; on failure drop the file. Returns a warning."""
+        history = list(state.history)
+        history.append(self._record(state, reason))
+        try:
+            self.store.save_off(history)
+            return None
+        except StateError as err:
+            try:
+                self.store.remove()
+            except StateError as rm_err:
+                return (
+                    f"{err.message}; removing it failed too ({rm_err.message}): it still says "
+                    "debug is on, so the next `off` or expiry will undo again (harmless)"
+                )
+            return f"{err.message}; removed it instead (the session history is lost)"
+
+    async def _undo_with_fresh_session(
+        self, state: DebugState, warnings: list[str]
+    ) -> tuple[StateError | None, list[str]]:
         async with self._session() as ami:
-            await self._undo_all(ami, state, warnings)
+            record_err = await self._undo_all(ami, state, warnings)
+            return record_err, await self._verify_restored(ami, state)
 
     # -- on ----------------------------------------------------------------------------------
+    async def _clear_leftover(
+        self, ami: CommandRunner, state: DebugState, reason: str, warnings: list[str]
+    ) -> None:
+        """Undo what a previous session left applied, or refuse to go on."""
+        key = state.maybe_in_flight()
+        if key is not None:
+            state.applied.append(key)  # it may have run before the record was written
+        state.status = "turning_off"
+        self._save_quietly(state, warnings)
+        await self._undo_all(ami, state, warnings)
+        left = await self._verify_restored(ami, state)
+        if left:
+            raise StepFailed(
+                f"could not restore the state recorded in {self.store.path}: {'; '.join(left)}",
+                hint="fix it by hand (see `callctl debug status`), then delete the state file",
+            )
+        warning = self._record_off(state, reason)
+        if warning:
+            warnings.append(warning)
+
+    def _save_quietly(self, state: DebugState, warnings: list[str]) -> None:
+        try:
+            self.store.save(state)
+        except StateError as err:
+            warnings.append(f"{err.message} (going on: undoing comes first)")
+
     async def on(
         self,
         *,
@@ -226,16 +307,13 @@ class DebugService:
         warnings: list[str] = []
         async with self.store.locked():
             state = self.store.load()
-            history = self.store.history()
             async with self._session() as ami:
                 if state is not None and state.status != "on":
                     warnings.append(
                         f"a previous debug session was interrupted while {state.status}; "
                         "undoing what it left applied first"
                     )
-                    await self._undo_all(ami, state, warnings)
-                    history.append(self._record(state, "interrupted"))
-                    self.store.save_off(history)
+                    await self._clear_leftover(ami, state, "interrupted", warnings)
                     state = None
                 if state is not None:
                     channels = await self._channels(ami)
@@ -245,11 +323,8 @@ class DebugService:
                         f"logger channel {state.name!r} is gone (Asterisk restarted or it was "
                         "removed by hand): restoring the recorded prior state, then starting over"
                     )
-                    state.status = "turning_off"
-                    self.store.save(state)
-                    await self._undo_all(ami, state, warnings)
-                    history.append(self._record(state, "channel vanished"))
-                    self.store.save_off(history)
+                    await self._clear_leftover(ami, state, "channel vanished", warnings)
+                history = self.store.history()
                 return await self._start(
                     ami, name, duration, level, pjsip_logger_was, warnings, history
                 )
@@ -271,7 +346,8 @@ class DebugService:
             for step in relevel_steps(state.prior, state.level, level):
                 await self._apply(ami, step, state.name, level, warnings)
                 if step.key not in state.applied:
-                    state.steps = [s for s in state.steps if s.key != step.key] + [step]
+                    if step.key not in state.planned:
+                        state.planned.append(step.key)
                     state.applied.append(step.key)
             state.level = level
         now = self.clock()
@@ -309,14 +385,14 @@ class DebugService:
             level=level,
             log_file=log_file,
             prior=prior,
-            steps=plan_steps(prior, name, level),
+            planned=plan_keys(prior, level),
             applied=[],
             since=now,
             expires=now + duration,
             requested_by={**who_asked(), "at": now.isoformat(timespec="seconds")},
             history=history[-10:],
         )
-        self.store.save(state)
+        self.store.save(state)  # nothing is changed unless the prior state is recorded
         current: Step | None = None
         try:
             for step in state.steps:
@@ -339,9 +415,13 @@ class DebugService:
         err: BaseException,
         warnings: list[str],
     ) -> NoReturn:
-        """Undo after a failed `on`, then raise an error that says what happened."""
-        # A rejected command is the only failure after which the connection is known good.
-        lost = not isinstance(err, AmiCommandRejected | StepFailed)
+        """Undo after a failed `on`, then record, then raise an error that says what happened.
+
+        Undo comes first: if the failure was the state file itself (a full disk), waiting for
+        a successful save before undoing would leave debug applied with no record of it.
+        """
+        # A rejected command, a step's odd answer or a failed save leave the connection good.
+        lost = not isinstance(err, AmiCommandRejected | StepFailed | StateError)
         foreign_channel = (
             in_flight is not None
             and in_flight.key == "channel"
@@ -359,28 +439,34 @@ class DebugService:
             # safe either way; a channel someone else created meanwhile is left alone.
             state.applied.append(in_flight.key)
         state.status = "turning_off"
-        self.store.save(state)
+        self._save_quietly(state, warnings)
         what = ", ".join(state.applied) or "nothing"
+        message = getattr(err, "message", str(err))
         try:
             if lost:
-                await self._undo_with_fresh_session(state, warnings)
+                _, left = await self._undo_with_fresh_session(state, warnings)
             else:
                 async with self._session() as ami:
                     await self._undo_all(ami, state, warnings)
+                    left = await self._verify_restored(ami, state)
         except (CallctlError, OSError) as undo_err:
             msg = getattr(undo_err, "message", str(undo_err))
             raise StepFailed(
-                f"debug on failed: {getattr(err, 'message', err)}; rolling back "
+                f"debug on failed: {message}; rolling back "
                 f"({', '.join(state.applied)}) also failed: {msg}",
                 hint=f"the state file {self.store.path} records what is still applied; "
                 "run `callctl debug off` when Asterisk answers again",
             ) from err
-        history = list(state.history)
-        history.append(self._record(state, "rolled back"))
-        self.store.save_off(history)
-        message = getattr(err, "message", str(err))
+        if left:
+            raise StepFailed(
+                f"debug on failed: {message}; rolled back ({what}) but NOT restored: "
+                + "; ".join(left),
+                hint="fix it by hand; `callctl debug status` shows the recorded prior state",
+            ) from err
+        warning = self._record_off(state, "rolled back")
+        note = f"; the state file could not be updated: {warning}" if warning else ""
         raise RolledBack(
-            f"{message} (rolled back: {what}; Asterisk is as before)",
+            f"{message} (rolled back: {what}; Asterisk is as before{note})",
             hint=getattr(err, "hint", None),
         ) from err
 
@@ -393,22 +479,33 @@ class DebugService:
             if only_if_expired and state.status == "on" and not state.expired(self.clock()):
                 return OffResult("noop", state, "not expired yet")
             warnings: list[str] = []
+            key = state.maybe_in_flight()
+            if key is not None:
+                # `on` died (or could not record) after sending this step: it may have run.
+                state.applied.append(key)
             state.status = "turning_off"
-            self.store.save(state)
+            self._save_quietly(state, warnings)
             try:
                 async with self._session() as ami:
                     await self._undo_all(ami, state, warnings)
+                    left = await self._verify_restored(ami, state)
             except CallctlError as err:
                 if err.hint is None:
-                    left = ", ".join(state.applied) or "nothing"
+                    still = ", ".join(state.applied) or "nothing"
                     err.hint = (
-                        f"still applied: {left} (recorded in {self.store.path}); run "
+                        f"still applied: {still} (recorded in {self.store.path}); run "
                         "`callctl debug off` again once Asterisk answers"
                     )
                 raise
-            history = list(state.history)
-            history.append(self._record(state, reason))
-            self.store.save_off(history)
+            if left:
+                raise StepFailed(
+                    f"debug logging on {state.target} was NOT restored: " + "; ".join(left),
+                    hint=f"the recorded prior state is in {self.store.path} "
+                    "(`callctl debug status`); fix it by hand, then delete that file",
+                )
+            warning = self._record_off(state, reason)
+            if warning:
+                warnings.append(f"Asterisk is restored, but the state file: {warning}")
             return OffResult("stopped", state, reason, warnings)
 
     async def expire(self) -> OffResult:
@@ -466,35 +563,48 @@ class DebugService:
 # -- expiry enforcement for the daemon -------------------------------------------------------
 
 
-CredentialsFor = Callable[[str], AmiConfig]
+class KnownTargets:
+    """The Asterisks the expiry watcher may act on, each with its own AMI credentials.
+
+    The watcher reads only these targets' state files (never every file in the folder), and
+    a file whose recorded target differs from its name is refused (`StateStore.load`): a
+    file can never send the daemon's secret, or any command, to an Asterisk it was not
+    configured for.
+    """
+
+    def __init__(self, *configs: AmiConfig) -> None:
+        self.by_target = {c.target: c for c in configs}
+
+    def __call__(self, target: str) -> AmiConfig:
+        try:
+            return self.by_target[target]
+        except KeyError:
+            raise StateError(f"{target!r} is not a configured Asterisk target") from None
+
+    def targets(self) -> list[str]:
+        return sorted(self.by_target)
 
 
-def credentials_from(base: AmiConfig) -> CredentialsFor:
-    """Use `base`'s user/secret for any target named in a state file."""
-
-    def for_target(target: str) -> AmiConfig:
-        host, _, port = target.rpartition(":")
-        return replace(base, host=host or base.host, port=int(port or base.port))
-
-    return for_target
+def credentials_from(*configs: AmiConfig) -> KnownTargets:
+    """The daemon's own Asterisk (and any other configured one), each with its credentials."""
+    return KnownTargets(*configs)
 
 
 async def enforce_debug_expiry(
-    credentials: CredentialsFor,
+    credentials: KnownTargets,
     *,
     state_dir: Path | None = None,
     session_factory: SessionFactory = AmiSession,
     clock: Callable[[], datetime] = now_utc,
 ) -> list[OffResult]:
-    """Turn off every expired (or half-toggled) debug session found in the state directory.
+    """Turn off every expired (or half-toggled) debug session of the configured targets.
 
     Safe to call at daemon start-up and then periodically. Errors for one target are logged
     and do not stop the others. Returns what was turned off.
     """
-    directory = state_dir or default_state_dir()
     done: list[OffResult] = []
-    for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
-        store = StateStore(path)
+    for target in credentials.targets():
+        store = StateStore.for_target(target, state_dir)
         try:
             state = store.load()
             if state is None:
@@ -502,31 +612,23 @@ async def enforce_debug_expiry(
             if state.status == "on" and not state.expired(clock()):
                 continue
             service = DebugService(
-                credentials(state.target),
-                store=store,
-                session_factory=session_factory,
-                clock=clock,
+                credentials(target), store=store, session_factory=session_factory, clock=clock
             )
             result = await service.expire()
         except (CallctlError, AmiError, OSError) as err:
-            log.warning("debug expiry for %s failed: %s", path.name, getattr(err, "message", err))
+            log.warning("debug expiry for %s failed: %s", target, getattr(err, "message", err))
             continue
         if result.action == "stopped":
-            log.info(
-                "debug logging on %s turned off: %s",
-                result.state and result.state.target,
-                result.reason,
-            )
+            log.info("debug logging on %s turned off: %s", target, result.reason)
             done.append(result)
     return done
 
 
-def next_expiry(state_dir: Path | None = None) -> datetime | None:
-    directory = state_dir or default_state_dir()
+def next_expiry(credentials: KnownTargets, state_dir: Path | None = None) -> datetime | None:
     soonest: datetime | None = None
-    for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
+    for target in credentials.targets():
         try:
-            state = StateStore(path).load()
+            state = StateStore.for_target(target, state_dir).load()
         except StateError:
             continue
         if state is not None and (soonest is None or state.expires < soonest):
@@ -551,7 +653,7 @@ class DebugExpiryWatcher:
 
     def __init__(
         self,
-        credentials: CredentialsFor,
+        credentials: KnownTargets,
         *,
         state_dir: Path | None = None,
         interval: float = 15.0,
@@ -576,7 +678,7 @@ class DebugExpiryWatcher:
         return results
 
     def _delay(self) -> float:
-        nxt = next_expiry(self.state_dir)
+        nxt = next_expiry(self.credentials, self.state_dir)
         if nxt is None:
             return self.interval
         until = (nxt - self.clock()).total_seconds()

@@ -15,9 +15,10 @@ from callctl.debug._model import (
     Prior,
     format_duration,
     parse_duration,
+    plan_keys,
     plan_steps,
 )
-from callctl.debug._store import StateStore, write_atomic
+from callctl.debug._store import StateStore
 from callctl.errors import StateError, UsageError
 
 
@@ -169,7 +170,7 @@ def make_state() -> DebugState:
         level=5,
         log_file="/l/dbg",
         prior=p,
-        steps=plan_steps(p, "dbg", 5),
+        planned=plan_keys(p, 5),
         applied=["channel", "core_debug"],
         since=t,
         expires=t + timedelta(minutes=15),
@@ -178,7 +179,7 @@ def make_state() -> DebugState:
 
 
 def test_state_round_trip(tmp_path):
-    store = StateStore(tmp_path / "s.json")
+    store = StateStore(tmp_path, "127.0.0.1:5038")
     st = make_state()
     store.save(st)
     back = store.load()
@@ -190,29 +191,15 @@ def test_state_round_trip(tmp_path):
 
 
 def test_state_corruption_is_a_state_error(tmp_path):
-    store = StateStore(tmp_path / "s.json")
+    store = StateStore(tmp_path, "127.0.0.1:5038")
     store.path.write_text("{not json")
     with pytest.raises(StateError, match="not valid JSON"):
         store.load()
     doc = make_state().to_json()
     doc["applied"].append("mystery")
     store.path.write_text(json.dumps(doc))
-    with pytest.raises(StateError, match="no undo"):
+    with pytest.raises(StateError, match="did not plan"):
         store.load()
-
-
-def test_write_atomic_leaves_old_file_when_write_fails(tmp_path, monkeypatch):
-    path = tmp_path / "s.json"
-    write_atomic(path, b"old")
-
-    def boom(*a, **k):
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(os, "replace", boom)
-    with pytest.raises(OSError):
-        write_atomic(path, b"new")
-    assert path.read_bytes() == b"old"
-    assert [p.name for p in tmp_path.iterdir()] == ["s.json"]
 
 
 def test_default_state_dir_follows_the_project_state_folder():
@@ -220,3 +207,14 @@ def test_default_state_dir_follows_the_project_state_folder():
 
     assert default_state_dir({"CALLCTL_STATE_DIR": "/a"}) == Path("/a/debug")
     assert default_state_dir({"CALLCTL_STATE": "/b"}) == Path("/b/debug")
+
+
+def test_default_state_dir_is_the_deployed_one_when_it_exists(tmp_path):
+    """One location per host: the CLI finds the daemon's folder without any environment."""
+    from callctl.debug._store import default_state_dir
+
+    system = tmp_path / "var-lib-callctl"
+    assert default_state_dir({}, system=system) != system / "debug"
+    system.mkdir()
+    assert default_state_dir({}, system=system) == system / "debug"
+    assert default_state_dir({"CALLCTL_STATE": "/b"}, system=system) == Path("/b/debug")
