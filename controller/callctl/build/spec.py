@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from callctl import yamlsafe
 from callctl.errors import UsageError
 from callctl.names import NAME_HINT, is_safe_name, shown
 
@@ -111,7 +112,11 @@ class BuildSpec:
 
 def _err(origin: Path | None, key: str, msg: str) -> UsageError:
     where = f"{origin}: " if origin else ""
-    return UsageError(f"{where}{key}: {msg}", hint="see specs/default.yaml for a valid spec")
+    # Values are quoted in messages: never a whole hostile value.
+    return UsageError(
+        f"{where}{yamlsafe.clip(key, 120)}: {yamlsafe.clip(msg)}",
+        hint="see specs/default.yaml for a valid spec",
+    )
 
 
 def _source(raw: Any, key: str, base: Path, origin: Path | None) -> SourceSpec:
@@ -151,7 +156,11 @@ def _source(raw: Any, key: str, base: Path, origin: Path | None) -> SourceSpec:
 
 def parse_spec(text: str, origin: Path | None = None) -> BuildSpec:
     try:
-        raw = yaml.safe_load(text)
+        raw = yamlsafe.load(text)  # bounded nesting and aliases: the spec may come from anyone
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise _err(origin, "yaml", where + (exc.problem or exc.context or "invalid")) from None
     except yaml.YAMLError as exc:
         raise _err(origin, "yaml", str(exc)) from None
     if not isinstance(raw, dict):

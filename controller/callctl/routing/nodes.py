@@ -11,6 +11,8 @@ from collections.abc import Collection
 
 import yaml
 
+from callctl import yamlsafe
+from callctl.names import shown
 from callctl.routing.issues import Issues
 
 TAG_STR = "tag:yaml.org,2002:str"
@@ -25,9 +27,13 @@ Entry = tuple[yaml.ScalarNode, yaml.Node]
 
 
 def compose(text: str, issues: Issues) -> yaml.Node | None:
-    """Parse `text` into a node tree; a syntax error is recorded (it ends parsing)."""
+    """Parse `text` into a node tree; a syntax error is recorded (it ends parsing).
+
+    Nesting, aliases and what they expand to are bounded (callctl.yamlsafe): past the bounds
+    this is a YAML error at a line, not a RecursionError or a walk through millions of nodes.
+    """
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yamlsafe.compose(text)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         problem = err.problem or err.context or "invalid YAML"
@@ -55,7 +61,7 @@ def describe(node: yaml.Node) -> str:
         return "a list"
     if node.tag == TAG_NULL:
         return "empty"
-    return f"{node.value!r}"
+    return shown(node.value)
 
 
 def join(path: str, key: str | int) -> str:

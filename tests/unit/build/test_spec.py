@@ -93,3 +93,22 @@ def test_default_module_marker_expands_and_dedupes() -> None:
     assert spec.modules[: len(DEFAULT_MODULES)] == DEFAULT_MODULES
     assert spec.modules[-1] == "app_queue"
     assert spec.modules.count("chan_pjsip") == 1
+
+
+def test_deeply_nested_spec_is_a_usage_error_with_a_line() -> None:
+    # PyYAML composes recursively: ~500 levels ended in a RecursionError ("internal error").
+    with pytest.raises(UsageError, match=r"line 2.*nested more than"):
+        parse_spec("name: x\nasterisk: " + "[" * 2000 + "]" * 2000)
+
+
+def test_alias_bomb_in_a_spec_is_refused() -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    with pytest.raises(UsageError, match="aliases expand"):
+        parse_spec("\n".join(lines) + "\nasterisk: {kind: debian}\nmodules: *a8\n")
+
+
+def test_long_values_are_quoted_in_part() -> None:
+    with pytest.raises(UsageError) as caught:
+        parse_spec(f"asterisk: {{kind: '{'k' * 1_000_000}'}}")
+    assert len(caught.value.message) < 400

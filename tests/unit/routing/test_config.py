@@ -408,3 +408,48 @@ def test_bad_hotlines_are_reported_at_their_line(value: str, message: str | None
     assert [(line, col) for line, col, _ in found] == [(13, 14)]
     if message is not None:
         assert found[0][2] == message
+
+
+# --- hostile files: bounded nesting, aliases and messages (issue 16 item 9) ---------------
+
+
+def test_deep_nesting_is_a_yaml_error_at_its_line_not_a_recursion_error(tmp_path: Path) -> None:
+    path = tmp_path / "deep.yaml"
+    path.write_text("version: 1\ntrunks: " + "[" * 2000 + "]" * 2000 + "\n")  # 4 KB
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert f"{path}:2:" in caught.value.message
+    assert "nested more than 64 levels deep" in caught.value.message
+
+
+def test_many_aliases_of_a_long_value_are_refused_with_short_messages() -> None:
+    big = "x" * 100_000
+    text = f"version: 1\nbig: &v '{big}'\ntrunks:\n  primary: a\n  fallbacks: [{'*v, ' * 300}]\n"
+    found = issues_of(text)
+    assert any("more than 256 aliases" in m for _, _, m in found)
+    assert sum(len(m) for _, _, m in found) < 10_000
+
+
+def test_aliases_that_expand_to_millions_of_values_are_refused() -> None:
+    lines = ["version: 1", "a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    lines.append("policy: {allowed_destinations: *a8}")  # 10^9 values, if walked
+    found = issues_of("\n".join(lines) + "\n")
+    assert [m for _, _, m in found] == [
+        "YAML syntax error: aliases expand to more than 200000 values"
+    ]
+
+
+def test_a_long_value_is_quoted_in_part() -> None:
+    found = issues_of(VALID.replace("primary: carrier-a", f"primary: '{'a b' * 300_000}'"))
+    [(line, _, message)] = found
+    assert line == 6 and "invalid PJSIP endpoint name" in message and len(message) <= 300
+    assert message.endswith("'_', '-' or '.' (at most 64)")  # the reason survives
+
+
+def test_thousands_of_problems_are_listed_up_to_a_bound() -> None:
+    dids = "".join(f"  - {{number: bad{i}, jids: [a@b.c]}}\n" for i in range(5000))
+    config, issues = parse_config(VALID.replace("dids:\n", "dids:\n" + dids, 1))
+    assert config is None
+    assert len(issues) == 1001
+    assert issues[-1].message == "... and 4000 more problems not listed"
