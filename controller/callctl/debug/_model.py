@@ -24,7 +24,7 @@ DEFAULT_NAME = "callctl-debug"
 CHANNEL_LEVELS = "notice,warning,error,debug,verbose,trace"
 STATE_VERSION = 2  # 2: steps are keys only; their commands are derived, never read
 
-_DURATION_PART = re.compile(r"(\d+)([hms])")
+_DURATION_PART = re.compile(r"([0-9]{1,9})([hms])")  # bounded: 20 digits overflowed timedelta
 _NAME_OK = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
