@@ -6,8 +6,12 @@ splits a line into time, sender and text, session.py keeps each ICE session's mo
 stundump.py reads pjnath's STUN dumps, jingle.py res_xmpp's Jingle stanzas, signatures.py
 names the failures and report.py shapes the result. This module routes lines between them.
 
-Memory is bounded: per session at most `session.MAX_EVENTS` state changes are kept, and at
-most `MAX_SESSIONS` finished sessions are kept in full (all are counted).
+Memory is bounded whatever the input: per session at most `session.MAX_EVENTS` state
+changes and `session.MAX_ITEMS` pairs, candidates..., at most `MAX_LIVE` sessions open at once
+(the oldest is closed as incomplete past that: a log of sessions never destroyed), at most
+`MAX_SESSIONS` finished sessions kept in full, lines longer than `scan.MAX_LINE` skipped. Each
+of these is counted in the report's `warnings`. Work is linear in the input: the anchor set is
+fixed, sessions are found by remote address through an index.
 
 The Asterisk lines matched here are quoted from `res/res_rtp_asterisk.c` (ast_debug_ice /
 ast_log / rtp debug).
@@ -22,7 +26,7 @@ from callctl.icelog.framing import Framer, Line
 from callctl.icelog.jingle import HEADER as XMPP_HEADER
 from callctl.icelog.jingle import JingleWatch
 from callctl.icelog.report import session_report
-from callctl.icelog.scan import AnchorScanner
+from callctl.icelog.scan import MAX_LINE, AnchorScanner
 from callctl.icelog.session import (
     RE_DUMP_ROW,
     Session,
@@ -35,6 +39,7 @@ from callctl.icelog.signatures import EXPLAIN, PATCHES, signatures
 from callctl.icelog.stundump import StunDumpReader
 
 MAX_SESSIONS = 500  # finished sessions kept in full
+MAX_LIVE = 2000  # sessions open at once (Asterisk destroys each at hang-up)
 MAX_FINDINGS = 100
 MAX_MEDIA = 10000
 
@@ -63,6 +68,10 @@ class IceLogAnalyzer:
         self._last_pj: Session | None = None
         self._last_ts: float | None = None
         self._last_stamp: str | None = None
+        self._by_remote: dict[str, Session] = {}  # remote address -> newest live session
+        self.sessions_evicted = 0
+        self.items_dropped = 0
+        self.lines_too_long = 0
 
     # -- input ----------------------------------------------------------------------------------
     def feed(self, data: bytes) -> None:
@@ -75,6 +84,9 @@ class IceLogAnalyzer:
     def feed_line(self, raw: str) -> None:
         """Feed one line (without or with its newline)."""
         self.lineno += 1
+        if len(raw) > MAX_LINE:
+            self.lines_too_long += 1
+            return
         self._handle(raw)
 
     def _handle(self, raw: str) -> None:
@@ -122,11 +134,12 @@ class IceLogAnalyzer:
             )
 
     def _session_for_remote(self, addr: str) -> Session | None:
-        best: Session | None = None
-        for s in self.live.values():
-            if addr in s.remote_addrs() and (best is None or s.ordinal > best.ordinal):
-                best = s
-        return best
+        return self._by_remote.get(addr)
+
+    def _index_remote(self, addr: str, s: Session) -> None:
+        cur = self._by_remote.get(addr)
+        if cur is None or cur.ordinal < s.ordinal:  # the newest session with it wins
+            self._by_remote[addr] = s
 
     # -- pjlib lines ----------------------------------------------------------------------------
     def _pj(self, ts: float | None, sender: str, text: str) -> None:
@@ -149,8 +162,7 @@ class IceLogAnalyzer:
             if not sender.startswith("icess"):
                 return
             # A session created before the log started: track it from here.
-            self.sessions_total += 1
-            s = self.live[sender] = Session(sender, self.sessions_total, None, self.lineno)
+            s = self._open(Session(sender, self.sessions_total + 1, None, self.lineno))
         self.ice_lines += 1
         self._last_pj = s
         s.last_ts = ts
@@ -160,16 +172,31 @@ class IceLogAnalyzer:
     def _create(self, ts: float | None, sender: str, comp_cnt: int, role: str) -> None:
         if sender in self.live:
             self._end(sender, ts, "replaced")
-        self.sessions_total += 1
         self.ice_lines += 1
-        if not sender.startswith("icess"):
-            self.scanner.follow(sender)
-        s = Session(
-            sender, self.sessions_total, ts, self.lineno, comp_cnt=comp_cnt, role=role, roles=[role]
+        self.scanner.follow(sender)
+        s = self._open(
+            Session(
+                sender,
+                self.sessions_total + 1,
+                ts,
+                self.lineno,
+                comp_cnt=comp_cnt,
+                role=role,
+                roles=[role],
+            )
         )
-        self.live[sender] = s
         self._last_pj = s
         s.last_ts = ts
+
+    def _open(self, s: Session) -> Session:
+        if len(self.live) >= MAX_LIVE:  # close the oldest, counted
+            oldest = next(iter(self.live))
+            self.sessions_evicted += 1
+            self._end(oldest, None, "evicted (too many open sessions)")
+        self.sessions_total += 1
+        s.on_remote = self._index_remote
+        self.live[s.name] = s
+        return s
 
     # -- Asterisk lines -------------------------------------------------------------------------
     def _ast(self, line: Line) -> None:
@@ -217,6 +244,10 @@ class IceLogAnalyzer:
 
     def _finish_session(self, s: Session) -> None:
         s.dump = ""
+        s.on_remote = None
+        for addr in s.remotes:
+            if self._by_remote.get(addr) is s:
+                del self._by_remote[addr]
         found = signatures(s, self.media)
         for sig in found:
             name = sig["signature"]
@@ -225,6 +256,7 @@ class IceLogAnalyzer:
         self.outcomes[out] = self.outcomes.get(out, 0) + 1
         if self._last_pj is s:
             self._last_pj = None
+        self.items_dropped += s.dropped + s.events_dropped
         if len(self.finished) < MAX_SESSIONS:
             s.found = found
             self.finished.append(s)
@@ -253,4 +285,9 @@ class IceLogAnalyzer:
                 for f in self.findings
             ],
             "sessions": [session_report(s) for s in self.finished],
+            "warnings": {  # input the bounds made the analyzer drop, counted
+                "sessions_evicted": self.sessions_evicted,
+                "lines_too_long": self.lines_too_long + self.scanner.too_long,
+                "items_dropped": self.items_dropped,
+            },
         }

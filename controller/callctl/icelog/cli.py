@@ -59,9 +59,21 @@ def register(sub: Any) -> None:
     an.set_defaults(func=cmd_analyze)
 
 
+def has_ice_events(report: dict[str, Any]) -> bool:
+    return bool(report["sessions_total"] or report["findings"] or report["jingle_rejections"])
+
+
 def cmd_analyze(args: argparse.Namespace, console: Console) -> int:
     a = analyze_file(args.file)
     report = a.report()
+    if not has_ice_events(report):
+        what = f"{report['lines']} lines" if report["lines"] else "an empty input"
+        if report["warnings"]["lines_too_long"]:
+            what += f", {report['warnings']['lines_too_long']} of them too long and skipped"
+        raise UsageError(
+            f"no ICE events in {args.file} ({what}): no pjnath ICE session, no Jingle "
+            "signalling; is pjproject logging at level 4 or more (`callctl debug on`)?"
+        )
     if console.json:
         console.emit_json("ice.analysis", {"file": str(args.file), **report})
         return 0

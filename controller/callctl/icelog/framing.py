@@ -24,14 +24,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 _AST = re.compile(
-    r"^\[(?P<date>[^\]]+)\] (?P<level>[A-Z]+)\[(?P<lwp>\d+)\](?:\[(?P<callid>C-[0-9a-f]+)\])? "
+    r"^\[(?P<date>[^\]]+)\] (?P<level>[A-Z]+)\[(?P<lwp>\d{1,12})\](?:\[(?P<callid>C-[0-9a-f]+)\])? "
     r"(?P<src>[^:\s]+): (?P<msg>.*)$"
 )
 _PJRAW = re.compile(
     r"^(?P<date>\d{4}-\d\d-\d\d )?(?P<time>\d\d:\d\d:\d\d\.\d{3}) +(?P<sender>\S+) "
     r"[ !]?(?P<msg>.*)$"
 )
-_TIME = re.compile(r"(\d\d):(\d\d):(\d\d)(?:[.,](\d+))?")
+_TIME = re.compile(r"(\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9}))?")  # bounded: int() of it
 _DATE_FORMATS = ("%Y-%m-%d", "%b %d", "%Y/%m/%d", "%d/%m/%Y", "%a %b %d")
 _CACHE = 4096  # distinct stamps remembered (a log repeats each stamp on many lines)
 
@@ -144,6 +144,8 @@ class Framer:
                     continue
                 d = float(parsed.toordinal() if parsed.year > 1900 else parsed.timetuple().tm_yday)
                 break
+            if len(self._days) > _CACHE:
+                self._days.clear()
             self._days[date] = d
         return d * 86400.0
 

@@ -52,6 +52,11 @@ def session_report(s: Session) -> dict[str, Any]:
         "nominations": [dict(n, t=rel(n["t"])) for n in s.nominations],
         "outcome": s.outcome(),
         "status": s.status,
+        "negotiation": (  # pjnath's own "ICE negotiation success|failed after Ns:mmm"
+            {"result": s.negotiation["result"], "seconds": s.negotiation["seconds"]}
+            if s.negotiation
+            else None
+        ),
         "duration": round(end - start, 3) if end is not None and start is not None else None,
         "signatures": s.found,
     }
@@ -71,6 +76,9 @@ def render_text(report: dict[str, Any], max_events: int) -> list[str]:
         )
         status = f" ({s['status']})" if s["status"] else ""
         out.append(f"  outcome:   {s['outcome'].upper()}{status} after {dur}")
+        if s["negotiation"]:
+            n = s["negotiation"]
+            out.append(f"  pjnath:    ICE negotiation {n['result']} after {n['seconds']:.3f} s")
         local = s["candidates"]["local"]
         out.append(
             "  local:     "
@@ -140,8 +148,12 @@ def render_text(report: dict[str, Any], max_events: int) -> list[str]:
             "failure signatures: "
             + ", ".join(f"{k} x{n}" for k, n in sorted(report["signatures"].items()))
         )
-    elif report["sessions_total"]:
-        out.append("no known failure signature found")
     else:
-        out.append("no pjnath ICE lines found (is pjproject logging at level 4 or more?)")
+        out.append("no known failure signature found")
+    warnings = {k: n for k, n in report["warnings"].items() if n}
+    if warnings:
+        out.append(
+            "warning: input past the analyzer's bounds was dropped: "
+            + ", ".join(f"{k} x{n}" for k, n in sorted(warnings.items()))
+        )
     return out

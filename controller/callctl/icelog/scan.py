@@ -3,6 +3,10 @@
 Most of a debug log is SIP, RTP and other noise. Every line the analyzer acts on holds one
 of a few anchors, found with bytes.find; the rest is never decoded. `feed()` takes any
 chunking and yields (line number, text) for the lines holding an anchor.
+
+Bounded for untrusted input: a line longer than `MAX_LINE` is skipped (counted in
+`too_long`) without being kept, and the set of anchors never grows past the two sets below,
+so the work is linear in the input.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ ANCHORS = (
     b"Controlled agent",
     b"incoming check",
     b"early check",
+    b"no checklist",
     b"RTP",
 )
 # In an Asterisk log every pjnath ICE line comes from a session named "icess0x..." (Asterisk
@@ -43,6 +48,9 @@ ASTERISK_ANCHORS = (
     b"<--- XMPP ",  # a timestamped line, then a header line, then the stanza
     b"<jingle",
 )
+# A log with a session not named icess...: every line of it holds one of these.
+FOLLOW_ALL = tuple(dict.fromkeys(ASTERISK_ANCHORS + ANCHORS))
+MAX_LINE = 64 * 1024  # pjlib writes at most 4,000 bytes a line; a res_xmpp stanza a few KB
 
 
 def _starts(block: bytes, anchors: tuple[bytes, ...], begin: int, end: int) -> set[int]:
@@ -60,27 +68,45 @@ def _starts(block: bytes, anchors: tuple[bytes, ...], begin: int, end: int) -> s
 class AnchorScanner:
     def __init__(self) -> None:
         self._tail = b""
+        self._skipping = False  # inside a line longer than MAX_LINE
         self._anchors: tuple[bytes, ...] | None = None
-        self._follow: list[bytes] = []
+        self._widen = False
         self.lineno = 0  # lines seen so far (all of them, not only those yielded)
+        self.too_long = 0  # lines skipped for their length
+
+    @property
+    def anchors(self) -> tuple[bytes, ...]:
+        return self._anchors or ()
 
     def follow(self, name: str) -> None:
-        """Also yield the lines holding `name` from here on (a session with an unusual
-        name in an Asterisk log)."""
-        anchors = self._anchors
-        if anchors is not None and anchors is not ANCHORS and name.encode() not in anchors:
-            self._follow.append(name.encode())
+        """A session with an unusual name (an Asterisk log's are all icess...): from here on
+        yield every line the analyzer could act on, whatever its sender. Once per log, so
+        thousands of such names cost no more than one."""
+        if self._anchors is ASTERISK_ANCHORS and not name.startswith("icess"):
+            self._widen = True
 
     def feed(self, data: bytes) -> Iterator[tuple[int, str]]:
+        if self._skipping:
+            nl = data.find(b"\n")
+            if nl < 0:
+                return
+            self._skipping = False
+            self.lineno += 1
+            data = data[nl + 1 :]
         buf = self._tail + data if self._tail else data
         cut = buf.rfind(b"\n")
-        if cut < 0:
-            self._tail = buf
-            return
         self._tail = buf[cut + 1 :]
-        yield from self._scan(buf, cut + 1)
+        if len(self._tail) > MAX_LINE:
+            self._tail = b""
+            self._skipping = True
+            self.too_long += 1
+        if cut >= 0:
+            yield from self._scan(buf, cut + 1)
 
     def finish(self) -> Iterator[tuple[int, str]]:
+        if self._skipping:
+            self._skipping = False
+            self.lineno += 1
         if self._tail:
             tail, self._tail = self._tail, b""
             yield from self.feed(tail + b"\n")
@@ -103,12 +129,13 @@ class AnchorScanner:
             prev = s
             e = find(b"\n", s, end)
             self.lineno = base + 1
+            if e - s > MAX_LINE:
+                self.too_long += 1
+                continue
             yield self.lineno, block[s:e].decode("utf-8", "replace")
-            if self._follow:
-                new = tuple(self._follow)
-                self._follow.clear()
-                self._anchors = self._anchors + new
-                extra = _starts(block, new, e, end) - set(order[i:])
+            if self._widen and self._anchors is not FOLLOW_ALL:
+                extra = _starts(block, FOLLOW_ALL, e, end) - set(order[i:])
+                self._anchors = FOLLOW_ALL
                 if extra:
                     order = order[:i] + sorted(set(order[i:]) | extra)
         self.lineno = base + count(b"\n", prev, end)

@@ -14,14 +14,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MAX_EVENTS = 200  # state changes kept per session (all are counted)
+MAX_ITEMS = 1000  # pairs, candidates, nominations... kept per session (a real one has tens)
 
 PairKey = tuple[int, str, str]  # (component, local address, remote address)
 
-_PAIR = r"(\d+): \[(\d+)\] (\S+)-->(\S+)"
-RE_CREATED = re.compile(r"^ICE session created, comp_cnt=(\d+), role is (\w+) agent")
+# Digit runs are bounded ({1,9}): a longer one is not pjnath's, and int() of thousands of
+# digits raises (Python's int max str digits).
+_PAIR = r"(\d{1,9}): \[(\d{1,9})\] (\S+)-->(\S+)"
+RE_CREATED = re.compile(r"^ICE session created, comp_cnt=(\d{1,9}), role is (\w+) agent")
 RE_ROLE = re.compile(r"^Role changed to (\w+)")
 RE_CAND = re.compile(
-    r"^Candidate (\d+) added: comp_id=(\d+), type=(\w+), foundation=(\S*), "
+    r"^Candidate (\d{1,9}) added: comp_id=(\d{1,9}), type=(\w+), foundation=(\S*), "
     r"addr=(\S+?):(\d+), base=(\S+?):(\d+), prio=0x([0-9a-fA-F]+)"
 )
 RE_STATE = re.compile(r"^Check " + _PAIR + r": state changed from (.+?) to (.+)$")
@@ -34,6 +37,8 @@ RE_RESULT = re.compile(
 RE_VALID_NOM = re.compile(r"^Valid check " + _PAIR + r" is nominated")
 RE_COMPLETE = re.compile(r"^ICE process complete, status=(.*)$")
 RE_DESTROYED = re.compile(r"^ICE session (0x[0-9a-fA-F]+) destroyed")
+# ice_strans.c (the pj_ice_strans object pjsua and pjmedia use; the session has its name)
+RE_NEGOTIATION = re.compile(r"^ICE negotiation (success|failed) after (\d{1,9})s:(\d{3})")
 RE_PRFLX_REMOTE = re.compile(r"^Added new remote candidate from the request: (\S+?):(\d+)")
 TRIGGER_DONE = (
     "Performing triggered check",
@@ -96,8 +101,25 @@ class Session:
     renomination_attr_seen: int = 0
     nomination_timeout: bool = False
     skipped_checklist: str = ""
+    negotiation: dict[str, Any] | None = None  # ice_strans.c's own verdict and time
     found: list[dict[str, Any]] = field(default_factory=list)
     dump: str = ""  # "checklist" or "valid" while pjnath prints a list's rows
+    dropped: int = 0  # items past MAX_ITEMS, counted, not kept
+    remotes: set[str] = field(default_factory=set)
+    on_remote: Callable[[str, Session], None] | None = None  # told of each new remote
+
+    def keep(self, items: list[Any], item: Any) -> None:
+        """Append within MAX_ITEMS; count the rest."""
+        if len(items) < MAX_ITEMS:
+            items.append(item)
+        else:
+            self.dropped += 1
+
+    def remote(self, addr: str) -> None:
+        if addr not in self.remotes and len(self.remotes) < MAX_ITEMS:
+            self.remotes.add(addr)
+            if self.on_remote is not None:
+                self.on_remote(addr, self)
 
     def event(self, ts: float | None, kind: str, text: str) -> None:
         if len(self.events) < MAX_EVENTS:
@@ -108,14 +130,18 @@ class Session:
     def check(self, key: PairKey) -> CheckInfo:
         c = self.checks.get(key)
         if c is None:
-            c = self.checks[key] = CheckInfo(key)
+            c = CheckInfo(key)
+            if len(self.checks) < MAX_ITEMS:
+                self.checks[key] = c
+                self.remote(key[2])
+            else:  # updated, then forgotten
+                self.dropped += 1
         return c
-
-    def remote_addrs(self) -> set[str]:
-        return {k[2] for k in self.checks} | set(self.remote_prflx)
 
     def outcome(self) -> str:
         if self.status is None:
+            if self.negotiation is not None:  # ice_strans.c's verdict without the process line
+                return "success" if self.negotiation["result"] == "success" else "failed"
             return "incomplete"
         return "success" if self.status == "Success" else "failed"
 
@@ -138,14 +164,15 @@ def dump_row(s: Session, m: re.Match[str]) -> None:
     nominated = m.group(5) == "nominated"
     state = m.group(6)
     if s.dump == "valid":
-        s.valid_list.append(
+        s.keep(
+            s.valid_list,
             {
                 "pair": key_text(key),
                 "comp": key[0],
                 "remote": key[2],
                 "nominated": nominated,
                 "state": state,
-            }
+            },
         )
     else:
         c = s.check(key)
@@ -190,7 +217,7 @@ def _check_result(
     s.event(ts, "check-succeeded", f"{key_text(key)}{' (nominated)' if nominated else ''}")
     if nominated:
         c.nominated = True
-        s.nominations.append({"t": ts, "pair": key_text(key), "by": "check"})
+        s.keep(s.nominations, {"t": ts, "pair": key_text(key), "by": "check"})
 
 
 def _checklist(s: Session, ts: float | None, text: str) -> bool:
@@ -214,7 +241,7 @@ def _valid_check(s: Session, ts: float | None, text: str) -> bool:
     if m:
         key = pair_key(m)
         s.check(key).nominated = True
-        s.nominations.append({"t": ts, "pair": key_text(key), "by": "peer"})
+        s.keep(s.nominations, {"t": ts, "pair": key_text(key), "by": "peer"})
         s.event(ts, "nominated", key_text(key))
     return False
 
@@ -222,13 +249,14 @@ def _valid_check(s: Session, ts: float | None, text: str) -> bool:
 def _candidate(s: Session, ts: float | None, text: str) -> bool:
     m = RE_CAND.match(text)
     if m:
-        s.local.append(
+        s.keep(
+            s.local,
             {
                 "id": int(m.group(1)),
                 "comp": int(m.group(2)),
                 "type": m.group(3),
                 "addr": f"{m.group(5)}:{m.group(6)}",
-            }
+            },
         )
     return False
 
@@ -252,7 +280,7 @@ def _role(s: Session, ts: float | None, text: str) -> bool:
     m = RE_ROLE.match(text)
     if m:
         s.role = m.group(1)
-        s.roles.append(m.group(1))
+        s.keep(s.roles, m.group(1))
         s.event(ts, "role", m.group(1))
     return False
 
@@ -273,6 +301,15 @@ def _no_checklist(s: Session, ts: float | None, text: str) -> bool:
     return False
 
 
+def _negotiation(s: Session, ts: float | None, text: str) -> bool:
+    m = RE_NEGOTIATION.match(text)
+    if m and s.negotiation is None:
+        secs = int(m.group(2)) + int(m.group(3)) / 1000
+        s.negotiation = {"result": m.group(1), "seconds": secs, "t": ts}
+        s.event(ts, "negotiation", f"pjnath: ICE negotiation {m.group(1)} after {secs:.3f} s")
+    return False
+
+
 def _destroying(s: Session, ts: float | None, text: str) -> bool:
     return True
 
@@ -284,7 +321,9 @@ def _peer_activity(s: Session, ts: float | None, text: str) -> bool:
     if text.startswith("Added new remote candidate"):
         m = RE_PRFLX_REMOTE.match(text)
         if m:
-            s.remote_prflx.append(f"{m.group(1)}:{m.group(2)}")
+            addr = f"{m.group(1)}:{m.group(2)}"
+            s.keep(s.remote_prflx, addr)
+            s.remote(addr)
     if text.startswith("Ignored incoming check"):
         s.ignored_after_complete += 1
     if text.startswith(TRIGGER_DONE):
@@ -308,6 +347,7 @@ _HANDLERS: tuple[tuple[str | tuple[str, ...], Handler], ...] = (
     ("Controlled agent timed-out in waiting", _nomination_timeout),
     ("Error: no checklist can be created", _no_checklist),
     ("Destroying ICE session", _destroying),
+    ("ICE negotiation ", _negotiation),
     (PEER_ACTIVITY, _peer_activity),
 )
 
