@@ -30,6 +30,8 @@ class CallRecord:
     code: int | None = None  # the first final response to the INVITE, if it came in time
     decided: float | None = None  # when that response arrived
     gave_up: float | None = None  # when the caller sent CANCEL, having had no final response
+    reached: float | None = None  # the first response of any kind: the INVITE got there
+    hung_up: float | None = None  # the first BYE, either way: an answered call's end
 
     @property
     def answered(self) -> bool:
@@ -38,6 +40,15 @@ class CallRecord:
     @property
     def failed(self) -> bool:
         return self.code is not None and self.code >= 300
+
+    def up_at(self, when: float) -> bool:
+        """Answered and not yet hung up by the caller at `when` (epoch s)."""
+        return (
+            self.decided is not None
+            and self.answered
+            and self.decided <= when
+            and (self.hung_up is None or when < self.hung_up)
+        )
 
 
 @dataclass
@@ -93,11 +104,16 @@ def parse(lines: Iterable[str]) -> dict[str, CallRecord]:
                 calls[m.call_id] = CallRecord(m.call_id, m.stamp)
         elif call is None:
             continue
+        elif m.first_line.startswith("BYE "):
+            if call.hung_up is None:
+                call.hung_up = m.stamp
         elif m.sent and m.first_line.startswith("CANCEL "):
             if call.code is None and call.gave_up is None:
                 call.gave_up = m.stamp
         elif not m.sent and m.first_line.startswith("SIP/2.0 ") and m.cseq.endswith("INVITE"):
             code = int(m.first_line.split()[1])
+            if call.reached is None:
+                call.reached = m.stamp
             if code >= 200 and call.code is None and call.gave_up is None:
                 call.code, call.decided = code, m.stamp
     return calls

@@ -58,6 +58,10 @@ def test_trace_gives_each_call_its_decision_and_when() -> None:
     assert a.invited == stamp("01:00:00.000000") and a.decided == stamp("01:00:00.250000")
     assert (b.code, b.failed, b.decided) == (503, True, stamp("01:00:01.004000"))
     assert (c.code, c.decided, c.gave_up) == (None, None, stamp("01:00:21.500000"))
+    assert (a.reached, c.reached) == (stamp("01:00:00.001000"), stamp("01:00:01.600000"))
+    assert a.hung_up == stamp("01:00:02.250000") and b.hung_up is None
+    assert a.up_at(stamp("01:00:01.000000")) and not a.up_at(stamp("01:00:02.300000"))
+    assert not a.up_at(stamp("01:00:00.100000")) and not b.up_at(stamp("01:00:02.000000"))
     assert not c.answered and not c.failed
 
 
