@@ -8,6 +8,7 @@ is exercised; failures (rejection, dropped connection) can be injected per comma
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 BANNER = "Asterisk Call Manager/9.0.0\r\n"
@@ -141,6 +142,8 @@ class FakeAmiServer:
         self.drop_after_run: set[str] = set()
         self.answer_instead: dict[str, list[str]] = {}  # run the command, answer this text
         self.delay_after_run: dict[str, float] = {}  # run the command, answer late
+        self.lie: dict[str, list[str]] = {}  # do NOT run the command, answer this text
+        self.on_run: dict[str, Callable[[], None]] = {}  # call this when the command runs
         self.received: list[str] = []
         self.logins = 0
         self.server: asyncio.Server | None = None
@@ -200,8 +203,12 @@ class FakeAmiServer:
                         break
                     if mode == "reject":
                         ok, out = False, ["Permission denied (injected)"]
+                    elif cmd in self.lie:
+                        ok, out = True, self.lie.pop(cmd)
                     else:
                         ok, out = self.ast.run(cmd)
+                        if cmd in self.on_run:
+                            self.on_run.pop(cmd)()
                     if cmd in self.drop_after_run:
                         self.drop_after_run.discard(cmd)
                         break

@@ -216,28 +216,35 @@ class DebugService:
                 record_err = record_err or err
         return record_err
 
-    async def _verify_restored(self, ami: CommandRunner, state: DebugState) -> list[str]:
-        """What still differs from the recorded prior state, read back from Asterisk.
+    async def _verify_restored(
+        self, ami: CommandRunner, state: DebugState, undone: list[str]
+    ) -> list[str]:
+        """What of the steps `undone` still differs from the recorded prior, read back.
 
-        The pjsip logger cannot be read back (Asterisk has no command for it).
+        Steps found not undone go back into `state.applied` (so the file keeps them for the
+        next `off`). The pjsip logger cannot be read back: Asterisk has no command for it.
         """
-        left: list[str] = []
+        left: dict[str, str] = {}
         prior = state.prior
         try:
-            if any(c.matches(state.log_file) for c in await self._channels(ami)):
-                left.append(f"logger channel {state.log_file} is still there")
-            if "core_debug" in state.planned:
+            channels = await self._channels(ami) if "channel" in undone else []
+            if any(c.matches(state.log_file) for c in channels):
+                left["channel"] = f"logger channel {state.log_file} is still there"
+            if "core_debug" in undone:
                 core = P.parse_core_settings((await ami.command("core show settings")).output)
                 if core.debug_level != prior.core_debug:
-                    left.append(f"core debug is {core.debug_level}, not {prior.core_debug}")
-            if "pjproject" in state.planned:
+                    left["core_debug"] = f"core debug is {core.debug_level}, not {prior.core_debug}"
+            if "pjproject" in undone:
                 out = (await ami.command("pjproject show log level")).output
                 pj = P.parse_pjproject_level(out)
                 if pj.level != prior.pjproject_level:
-                    left.append(f"pjproject log level is {pj.level}, not {prior.pjproject_level}")
+                    left["pjproject"] = (
+                        f"pjproject log level is {pj.level}, not {prior.pjproject_level}"
+                    )
         except P.UnexpectedOutput as err:
-            left.append(f"could not read the logging state back: {err}")
-        return left
+            return [f"could not read the logging state back: {err}"]
+        state.applied = [k for k in state.planned if k in left or k in state.applied]
+        return list(left.values())
 
     def _record_off(self, state: DebugState, reason: str) -> str | None:
         """Record that the session ended; on failure drop the file. Returns a warning."""
@@ -259,9 +266,10 @@ class DebugService:
     async def _undo_with_fresh_session(
         self, state: DebugState, warnings: list[str]
     ) -> tuple[StateError | None, list[str]]:
+        undone = list(state.applied)
         async with self._session() as ami:
             record_err = await self._undo_all(ami, state, warnings)
-            return record_err, await self._verify_restored(ami, state)
+            return record_err, await self._verify_restored(ami, state, undone)
 
     # -- on ----------------------------------------------------------------------------------
     async def _clear_leftover(
@@ -273,9 +281,11 @@ class DebugService:
             state.applied.append(key)  # it may have run before the record was written
         state.status = "turning_off"
         self._save_quietly(state, warnings)
+        undone = list(state.applied)
         await self._undo_all(ami, state, warnings)
-        left = await self._verify_restored(ami, state)
+        left = await self._verify_restored(ami, state, undone)
         if left:
+            self._save_quietly(state, warnings)
             raise StepFailed(
                 f"could not restore the state recorded in {self.store.path}: {'; '.join(left)}",
                 hint="fix it by hand (see `callctl debug status`), then delete the state file",
@@ -446,9 +456,10 @@ class DebugService:
             if lost:
                 _, left = await self._undo_with_fresh_session(state, warnings)
             else:
+                undone = list(state.applied)
                 async with self._session() as ami:
                     await self._undo_all(ami, state, warnings)
-                    left = await self._verify_restored(ami, state)
+                    left = await self._verify_restored(ami, state, undone)
         except (CallctlError, OSError) as undo_err:
             msg = getattr(undo_err, "message", str(undo_err))
             raise StepFailed(
@@ -458,6 +469,7 @@ class DebugService:
                 "run `callctl debug off` when Asterisk answers again",
             ) from err
         if left:
+            self._save_quietly(state, warnings)
             raise StepFailed(
                 f"debug on failed: {message}; rolled back ({what}) but NOT restored: "
                 + "; ".join(left),
@@ -485,10 +497,11 @@ class DebugService:
                 state.applied.append(key)
             state.status = "turning_off"
             self._save_quietly(state, warnings)
+            undone = list(state.applied)
             try:
                 async with self._session() as ami:
                     await self._undo_all(ami, state, warnings)
-                    left = await self._verify_restored(ami, state)
+                    left = await self._verify_restored(ami, state, undone)
             except CallctlError as err:
                 if err.hint is None:
                     still = ", ".join(state.applied) or "nothing"
@@ -498,6 +511,7 @@ class DebugService:
                     )
                 raise
             if left:
+                self._save_quietly(state, warnings)
                 raise StepFailed(
                     f"debug logging on {state.target} was NOT restored: " + "; ".join(left),
                     hint=f"the recorded prior state is in {self.store.path} "
