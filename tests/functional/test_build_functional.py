@@ -227,6 +227,20 @@ def test_patches_check_reports_each_patch(tmp_path: Path, build_cache: Cache) ->
     assert [r["status"] for r in doc["series"]["pjproject"]] == ["applies"]
 
 
+def test_compiler_flags_from_the_environment_change_the_cache_key(
+    build_cache: Cache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # They reach configure; an -O0 -fno-stack-protector build must not reuse the normal one.
+    spec = load_spec(REPO / "specs" / "stock.yaml")
+    for var in ("CC", "CFLAGS", "LDFLAGS", "CPPFLAGS"):
+        monkeypatch.delenv(var, raising=False)
+    normal = plan_build(spec, build_cache).key
+    monkeypatch.setenv("CFLAGS", "-O0 -fno-stack-protector")
+    weakened = plan_build(spec, build_cache).key
+    monkeypatch.setenv("LDFLAGS", "-Wl,-z,norelro")
+    assert len({normal, weakened, plan_build(spec, build_cache).key}) == 3
+
+
 def test_the_real_series_applies_exactly(build_cache: Cache) -> None:
     proc = _callctl("patches", "check", "--json")
     assert proc.returncode == 0, proc.stdout + proc.stderr

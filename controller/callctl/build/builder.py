@@ -18,6 +18,7 @@ from typing import Any
 
 from callctl.build import modules as menuselect
 from callctl.build import pjsource
+from callctl.build.buildenv import keyed_environment
 from callctl.build.cache import Cache
 from callctl.build.cachekey import RECIPE_VERSION, cache_key, key_inputs
 from callctl.build.fileutil import rmtree
@@ -90,6 +91,7 @@ def plan_build(spec: BuildSpec, cache: Cache) -> BuildPlan:
         asterisk_patches=[(p.name, p.sha256) for p in a_series.patches],
         pjproject_patches=[(p.name, p.sha256) for p in p_series.patches],
         compiler=compiler,
+        environment=keyed_environment(os.environ),
     )
     return BuildPlan(
         spec, asterisk, pjproject, a_series, p_series, compiler, inputs, cache_key(inputs)

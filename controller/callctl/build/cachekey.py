@@ -18,8 +18,9 @@ def key_inputs(
     asterisk_patches: list[tuple[str, str]],
     pjproject_patches: list[tuple[str, str]],
     compiler: str,
+    environment: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    return {
+    inputs: dict[str, Any] = {
         "recipe": RECIPE_VERSION,
         "spec": spec,
         "asterisk_sha256": asterisk_sha256,
@@ -28,6 +29,10 @@ def key_inputs(
         "pjproject_patches": [list(p) for p in pjproject_patches],
         "compiler": compiler,
     }
+    if environment:
+        # Only when set: the usual empty environment keeps the keys builds already have.
+        inputs["environment"] = dict(sorted(environment.items()))
+    return inputs
 
 
 def cache_key(inputs: dict[str, Any]) -> str:

@@ -8,11 +8,13 @@ spec names into that tarball (once per source sha256) and write the md5 Asterisk
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
 from pathlib import Path
 
+from callctl.build.buildenv import step_environment
 from callctl.build.fileutil import file_digest
 from callctl.errors import UsageError
 
@@ -73,6 +75,7 @@ def repack(tree: Path, out_dir: Path, version: str) -> Path:
         ],
         check=True,
         capture_output=True,
+        env=step_environment(os.environ, {"LC_ALL": "C"}),  # no TAR_OPTIONS, BZIP2
     )
     tmp.rename(dest)
     return dest

@@ -7,6 +7,7 @@ Asterisk is the `.orig.tar.xz`, the bundled pjproject the `.orig-Xpjproject.tar.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import urllib.request
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from callctl.build import debsrc
+from callctl.build.buildenv import step_environment
 from callctl.build.fileutil import sha256_file, sha256_tree, single_top_dir
 from callctl.build.spec import SourceSpec
 from callctl.errors import IntegrityError, UsageError
@@ -42,7 +44,10 @@ class ResolvedSource:
         if sha256_file(self.archive) != self.sha256:
             raise IntegrityError(f"{self.archive} changed after it was verified")
         proc = subprocess.run(
-            ["tar", "-xf", str(self.archive), "-C", str(into)], capture_output=True, text=True
+            ["tar", "-xf", str(self.archive), "-C", str(into)],
+            capture_output=True,
+            text=True,
+            env=step_environment(os.environ, {"LC_ALL": "C"}),  # no TAR_OPTIONS
         )
         if proc.returncode != 0:
             raise UsageError(f"cannot unpack {self.archive}: {proc.stderr.strip()[-300:]}")

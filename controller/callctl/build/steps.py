@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from callctl.build.buildenv import step_environment
 from callctl.build.fileutil import tail
 from callctl.errors import BuildError, CallctlError
 
@@ -66,9 +67,9 @@ class StepRunner:
         heartbeat: Progress | None = None,
     ) -> None:
         """Run a command, appending its output to `log`; raise BuildError on failure."""
-        full_env = dict(os.environ)
-        if env:
-            full_env.update(env)
+        # Only what callctl passes or keys (buildenv): CONFIG_SITE, MAKEFLAGS and the like
+        # would change the build without changing its cache key.
+        full_env = step_environment(os.environ, env or {})
         with log.open("a", encoding="utf-8") as out:
             out.write(f"$ (cd {cwd} && {' '.join(cmd)})\n")
             out.flush()
