@@ -1,0 +1,161 @@
+"""The XEP-0114 component connection: the gateway's only I/O.
+
+Connects to the XMPP server's component port, authenticates with the shared secret
+(`<handshake>` = hex SHA-1 of stream id + secret), then feeds every stanza to the Gateway
+and writes what it returns. Reconnects with capped exponential backoff; `connected` is
+what /health reports. The secret is never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+
+from callctl.daemon.logfmt import kv
+from callctl.xmppgw.gateway import Gateway
+from callctl.xmppgw.xml import NS_COMPONENT, NS_STREAM, StreamError, StreamParser, q, serialise
+
+log = logging.getLogger("callctl.xmppgw")
+
+HANDSHAKE_TIMEOUT = 10.0
+EXPIRE_EVERY = 5.0
+KEEPALIVE_EVERY = 60.0  # whitespace ping, so an idle stream is not cut by the server
+
+
+@dataclass(frozen=True)
+class ComponentTarget:
+    host: str
+    port: int
+    secret: str
+
+    def __repr__(self) -> str:  # the secret stays out of logs and tracebacks
+        return f"ComponentTarget(host={self.host!r}, port={self.port})"
+
+
+def handshake_digest(stream_id: str, secret: str) -> str:
+    return hashlib.sha1((stream_id + secret).encode()).hexdigest()
+
+
+class Component:
+    def __init__(
+        self,
+        gateway: Gateway,
+        target: ComponentTarget,
+        *,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 10.0,
+    ) -> None:
+        self.gateway = gateway
+        self.target = target
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.connected = False
+        self.ready = asyncio.Event()
+        self._writer: asyncio.StreamWriter | None = None
+
+    async def run(self) -> None:
+        """Serve until cancelled, reconnecting after any failure."""
+        failures = 0
+        while True:
+            try:
+                await self._session()
+                failures = 0
+            except (OSError, StreamError, TimeoutError, asyncio.IncompleteReadError) as err:
+                failures += 1
+                log.warning(
+                    kv(
+                        "xmppgw.disconnected",
+                        server=f"{self.target.host}:{self.target.port}",
+                        error=str(err) or type(err).__name__,
+                    )
+                )
+            finally:
+                self.connected = False
+                self.ready.clear()
+                await self._close_writer()
+            delay = min(self.backoff_cap, self.backoff_base * 2 ** min(failures, 10))
+            await asyncio.sleep(delay)
+
+    async def _session(self) -> None:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(self.target.host, self.target.port), HANDSHAKE_TIMEOUT
+        )
+        self._writer = writer
+        parser = StreamParser()
+        domain = self.gateway.domain
+        writer.write(
+            (
+                "<?xml version='1.0'?><stream:stream xmlns:stream='" + NS_STREAM + "' "
+                f"xmlns='{NS_COMPONENT}' to='{domain}'>"
+            ).encode()
+        )
+        await writer.drain()
+        await asyncio.wait_for(self._handshake(reader, writer, parser), HANDSHAKE_TIMEOUT)
+        self.connected = True
+        self.ready.set()
+        log.info(kv("xmppgw.connected", domain=domain))
+        ticker = asyncio.create_task(self._tick())
+        try:
+            while True:
+                data = await reader.read(65536)
+                if not data:
+                    raise StreamError("the server closed the connection")
+                for elem in parser.feed(data):
+                    self.send(*self.gateway.handle(elem))
+                await writer.drain()
+        finally:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
+
+    async def _handshake(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, parser: StreamParser
+    ) -> None:
+        sent = False
+        while True:
+            data = await reader.read(65536)
+            if not data:
+                raise StreamError("the server closed the connection during the handshake")
+            stanzas = parser.feed(data)
+            if parser.header is not None and not sent:
+                stream_id = parser.header.get("id", "")
+                if not stream_id:
+                    raise StreamError("the server's stream header has no id")
+                digest = handshake_digest(stream_id, self.target.secret)
+                writer.write(f"<handshake>{digest}</handshake>".encode())
+                await writer.drain()
+                sent = True
+            for elem in stanzas:
+                if elem.tag == q(NS_COMPONENT, "handshake"):
+                    return
+                raise StreamError(f"unexpected {elem.tag} before the handshake")
+
+    def send(self, *stanzas: ET.Element) -> None:
+        writer = self._writer
+        if writer is None or not self.connected:
+            return
+        for elem in stanzas:
+            writer.write(serialise(elem).encode())
+
+    async def _tick(self) -> None:
+        waited = 0.0
+        while True:
+            await asyncio.sleep(EXPIRE_EVERY)
+            self.gateway.expire()
+            waited += EXPIRE_EVERY
+            if waited >= KEEPALIVE_EVERY and self._writer is not None:
+                self._writer.write(b" ")
+                waited = 0.0
+
+    async def _close_writer(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is None:
+            return
+        with contextlib.suppress(OSError, RuntimeError):
+            writer.write(b"</stream:stream>")
+            writer.close()
+            await asyncio.wait_for(writer.wait_closed(), 2.0)

@@ -1,0 +1,117 @@
+"""Rig pieces for the XMPP gateway tests: prosody with the gateway's component, and
+XEP-0353 (Jingle Message Initiation) on top of the rig's JingleClient.
+
+The component is added to a prepared (not yet started) rig prosody: a `Component` host with
+a random secret on a loopback component port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+
+from slixmpp.stanza import Message
+from slixmpp.xmlstream import StanzaBase
+from slixmpp.xmlstream.handler import Callback
+from slixmpp.xmlstream.matcher import MatchXPath
+
+from support.jingle.client import JingleClient
+from support.jingle.prosody import Prosody, free_port
+
+NS_JMI = "urn:xmpp:jingle-message:0"
+NS_JINGLE = "urn:xmpp:jingle:1"
+NS_NICK = "http://jabber.org/protocol/nick"
+GATEWAY_DOMAIN = "gw.localhost"
+
+
+@dataclass(frozen=True)
+class ComponentConf:
+    domain: str
+    port: int
+    secret: str
+
+
+def add_component(server: Prosody, domain: str = GATEWAY_DOMAIN) -> ComponentConf:
+    """Give a prepared prosody a component host for the gateway (before `start()`)."""
+    conf = ComponentConf(domain, free_port(), secrets.token_hex(16))
+    text = server.config_path.read_text()
+    text = text.replace("component_ports = { }", f"component_ports = {{ {conf.port} }}")
+    text = text.replace(
+        "interfaces = {", 'component_interfaces = { "127.0.0.1" }\ninterfaces = {', 1
+    )
+    text += f'Component "{domain}"\n    component_secret = "{conf.secret}"\n'
+    server.config_path.write_text(text)
+    return conf
+
+
+@dataclass(frozen=True)
+class JmiEvent:
+    verb: str  # propose, ringing, proceed, reject, retract, finish
+    sid: str
+    frm: str
+    to: str
+    reason: str = ""
+    nick: str = ""
+
+
+@dataclass
+class Jmi:
+    """XEP-0353 messages a client received, and the ones it can send."""
+
+    client: JingleClient
+    events: list[JmiEvent] = field(default_factory=list)
+    arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    def __post_init__(self) -> None:
+        self.client.register_handler(
+            Callback("jmi", MatchXPath(f"{{jabber:client}}message/{{{NS_JMI}}}*"), self._on)
+        )
+
+    def _on(self, stanza: StanzaBase) -> None:
+        msg = stanza.xml
+        child = next(c for c in msg if c.tag.startswith(f"{{{NS_JMI}}}"))
+        reason = child.find(f"{{{NS_JINGLE}}}reason")
+        why = ""
+        if reason is not None and len(reason):
+            why = reason[0].tag.split("}", 1)[1]
+        nick = msg.find(f"{{{NS_NICK}}}nick")
+        event = JmiEvent(
+            child.tag.split("}", 1)[1],
+            child.get("id", ""),
+            str(stanza["from"]),
+            str(stanza["to"]),
+            why,
+            (nick.text or "") if nick is not None else "",
+        )
+        self.events.append(event)
+        asyncio.get_running_loop().create_task(self._notify())
+
+    async def _notify(self) -> None:
+        async with self.arrived:
+            self.arrived.notify_all()
+
+    async def wait(self, verb: str, timeout: float, sid: str | None = None) -> JmiEvent:
+        def found() -> JmiEvent | None:
+            return next((e for e in self.events if e.verb == verb and sid in (None, e.sid)), None)
+
+        async with self.arrived:
+            await asyncio.wait_for(self.arrived.wait_for(lambda: found() is not None), timeout)
+        event = found()
+        assert event is not None
+        return event
+
+    def got(self, verb: str, sid: str) -> list[JmiEvent]:
+        return [e for e in self.events if e.verb == verb and e.sid == sid]
+
+    def send(self, to: str, verb: str, sid: str, reason: str = "", media: bool = False) -> None:
+        msg: Message = self.client.make_message(mto=to, mtype="chat")
+        child = ET.SubElement(msg.xml, f"{{{NS_JMI}}}{verb}", {"id": sid})
+        if media:
+            ET.SubElement(child, "{urn:xmpp:jingle:apps:rtp:1}description", {"media": "audio"})
+        if reason:
+            ET.SubElement(
+                ET.SubElement(child, f"{{{NS_JINGLE}}}reason"), f"{{{NS_JINGLE}}}{reason}"
+            )
+        msg.send()  # type: ignore[no-untyped-call]
