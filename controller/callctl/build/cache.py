@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from callctl.build.fileutil import rmtree
+from callctl.build.fileutil import rmtree, unlocked_partial
 from callctl.errors import StateError
 
 
@@ -88,9 +88,7 @@ class Cache:
     def clean_interrupted(self) -> list[str]:
         """Remove scratch trees of builds that are no longer running. Returns their keys."""
         removed: list[str] = []
-        if not self.work.is_dir():
-            return removed
-        for entry in sorted(self.work.iterdir()):
+        for entry in sorted(self.work.iterdir()) if self.work.is_dir() else []:
             if entry.suffix == ".lock" or not entry.is_dir():
                 continue
             lock_path = self.work / f"{entry.name}.lock"
@@ -103,9 +101,10 @@ class Cache:
                 removed.append(entry.name)
                 fcntl.flock(f, fcntl.LOCK_UN)
         # Half-moved builds (renamed only at the very end) cannot exist; stray partial
-        # downloads can.
+        # downloads can. One a live writer holds (another build downloading) is kept.
         for partial in self.downloads.glob("**/*.partial") if self.downloads.is_dir() else []:
-            rmtree(partial)
+            if unlocked_partial(partial):
+                rmtree(partial)
         return removed
 
     def publish(self, key: str, finished: Path) -> Path:

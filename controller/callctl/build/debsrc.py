@@ -11,7 +11,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from callctl.build.fileutil import sha256_file
+from callctl.build.fileutil import partial, rmtree, sha256_file
 from callctl.errors import IntegrityError, UsageError
 
 
@@ -96,15 +96,13 @@ def fetch(package: str, version: str, downloads: Path) -> tuple[Path, list[DscFi
             return dest, verify_download(dest, dsc)
         except IntegrityError:
             pass  # a partial or damaged earlier download: fetch again
-    tmp = dest.with_name(dest.name + ".partial")
-    subprocess.run(["rm", "-rf", str(tmp)], check=True)
-    tmp.mkdir(parents=True)
-    _run(
-        ["apt-get", "source", "--download-only", "-qq", f"{package}={version}"],
-        what=f"apt-get source {package}={version}",
-        cwd=tmp,
-    )
-    files = verify_download(tmp, tmp / dsc.name)
-    subprocess.run(["rm", "-rf", str(dest)], check=True)
-    tmp.rename(dest)
+    with partial(dest, directory=True) as tmp:
+        _run(
+            ["apt-get", "source", "--download-only", "-qq", f"{package}={version}"],
+            what=f"apt-get source {package}={version}",
+            cwd=tmp,
+        )
+        files = verify_download(tmp, tmp / dsc.name)
+        rmtree(dest)
+        tmp.rename(dest)
     return dest, files

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import os
 import secrets
 import shutil
 from collections import deque
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -112,3 +114,55 @@ def replace_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
         tmp.unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
+
+
+PARTIAL = ".partial"
+
+
+@contextlib.contextmanager
+def partial(dest: Path, *, directory: bool = False) -> Iterator[Path]:
+    """A unique temp path next to `dest` (a file, or a folder), locked while in use.
+
+    The lock (flock) tells the clean-up of interrupted builds (`unlocked_partial`) that
+    a live writer owns it; a name of its own keeps concurrent writers of the same `dest`
+    apart. Whatever is left at the temp path when the block ends is removed.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(3):
+        tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}{PARTIAL}")
+        if directory:
+            tmp.mkdir()
+            fd = os.open(tmp, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        else:
+            fd = os.open(tmp, _NEW_FILE, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            # A clean-up may have removed it between creation and the lock: start again.
+            if os.stat(tmp).st_ino == os.fstat(fd).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    else:
+        raise OSError(f"could not claim a temp file next to {dest}")
+    try:
+        yield tmp
+    finally:
+        with contextlib.suppress(OSError):
+            rmtree(tmp)
+        os.close(fd)
+
+
+def unlocked_partial(path: Path) -> bool:
+    """True when no live writer holds the partial at `path` (see `partial`)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+    return True

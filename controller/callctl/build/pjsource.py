@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 
 from callctl.build.buildenv import step_environment
-from callctl.build.fileutil import file_digest
+from callctl.build.fileutil import file_digest, partial
 from callctl.errors import UsageError
 
 
@@ -57,7 +57,13 @@ def repack(tree: Path, out_dir: Path, version: str) -> Path:
     """tar.bz2 the tree as pjproject-VERSION/ into out_dir (atomically)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     dest = out_dir / f"pjproject-{version}.tar.bz2"
-    tmp = out_dir / f".pjproject-{version}.tar.bz2.partial"
+    with partial(dest) as tmp:
+        _tar_reproducibly(tree, tmp)
+        tmp.rename(dest)
+    return dest
+
+
+def _tar_reproducibly(tree: Path, tmp: Path) -> None:
     # Fixed owner and order keep the archive's bytes reproducible for the same input.
     subprocess.run(
         [
@@ -77,8 +83,6 @@ def repack(tree: Path, out_dir: Path, version: str) -> Path:
         capture_output=True,
         env=step_environment(os.environ, {"LC_ALL": "C"}),  # no TAR_OPTIONS, BZIP2
     )
-    tmp.rename(dest)
-    return dest
 
 
 def install_into_asterisk(tarball: Path, asterisk_tree: Path, cache_dir: Path) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from callctl.build import debsrc
 from callctl.build.buildenv import step_environment
-from callctl.build.fileutil import sha256_file, sha256_tree, single_top_dir
+from callctl.build.fileutil import partial, sha256_file, sha256_tree, single_top_dir
 from callctl.build.spec import SourceSpec
 from callctl.errors import IntegrityError, UsageError
 
@@ -71,20 +71,14 @@ def _download(url: str, sha256: str, downloads: Path, role: str) -> Path:
     dest = downloads / "tarballs" / sha256 / name
     if dest.is_file() and sha256_file(dest) == sha256:
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(name + ".partial")
-    try:
-        with urllib.request.urlopen(url, timeout=60) as resp, tmp.open("wb") as out:
-            shutil.copyfileobj(resp, out)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise UsageError(f"cannot download {role} tarball {url}: {exc}") from None
-    try:
+    with partial(dest) as tmp:
+        try:
+            with urllib.request.urlopen(url, timeout=60) as resp, tmp.open("wb") as out:
+                shutil.copyfileobj(resp, out)
+        except OSError as exc:
+            raise UsageError(f"cannot download {role} tarball {url}: {exc}") from None
         _verify_tarball(tmp, sha256, role)
-    except IntegrityError:
-        tmp.unlink(missing_ok=True)
-        raise
-    tmp.rename(dest)
+        tmp.rename(dest)
     return dest
 
 

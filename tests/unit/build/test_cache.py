@@ -1,7 +1,10 @@
 import fcntl
+import hashlib
+import shutil
 from pathlib import Path
 
 import pytest
+from callctl.build import fileutil, pjsource, sources
 from callctl.build.cache import Cache
 from callctl.build.cachekey import cache_key, key_inputs
 from callctl.errors import StateError
@@ -112,3 +115,65 @@ def test_prune_keeps_linked_and_running_builds(tmp_path: Path) -> None:
     assert cache.list_builds() == ["linked", "running"]
     assert not any(p.name.startswith(".trash") for p in cache.builds.iterdir())
     assert cache.prune() == ["running"]  # nothing runs from it any more
+
+
+# --- partial downloads: a concurrent build's clean-up keeps a live writer's file ----------
+
+
+def test_clean_up_keeps_a_partial_a_live_writer_holds(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    d = cache.downloads / "tarballs" / ("1" * 64)
+    d.mkdir(parents=True)
+    cache.work.mkdir(parents=True)
+    live, stale = d / ".a.tar.xz.1a2b.partial", d / ".a.tar.xz.3c4d.partial"
+    live.write_bytes(b"half")
+    stale.write_bytes(b"left by a killed build")
+    with live.open("rb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # what a downloading build holds
+        cache.clean_interrupted()
+        assert live.exists() and not stale.exists()
+    cache.clean_interrupted()
+    assert not live.exists()
+
+
+def test_a_download_survives_another_builds_clean_up_midway(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A real download (file:// URL) during which another build starts and cleans up.
+    payload = b"tarball bytes" * 1000
+    src = tmp_path / "asterisk-22.10.1.tar.gz"
+    src.write_bytes(payload)
+    cache = Cache(tmp_path / "cache")
+    cache.work.mkdir(parents=True)  # the other build's scratch area
+    real_copy = shutil.copyfileobj
+
+    def copy_then_clean(fsrc, fdst) -> None:  # type: ignore[no-untyped-def]
+        real_copy(fsrc, fdst)
+        cache.clean_interrupted()
+
+    monkeypatch.setattr(shutil, "copyfileobj", copy_then_clean)
+    sha = hashlib.sha256(payload).hexdigest()
+    path = sources._download(src.as_uri(), sha, cache.downloads, "asterisk")
+    assert path.read_bytes() == payload
+    assert list(path.parent.glob("*.partial")) == []
+
+
+def test_partial_names_are_unique_and_removed_when_unused(tmp_path: Path) -> None:
+    dest = tmp_path / "x.tar.bz2"
+    with fileutil.partial(dest) as a, fileutil.partial(dest) as b:
+        assert a != b and a.exists() and b.exists()
+        assert not fileutil.unlocked_partial(a)
+    assert not a.exists() and not b.exists()
+    with fileutil.partial(tmp_path / "pkg", directory=True) as d:
+        (d / "f").write_text("x")
+        assert not fileutil.unlocked_partial(d)
+    assert not d.exists()
+
+
+def test_repack_writes_through_a_locked_partial(tmp_path: Path) -> None:
+    tree = tmp_path / "src" / "pjproject-2.17"
+    tree.mkdir(parents=True)
+    (tree / "README").write_text("pj")
+    out = pjsource.repack(tree, tmp_path / "out", "2.17")
+    assert out.name == "pjproject-2.17.tar.bz2" and out.stat().st_size > 0
+    assert [p.name for p in out.parent.iterdir()] == [out.name]
