@@ -14,7 +14,15 @@ import yaml
 from callctl.errors import UsageError
 from callctl.routing import names
 from callctl.routing.issues import Issue, Issues
-from callctl.routing.model import Caller, Did, Policy, RingMode, Route, RoutingConfig
+from callctl.routing.model import (
+    Caller,
+    Did,
+    GatewaySettings,
+    Policy,
+    RingMode,
+    Route,
+    RoutingConfig,
+)
 from callctl.routing.nodes import Reader, compose, join
 from callctl.routing.numbers import NumberError, NumberingPlan, normalise
 from callctl.routing.patterns import Pattern, PatternError, compile_pattern
@@ -86,7 +94,7 @@ class _Loader:
             root,
             "",
             required=("version", "trunks", "jingle", "policy"),
-            optional=("numbering", "routes", "callers", "dids"),
+            optional=("numbering", "routes", "callers", "dids", "gateway"),
         )
         if top is None:
             return None
@@ -106,6 +114,7 @@ class _Loader:
         policy = self.policy(top["policy"][1]) if "policy" in top else None
         callers = self.callers(top["callers"][1]) if "callers" in top else {}
         dids = self.dids(top["dids"][1], plan) if "dids" in top else {}
+        gateway = self.gateway(top["gateway"][1]) if "gateway" in top else None
         if self.issues or not trunks or endpoint is None or policy is None:
             return None
         if routes is None:
@@ -118,6 +127,7 @@ class _Loader:
             policy,
             MappingProxyType(callers),
             MappingProxyType(dids),
+            gateway,
         )
 
     # -- sections ---------------------------------------------------------------------------
@@ -258,6 +268,41 @@ class _Loader:
         if m is None or "endpoint" not in m:
             return None
         return self.name(m["endpoint"][1], "jingle.endpoint", "motif.conf endpoint name")
+
+    def gateway(self, node: yaml.Node) -> GatewaySettings | None:
+        path = "gateway"
+        m = self.read.mapping(node, path, required=("domain", "asterisk_jid"), optional=("dtls",))
+        if m is None or "domain" not in m or "asterisk_jid" not in m:
+            return None
+        domain = self.read.text(m["domain"][1], join(path, "domain"), "a domain")
+        if domain is not None and not names.is_domain(domain):
+            self.issues.at(
+                m["domain"][1],
+                join(path, "domain"),
+                f"invalid domain {domain!r}: lower-case ASCII letters, digits, '-' and '.'",
+            )
+            domain = None
+        jid_node = m["asterisk_jid"][1]
+        jid = self.jid(jid_node, join(path, "asterisk_jid"), allow_resource=True)
+        if jid is not None and "/" not in jid:
+            self.issues.at(
+                jid_node,
+                join(path, "asterisk_jid"),
+                f"{jid} needs the /resource of res_xmpp's login (user@domain/resource)",
+            )
+            jid = None
+        if jid is not None and domain is not None and jid.split("@")[1].split("/")[0] == domain:
+            self.issues.at(
+                m["domain"][1],
+                join(path, "domain"),
+                f"the gateway domain {domain} must not be Asterisk's own XMPP domain",
+            )
+        dtls = False
+        if "dtls" in m:
+            dtls = bool(self.read.boolean(m["dtls"][1], join(path, "dtls")))
+        if domain is None or jid is None:
+            return None
+        return GatewaySettings(domain, jid, dtls, node.start_mark.line + 1)
 
     def policy(self, node: yaml.Node) -> Policy | None:
         path = "policy"

@@ -52,6 +52,16 @@ class Policy:
 
 
 @dataclass(frozen=True)
+class GatewaySettings:
+    """callctl's XMPP component (callctl.xmppgw): number JIDs on `domain`."""
+
+    domain: str  # the component's domain, e.g. gw.example.org
+    asterisk_jid: str  # res_xmpp's full JID: chan_motif's side of every relayed call
+    dtls: bool = False  # the Motif endpoint offers DTLS-SRTP (advertised in disco#info)
+    line: int = 0
+
+
+@dataclass(frozen=True)
 class RoutingConfig:
     numbering: NumberingPlan
     trunks: tuple[str, ...]  # primary first, then the fallbacks in order
@@ -61,6 +71,7 @@ class RoutingConfig:
     # Read-only views: a loaded config is shared by every call and never changes under it.
     callers: Mapping[str, Caller] = field(default_factory=dict)  # by canonical bare JID
     dids: Mapping[str, Did] = field(default_factory=dict)  # by E.164 number
+    gateway: GatewaySettings | None = None  # number JIDs through callctl's XMPP component
 
     @property
     def primary_trunk(self) -> str:

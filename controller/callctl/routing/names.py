@@ -23,6 +23,11 @@ def is_name(value: str) -> bool:
     return NAME_RE.fullmatch(value) is not None
 
 
+def is_domain(value: str) -> bool:
+    """A lower-case ASCII DNS name (what a component domain must be)."""
+    return len(value) <= MAX_DOMAIN and _DOMAIN_RE.fullmatch(value) is not None
+
+
 def canonical_jid(value: str, *, allow_resource: bool) -> str | None:
     """The canonical form of a JID in the strict subset callctl accepts, else None.
 
