@@ -362,10 +362,12 @@ def main() -> int:
             ready = health.ready_after(f, min(phase_end, ended))
             f.detail["ready_s"] = None if ready is None else round(ready[0], 3)
             if ready is not None:
-                # the daemon's active calls when ready again against the calls up per SIPp
+                # the daemon's active calls when ready again against the calls SIPp has going
                 at = f.start + ready[0]
                 f.detail["active_calls_when_ready"] = ready[1]
-                f.detail["calls_up_when_ready"] = sum(1 for c in records if c.up_at(at))
+                f.detail["calls_in_progress_when_ready"] = sum(
+                    1 for c in records if c.in_progress_at(at)
+                )
             f.detail["fault_s"] = round(f.end - f.start, 3)
             phases[f.name]["fault"] = f.detail
         report["phases"] = phases
@@ -406,6 +408,13 @@ def main() -> int:
             f"{p['first_answer_s'] if p['first_answer_s'] is not None else '':>8}  "
             f"{p['failed_codes']}"
         )
+    for name, p in report["phases"].items():
+        fault = p.get("fault", {})
+        if "active_calls_when_ready" in fault:
+            print(
+                f"{name}: ready again with {fault['active_calls_when_ready']} active calls in "
+                f"the daemon, {fault['calls_in_progress_when_ready']} in progress per SIPp"
+            )
     print(
         f"leftovers {report['leftovers']} (clean {report['clean_after_s']} s after the last call)"
     )

@@ -41,14 +41,15 @@ class CallRecord:
     def failed(self) -> bool:
         return self.code is not None and self.code >= 300
 
-    def up_at(self, when: float) -> bool:
-        """Answered and not yet hung up by the caller at `when` (epoch s)."""
-        return (
-            self.decided is not None
-            and self.answered
-            and self.decided <= when
-            and (self.hung_up is None or when < self.hung_up)
-        )
+    def in_progress_at(self, when: float) -> bool:
+        """Started and not over at `when` (epoch s): ringing, waiting or answered, not yet
+        refused, given up or hung up; what a controller should count as active then."""
+        if when < self.invited:
+            return False
+        over = [t for t in (self.gave_up, self.hung_up) if t is not None]
+        if self.failed and self.decided is not None:
+            over.append(self.decided)
+        return all(when < t for t in over)
 
 
 @dataclass

@@ -60,8 +60,15 @@ def test_trace_gives_each_call_its_decision_and_when() -> None:
     assert (c.code, c.decided, c.gave_up) == (None, None, stamp("01:00:21.500000"))
     assert (a.reached, c.reached) == (stamp("01:00:00.001000"), stamp("01:00:01.600000"))
     assert a.hung_up == stamp("01:00:02.250000") and b.hung_up is None
-    assert a.up_at(stamp("01:00:01.000000")) and not a.up_at(stamp("01:00:02.300000"))
-    assert not a.up_at(stamp("01:00:00.100000")) and not b.up_at(stamp("01:00:02.000000"))
+    assert a.in_progress_at(stamp("01:00:00.100000")) and a.in_progress_at(stamp("01:00:01.000000"))
+    assert not a.in_progress_at(stamp("01:00:02.300000"))  # hung up
+    assert not a.in_progress_at(stamp("00:59:59.000000"))  # not started
+    assert b.in_progress_at(stamp("01:00:01.002000")) and not b.in_progress_at(
+        stamp("01:00:02.000000")
+    )
+    assert c.in_progress_at(stamp("01:00:20.000000")) and not c.in_progress_at(
+        stamp("01:00:21.600000")
+    )
     assert not c.answered and not c.failed
 
 
