@@ -6,6 +6,7 @@ CACHE/builds/KEY only when every step succeeded, so an earlier good build is nev
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -177,37 +178,49 @@ def build(spec: BuildSpec, cache: Cache, progress: Progress) -> BuildResult:
     progress(f"resolving sources: {spec.asterisk.describe()}; pjproject: {pj}")
     plan = plan_build(spec, cache)
     progress(f"cache key {plan.key}")
-    if cache.is_built(plan.key):
-        cache.point_spec(spec.name, plan.key)
-        progress(f"reusing {cache.build_dir(plan.key)} (same inputs)")
-        return BuildResult(plan.key, cache.build_dir(plan.key), cache.manifest(plan.key), True)
-
-    removed = cache.clean_interrupted()
-    if removed:
-        progress(f"removed scratch trees of interrupted builds: {', '.join(removed)}")
+    # Held until the spec link points at the build: a prune (which takes the same lock)
+    # never deletes a build between its publish, or a reuse's check, and that link.
     lock = cache.lock(plan.key, wait=progress)
-    if cache.is_built(plan.key):  # the build we waited for made it
-        lock.close()
+    try:
+        if cache.is_built(plan.key):
+            cache.point_spec(spec.name, plan.key)
+            progress(f"reusing {cache.build_dir(plan.key)} (same inputs)")
+            return BuildResult(plan.key, cache.build_dir(plan.key), cache.manifest(plan.key), True)
+        removed = cache.clean_interrupted()
+        if removed:
+            progress(f"removed scratch trees of interrupted builds: {', '.join(removed)}")
+        result = _build_scratch(plan, cache, progress, t0, lock.fileno())
         cache.point_spec(spec.name, plan.key)
-        progress(f"reusing {cache.build_dir(plan.key)} (built meanwhile)")
-        return BuildResult(plan.key, cache.build_dir(plan.key), cache.manifest(plan.key), True)
+        return result
+    finally:
+        lock.close()
+
+
+def _build_scratch(
+    plan: BuildPlan, cache: Cache, progress: Progress, t0: float, lock_fd: int
+) -> BuildResult:
+    """Build in a fresh scratch tree, which is removed afterwards whatever happens."""
     scratch = cache.work / plan.key
     try:
         rmtree(scratch)
         scratch.mkdir(parents=True)
-        result = _build_in(plan, cache, scratch, progress, t0, lock.fileno())
+        return _build_in(plan, cache, scratch, progress, t0, lock_fd)
     except BaseException as exc:
-        # A failed build leaves nothing half-done behind, but its logs are kept to read.
-        kept = _keep_logs(cache, plan.key, scratch)
-        if isinstance(exc, BuildError) and exc.log_path and kept:
-            exc.log_path = str(kept / Path(exc.log_path).name)
-        rmtree(scratch)
+        # A failed build leaves nothing half-done behind, but its logs are kept to read,
+        # if they can be: on a full disk the step's own error is what the user must see.
+        try:
+            kept = _keep_logs(cache, plan.key, scratch)
+        except OSError as keep_error:
+            kept = None
+            progress(f"could not keep the build logs: {str(keep_error)[:200]}")
+        if isinstance(exc, BuildError) and exc.log_path:
+            exc.log_path = str(kept / Path(exc.log_path).name) if kept else None
         raise
     finally:
-        lock.close()
-    rmtree(scratch)
-    cache.point_spec(spec.name, plan.key)
-    return result
+        try:
+            rmtree(scratch)
+        except OSError as rm_error:  # never hides the build's outcome; the next build retries
+            progress(f"could not remove {scratch}: {rm_error}")
 
 
 def _keep_logs(cache: Cache, key: str, scratch: Path) -> Path | None:
@@ -216,7 +229,12 @@ def _keep_logs(cache: Cache, key: str, scratch: Path) -> Path | None:
         return None
     dest = cache.root / "failed" / f"{key}-{time.strftime('%Y%m%dT%H%M%S')}"
     dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(logs, dest, dirs_exist_ok=True)
+    try:
+        shutil.copytree(logs, dest, dirs_exist_ok=True)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            rmtree(dest)  # no half copy left on a full disk
+        raise
     return dest
 
 

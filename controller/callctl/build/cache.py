@@ -17,13 +17,15 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from callctl.build.fileutil import rmtree, unlocked_partial
+from callctl.build.fileutil import fsync_dir, rmtree, unlocked_partial
 from callctl.errors import StateError
+from callctl.names import check_name
 
 
 @dataclass(frozen=True)
@@ -116,13 +118,31 @@ class Cache:
         os.rename(finished, dest)
         return dest
 
+    def try_lock(self, key: str) -> IO[str] | None:
+        """The build lock for KEY if nobody holds it (a build, a reuse, a prune), else None."""
+        self.work.mkdir(parents=True, exist_ok=True)
+        f = (self.work / f"{key}.lock").open("a+")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.close()
+            return None
+        return f
+
     def point_spec(self, name: str, key: str) -> None:
+        """Point specs/NAME at builds/KEY. Call it holding KEY's lock, so no prune runs
+        between a build's publish (or a reuse's check) and this link."""
         specs = self.root / "specs"
         specs.mkdir(parents=True, exist_ok=True)
-        tmp = specs / f".{name}.tmp"
-        tmp.unlink(missing_ok=True)
+        # A temp name of its own: concurrent calls never remove each other's temp link.
+        tmp = specs / f".{check_name(name, 'spec name')}.{secrets.token_hex(6)}.tmp"
         tmp.symlink_to(Path("..") / "builds" / key)
-        os.replace(tmp, specs / name)
+        try:
+            os.replace(tmp, specs / name)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        fsync_dir(specs)
 
     def spec_links(self) -> dict[str, str]:
         """Spec name -> the key of its newest build."""
@@ -157,9 +177,19 @@ class Cache:
         for key in self.list_builds():
             if key in keep:
                 continue
-            # Out of sight first (one rename), then deleted: never a half-deleted build.
-            trash = self.builds / f".trash-{key}"
-            os.rename(self.build_dir(key), trash)
+            # A build being published or reused holds its lock until its spec link is
+            # written: skip it, and look at the links again once the lock is ours.
+            lock = self.try_lock(key)
+            if lock is None:
+                continue
+            try:
+                if key in self.spec_links().values():
+                    continue
+                # Out of sight first (one rename), then deleted: never a half-deleted build.
+                trash = self.builds / f".trash-{key}-{secrets.token_hex(4)}"
+                os.rename(self.build_dir(key), trash)
+            finally:
+                lock.close()
             rmtree(trash)
             removed.append(key)
         return removed

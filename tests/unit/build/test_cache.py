@@ -177,3 +177,40 @@ def test_repack_writes_through_a_locked_partial(tmp_path: Path) -> None:
     out = pjsource.repack(tree, tmp_path / "out", "2.17")
     assert out.name == "pjproject-2.17.tar.bz2" and out.stat().st_size > 0
     assert [p.name for p in out.parent.iterdir()] == [out.name]
+
+
+# --- spec links and prune: a new build is never pruned before its link is written -----------
+
+
+def test_point_spec_calls_that_interleave_do_not_break_each_other(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = Cache(tmp_path)
+    real = Path.symlink_to
+    nested: list[bool] = []
+
+    def symlink_then_another_writer(self: Path, target: str) -> None:
+        real(self, target)
+        if not nested:  # another process points the same spec between our two calls
+            nested.append(True)
+            cache.point_spec("default", "other")
+
+    monkeypatch.setattr(Path, "symlink_to", symlink_then_another_writer)
+    cache.point_spec("default", "mine")
+    assert cache.spec_links() == {"default": "mine"}
+    assert [p.name for p in (tmp_path / "specs").iterdir()] == ["default"]
+
+
+def test_prune_skips_a_build_whose_lock_is_held(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    _fake_build(cache, "fresh")  # published, its spec link not written yet
+    held = cache.lock("fresh")
+    try:
+        assert cache.prune() == []
+        assert cache.is_built("fresh")
+        cache.point_spec("default", "fresh")
+    finally:
+        held.close()
+    assert cache.prune() == []  # linked now
+    cache.point_spec("default", "newer")
+    assert cache.prune() == ["fresh"]
