@@ -59,13 +59,34 @@ def rmtree(path: Path) -> None:
 
 
 def single_top_dir(path: Path) -> Path:
-    """The one directory a tarball unpacked into."""
+    """The one directory a tarball unpacked into: a real one, never a symlink (a patch or a
+    fix-up applied "inside" it would write wherever the link points)."""
     entries = [p for p in path.iterdir() if not p.name.startswith(".")]
-    dirs = [p for p in entries if p.is_dir()]
+    dirs = [p for p in entries if p.is_dir() and not p.is_symlink()]
     if len(dirs) != 1 or len(entries) != 1:
         names = ", ".join(sorted(p.name for p in entries)[:5])
         raise ValueError(f"expected one top-level directory, found: {names or 'nothing'}")
     return dirs[0]
+
+
+def check_contained(top: Path) -> None:
+    """Refuse (ValueError) a tree with a symlink whose target leaves it.
+
+    Sources hold relative links (CHANGES.md -> ChangeLogs/...); one to /etc or ../../x would
+    let the build's own writes (fix-ups, the pjproject patch folder, md5 files) land outside
+    the scratch tree. Each link is judged where it sits, so chains are covered too.
+    """
+    root = os.path.normpath(top)
+    for dirpath, dirnames, filenames in os.walk(top):  # does not descend into linked dirs
+        for name in (*dirnames, *filenames):
+            link = os.path.join(dirpath, name)
+            if not os.path.islink(link):
+                continue
+            target = os.readlink(link)
+            resolved = os.path.normpath(os.path.join(dirpath, target))
+            if os.path.isabs(target) or not resolved.startswith(root + os.sep):
+                rel = os.path.relpath(link, root)
+                raise ValueError(f"{rel} is a symlink out of the source tree (to {target})")
 
 
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC

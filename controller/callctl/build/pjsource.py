@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 
 from callctl.build.buildenv import step_environment
-from callctl.build.fileutil import file_digest, partial
+from callctl.build.fileutil import file_digest, partial, single_top_dir
 from callctl.errors import UsageError
 
 
@@ -46,7 +46,7 @@ def fix_up(tree: Path) -> list[str]:
 
 
 def unpacked_top(unpack_dir: Path, version: str) -> Path:
-    top = next(p for p in unpack_dir.iterdir() if p.is_dir())
+    top = single_top_dir(unpack_dir)  # a real folder, never a symlink
     want = unpack_dir / f"pjproject-{version}"
     if top != want:
         top.rename(want)

@@ -16,7 +16,13 @@ from pathlib import Path
 
 from callctl.build import debsrc
 from callctl.build.buildenv import step_environment
-from callctl.build.fileutil import partial, sha256_file, sha256_tree, single_top_dir
+from callctl.build.fileutil import (
+    check_contained,
+    partial,
+    sha256_file,
+    sha256_tree,
+    single_top_dir,
+)
 from callctl.build.spec import SourceSpec
 from callctl.errors import IntegrityError, UsageError
 
@@ -38,7 +44,7 @@ class ResolvedSource:
             shutil.copytree(
                 self.directory, dest, symlinks=True, ignore=shutil.ignore_patterns(".git")
             )
-            return dest
+            return _contained(dest, str(self.directory))
         assert self.archive is not None
         # Re-check: the cached file could have changed since resolution.
         if sha256_file(self.archive) != self.sha256:
@@ -52,9 +58,18 @@ class ResolvedSource:
         if proc.returncode != 0:
             raise UsageError(f"cannot unpack {self.archive}: {proc.stderr.strip()[-300:]}")
         try:
-            return single_top_dir(into)
+            top = single_top_dir(into)
         except ValueError as exc:
             raise UsageError(f"{self.archive}: {exc}") from None
+        return _contained(top, str(self.archive))
+
+
+def _contained(top: Path, origin: str) -> Path:
+    try:
+        check_contained(top)
+    except ValueError as exc:
+        raise UsageError(f"{origin}: {exc}", hint="nothing was patched or built") from None
+    return top
 
 
 def _verify_tarball(path: Path, expected: str, role: str) -> None:
