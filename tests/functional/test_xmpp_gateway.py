@@ -8,55 +8,21 @@ that component (XEP-0114) in the test's event loop; the rig's slixmpp clients ta
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from callctl.xmppgw import Component, ComponentTarget, Gateway, GatewayConfig
+from callctl.xmppgw import Gateway
 from slixmpp.exceptions import IqError
-from support.jingle.fixtures import ASTERISK_USER, CLIENT_USERS, ClientFactory
-from support.jingle.prosody import Prosody
-from support.xmppgw import GATEWAY_DOMAIN, ComponentConf, add_component
+from support import xmppgw
+from support.jingle.fixtures import ClientFactory
+from support.xmppgw import GATEWAY_DOMAIN
+
+# The rig's fixtures, with the prosody that has the gateway's component.
+gateway_prosody = xmppgw.gateway_prosody
+prosody_server = xmppgw.prosody_server
+gateway = xmppgw.gateway
 
 NS_DISCO = "http://jabber.org/protocol/disco#info"
-ASTERISK_JID = f"{ASTERISK_USER}@jingle.test/asterisk"
-
-
-@pytest.fixture(scope="module")
-def gateway_prosody() -> Iterator[tuple[Prosody, ComponentConf]]:
-    server = Prosody.prepare()
-    try:
-        for user in (ASTERISK_USER, *CLIENT_USERS):
-            server.register(user, f"pw-{user}")
-        conf = add_component(server)
-        server.start()
-        yield server, conf
-    finally:
-        server.cleanup()
-
-
-@pytest.fixture(scope="module")
-def prosody_server(gateway_prosody: tuple[Prosody, ComponentConf]) -> Prosody:
-    """The rig's fixtures (jingle_clients) use this prosody, the one with the component."""
-    return gateway_prosody[0]
-
-
-@pytest.fixture
-async def gateway(
-    gateway_prosody: tuple[Prosody, ComponentConf],
-) -> AsyncIterator[Gateway]:
-    _, conf = gateway_prosody
-    gw = Gateway(GatewayConfig(asterisk_jid=ASTERISK_JID, domain=conf.domain))
-    component = Component(gw, ComponentTarget("127.0.0.1", conf.port, conf.secret))
-    task = asyncio.create_task(component.run())
-    try:
-        await asyncio.wait_for(component.ready.wait(), 10)
-        yield gw
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def _disco(client: object, to: str) -> ET.Element:

@@ -8,17 +8,23 @@ a random secret on a loopback component port.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import xml.etree.ElementTree as ET
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 
+import pytest
+from callctl.xmppgw import Component, ComponentTarget, Gateway, GatewayConfig
 from slixmpp.stanza import Message
 from slixmpp.xmlstream import StanzaBase
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
 
+from support.jingle.asterisk_conf import RESOURCE
 from support.jingle.client import JingleClient
-from support.jingle.prosody import Prosody, free_port
+from support.jingle.fixtures import ASTERISK_USER, CLIENT_USERS
+from support.jingle.prosody import DOMAIN, Prosody, free_port
 
 NS_JMI = "urn:xmpp:jingle-message:0"
 NS_JINGLE = "urn:xmpp:jingle:1"
@@ -44,6 +50,48 @@ def add_component(server: Prosody, domain: str = GATEWAY_DOMAIN) -> ComponentCon
     text += f'Component "{domain}"\n    component_secret = "{conf.secret}"\n'
     server.config_path.write_text(text)
     return conf
+
+
+ASTERISK_JID = f"{ASTERISK_USER}@{DOMAIN}/{RESOURCE}"  # res_xmpp's login in the rig
+
+
+# Fixtures: a test module binds them to module names (`prosody_server = xmppgw.prosody_server`,
+# ...). `prosody_server` then replaces the rig's session-wide prosody for that module, so the
+# rig's clients and Asterisk use the prosody that has the gateway's component.
+
+
+@pytest.fixture(scope="module")
+def gateway_prosody() -> Iterator[tuple[Prosody, ComponentConf]]:
+    server = Prosody.prepare()
+    try:
+        for user in (ASTERISK_USER, *CLIENT_USERS):
+            server.register(user, f"pw-{user}")
+        conf = add_component(server)
+        server.start()
+        yield server, conf
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture(scope="module")
+def prosody_server(gateway_prosody: tuple[Prosody, ComponentConf]) -> Prosody:
+    return gateway_prosody[0]
+
+
+@pytest.fixture
+async def gateway(gateway_prosody: tuple[Prosody, ComponentConf]) -> AsyncIterator[Gateway]:
+    """callctl's Gateway connected to the prosody as its component (in the test's loop)."""
+    _, conf = gateway_prosody
+    gw = Gateway(GatewayConfig(asterisk_jid=ASTERISK_JID, domain=conf.domain))
+    component = Component(gw, ComponentTarget("127.0.0.1", conf.port, conf.secret))
+    task = asyncio.create_task(component.run())
+    try:
+        await asyncio.wait_for(component.ready.wait(), 10)
+        yield gw
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,10 @@ from callctl.daemon import handoff as fastpath
 from callctl.daemon import reconcile
 from callctl.daemon.logfmt import kv
 from callctl.daemon.metrics import Metrics
-from callctl.routing import RoutingConfig, inbound, outbound
+from callctl.routing import RoutingConfig, dialstring, inbound, outbound
 from callctl.routing.causes import Cause, ari_hangup_params
 from callctl.routing.names import NAME_RE
+from callctl.routing.numbers import NumberError, normalise
 
 log = logging.getLogger("callctl.daemon.stasis")
 
@@ -82,6 +83,15 @@ class Ari(Protocol):
     async def application(self, name: str | None = None) -> dict[str, Any]: ...
 
 
+class NumberJids(Protocol):
+    """callctl.xmppgw.Gateway, as the router sees it: number JIDs through callctl's component."""
+
+    def resolve_caller(self, caller_name: str) -> tuple[str, str] | None: ...
+    def expect_inbound(
+        self, target: str, caller_number: str | None, caller_name: str | None = None
+    ) -> str: ...
+
+
 def standin_dial_string(endpoint: str) -> str:
     """`PJSIP/<endpoint>`: a SIP endpoint standing in for a JID (tests without prosody)."""
     if NAME_RE.fullmatch(endpoint) is None:
@@ -98,6 +108,7 @@ class Router:
     clock: Callable[[], float] = time.monotonic
     accepting: bool = True  # False while draining: new calls are refused
     handoff: bool = False  # the fast path: decide here, let the dialplan's Dial() connect
+    gateway: NumberJids | None = None  # callctl's XMPP component (callctl.xmppgw), if run
     calls: dict[str, C.Call] = field(default_factory=dict)
     _by_channel: dict[str, C.Call] = field(default_factory=dict)
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
@@ -186,7 +197,7 @@ class Router:
         if args[0] == FROM_JINGLE:
             call = self._outbound(channel_id, channel, dest)
         else:
-            call = self._inbound(channel_id, dest)
+            call = self._inbound(channel_id, dest, channel)
         if call is None:
             return
         call.handoff = self.handoff
@@ -203,6 +214,11 @@ class Router:
         caller = channel.get("caller") if isinstance(channel.get("caller"), dict) else {}
         # chan_motif puts the caller's full JID in the caller ID name.
         jid = str((caller or {}).get("name", ""))
+        relayed = self.gateway.resolve_caller(jid) if self.gateway is not None else None
+        if relayed is not None:
+            # Through callctl's component: the name is a per-call token JID standing for the
+            # real caller and the number JID it called ('' for the bare domain: the hotline).
+            jid, dest = relayed
         decision = outbound(self.config, jid, dest, self._active_by_caller)
         if not decision.allowed:
             cause = int(decision.cause or Cause.CALL_REJECTED)
@@ -246,7 +262,7 @@ class Router:
         )
         return call
 
-    def _inbound(self, channel_id: str, did: str) -> C.Call | None:
+    def _inbound(self, channel_id: str, did: str, channel: Mapping[str, Any]) -> C.Call | None:
         decision = inbound(self.config, did)
         if not decision.allowed:
             cause = int(decision.cause or Cause.UNALLOCATED)
@@ -268,6 +284,8 @@ class Router:
                 t.jid,
                 standin_dial_string(self.standins[t.jid])
                 if t.jid in self.standins
+                else self._via_gateway(t.jid, channel)
+                if self.gateway is not None
                 else t.dial_string,
             )
             for t in decision.targets
@@ -294,6 +312,19 @@ class Router:
             )
         )
         return call
+
+    def _via_gateway(self, jid: str, channel: Mapping[str, Any]) -> str:
+        """The Motif dial string to the component's token JID for `jid`: the user's devices
+        get the call from +CALLER@gateway (the trunk's caller ID, normalised; else anonymous)."""
+        assert self.gateway is not None
+        caller = channel.get("caller") if isinstance(channel.get("caller"), dict) else {}
+        raw, name = str((caller or {}).get("number", "")), str((caller or {}).get("name", ""))
+        try:
+            number: str | None = normalise(raw, self.config.numbering)
+        except NumberError:
+            number = None
+        relay = self.gateway.expect_inbound(jid, number, name or None)
+        return dialstring.motif(self.config.motif_endpoint, relay)
 
     def _dial_returned(self, channel_id: str, args: list[str]) -> None:
         call = self._by_channel.get(channel_id)

@@ -19,6 +19,7 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from callctl.daemon.logfmt import kv
 from callctl.xmppgw import disco, jmi, relay
@@ -67,8 +68,7 @@ class GatewayConfig:
     max_sessions_per_user: int = 8
 
 
-@dataclass(frozen=True)
-class OutboundCall:
+class OutboundCall(NamedTuple):
     """What a `c-` token stands for: the real caller and the number dialled ('' = hotline)."""
 
     caller: str  # the client's full JID

@@ -1,0 +1,119 @@
+"""Real calls through the gateway's component: the rig's client, prosody with the component,
+callctl's Gateway, the patched Asterisk (res_xmpp + chan_motif), the routing daemon and the
+SIPp phone on trunk carrier-a (the interop matrix's machinery, support.jingle.matrix).
+
+    out: client --session-initiate--> +1555...@gw.localhost --(Gateway: c-<token>)--> Asterisk
+         --Stasis--> daemon: token -> (alice, the number) -> carrier-a --SIP--> SIPp phone
+    in:  SIPp --SIP to a DID--> Asterisk --Stasis--> daemon: DID -> alice's bare JID
+         -> Motif/.../t-<token>@gw.localhost --(Gateway: JMI propose to both devices)--> the
+         device that proceeds gets the session-initiate, media directly with Asterisk
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+from callctl.sandbox.manager import free_port
+from support import xmppgw
+from support.jingle.fixtures import AsteriskFactory, ClientFactory
+from support.jingle.matrix import CARRIER_IP, HOTLINE, TRUNK, CellSpec, matrix, routing_config
+from support.xmppgw import GATEWAY_DOMAIN
+
+pytestmark = [pytest.mark.asterisk, pytest.mark.slow]
+
+gateway_prosody = xmppgw.gateway_prosody
+prosody_server = xmppgw.prosody_server
+gateway = xmppgw.gateway
+
+NUMBER = "+15550104488"  # not alice's hotline (+15550104477): the number JID's own number
+
+
+async def test_a_number_jid_reaches_the_phone_with_rtp_both_ways(
+    asterisk_build: Any,
+    tmp_path: Path,
+    gateway: xmppgw.Gateway,
+    jingle_asterisk: AsteriskFactory,
+    jingle_clients: ClientFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="callctl")
+    carrier_port = free_port(CARRIER_IP, socket.SOCK_DGRAM)
+    sandbox, ast = await jingle_asterisk(
+        asterisk_build,
+        routed=True,
+        trunks=[{"name": TRUNK, "host": CARRIER_IP, "port": carrier_port}],
+    )
+    clients = {"chromium": await jingle_clients("alice", "chromium", resource="m-chromium")}
+    async with matrix("patched", sandbox, ast, clients, carrier_port, tmp_path) as m:
+        m.daemon.router.gateway = gateway
+        m.ast = dataclasses.replace(ast, jid=f"{NUMBER}@{GATEWAY_DOMAIN}")
+        result = await m.run(CellSpec("chromium", "out", 0.0))
+    assert result.passed, result.why()
+    started = [r.getMessage() for r in caplog.records if "event=call.start" in r.getMessage()]
+    assert len(started) == 1, started
+    assert f"number={NUMBER}" in started[0] and "caller=alice@jingle.test" in started[0]
+    assert "hotline" not in started[0] and HOTLINE not in started[0]
+    # The client only ever saw the number JID: no token, no Asterisk JID.
+    call = next(iter(clients["chromium"].calls.values()))
+    assert call.session_accept is not None
+    assert call.session_accept.responder in ("", f"{NUMBER}@{GATEWAY_DOMAIN}")
+
+
+DID_ROUTING_JID = "alice@jingle.test"  # the DID rings the bare JID: every device of alice
+CALLER = "+15550109999"  # phone_uac_did.xml's From
+
+
+async def test_an_inbound_call_rings_both_devices_and_the_one_that_answers_gets_the_media(
+    asterisk_build: Any,
+    tmp_path: Path,
+    gateway: xmppgw.Gateway,
+    jingle_asterisk: AsteriskFactory,
+    jingle_clients: ClientFactory,
+) -> None:
+    carrier_port = free_port(CARRIER_IP, socket.SOCK_DGRAM)
+    sandbox, ast = await jingle_asterisk(
+        asterisk_build,
+        routed=True,
+        trunks=[{"name": TRUNK, "host": CARRIER_IP, "port": carrier_port}],
+    )
+    laptop = await jingle_clients("alice", "chromium", resource="laptop")
+    phone = await jingle_clients("alice", "chromium", resource="phone")
+    jmi_laptop, jmi_phone = xmppgw.Jmi(laptop), xmppgw.Jmi(phone)
+
+    async def answer_on_the_phone() -> None:
+        propose = await jmi_phone.wait("propose", 20)
+        await jmi_laptop.wait("propose", 5, sid=propose.sid)
+        caller = propose.frm.split("/")[0]
+        jmi_laptop.send(caller, "ringing", propose.sid)
+        jmi_phone.send(caller, "ringing", propose.sid)
+        jmi_phone.send(caller, "proceed", propose.sid)
+        while not phone.calls:  # the session-initiate reached the phone
+            await asyncio.sleep(0.05)
+        jmi_laptop.send(caller, "proceed", propose.sid)  # too late: told so
+        await jmi_laptop.wait("retract", 5, sid=propose.sid)
+
+    async with matrix("patched", sandbox, ast, {"chromium": phone}, carrier_port, tmp_path) as m:
+        m.daemon.router.gateway = gateway
+        m.daemon.router.config = routing_config(
+            "jingle.test", ast.endpoint, {m.dids["chromium"]: DID_ROUTING_JID}
+        )
+        answering = asyncio.create_task(answer_on_the_phone())
+        result = await m.run(CellSpec("chromium", "in", 0.0))
+        await asyncio.wait_for(answering, 5)
+    assert result.passed, result.why()
+    (propose,) = [e for e in jmi_phone.events if e.verb == "propose"]
+    assert propose.frm == f"{CALLER}@{GATEWAY_DOMAIN}/gateway"
+    assert propose.to == DID_ROUTING_JID and propose.nick == "matrix phone"
+    assert [e.frm for e in jmi_laptop.got("propose", propose.sid)] == [propose.frm]
+    assert not laptop.calls, "only the device that proceeded gets the Jingle session"
+    session = next(iter(phone.calls.values()))
+    assert session.sid == propose.sid and session.peer == propose.frm
+    for jmi in (jmi_phone, jmi_laptop):  # the end reaches every device
+        finish = await jmi.wait("finish", 5, sid=propose.sid)
+        assert finish.frm == propose.frm
