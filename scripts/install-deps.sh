@@ -13,7 +13,18 @@ PKGS=(
   libsrtp2-dev libiksemel-dev libcurl4-openssl-dev libxslt1-dev
   # test peers and helpers
   sip-tester prosody iproute2 python3-venv python3-dev ansible debootstrap
+  # packet captures of the rig's cells (`ice analyze --pcap` tests)
+  tcpdump
+  # real WebRTC clients of the Jingle rig (tests/support/webrtc): headless browsers driven
+  # by puppeteer-core; tshark reads the rig's captures (STUN attributes)
+  chromium firefox-esr tshark
 )
+# Node.js + npm for tests/support/webrtc (StanzaJS, puppeteer-core, esbuild). A machine that
+# already has node with npm (another packaging of Node.js) keeps it.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  PKGS+=(nodejs npm)
+fi
+WEBRTC_DIR="$(cd "$(dirname "$0")/.." && pwd)/tests/support/webrtc"
 
 SRC_LIST=/etc/apt/sources.list.d/callctl-sid-src.sources
 
@@ -81,5 +92,14 @@ if [[ " ${missing[*]:-} " == *" prosody "* ]]; then
     invoke-rc.d prosody stop >/dev/null 2>&1 || true
     update-rc.d prosody disable >/dev/null 2>&1 || true
   fi
+fi
+# The page's npm packages, exactly as package-lock.json pins them. Re-runs need no network:
+# `npm ci` runs only when the lock file changed since the last successful install.
+webrtc_stamp="$WEBRTC_DIR/node_modules/.callctl-lock.sha256"
+want_lock=$(sha256sum "$WEBRTC_DIR/package-lock.json" | cut -d' ' -f1)
+if [ "$(cat "$webrtc_stamp" 2>/dev/null)" != "$want_lock" ]; then
+  log "npm ci in tests/support/webrtc"
+  (cd "$WEBRTC_DIR" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  echo "$want_lock" >"$webrtc_stamp"
 fi
 log "ok"

@@ -42,6 +42,7 @@ MAX_SESSIONS = 500  # finished sessions kept in full
 MAX_LIVE = 2000  # sessions open at once (Asterisk destroys each at hang-up)
 MAX_FINDINGS = 100
 MAX_MEDIA = 10000
+MAX_TRANSACTIONS = 256  # STUN transaction IDs kept per session (to align a capture)
 
 RE_MEDIA = re.compile(
     r"(?:Sent RTP packet to\s+|Strict RTP learning after remote address set to: |"
@@ -123,7 +124,10 @@ class IceLogAnalyzer:
         s = self._session_for_remote(seen.source)
         if s is None:
             return
-        if seen.what == "first-request":
+        if seen.what == "transaction":
+            if len(s.transactions) < MAX_TRANSACTIONS:
+                s.transactions.setdefault(seen.tsx, seen.ts)
+        elif seen.what == "first-request":
             if s.peer_first is None:
                 s.peer_first = seen.ts
                 s.event(seen.ts, "peer-activity", f"first Binding request from {seen.source}")

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from callctl.errors import UsageError
 from callctl.icelog.analyzer import IceLogAnalyzer
 from callctl.icelog.report import render_text
+from callctl.wire.capture import CaptureReader, read_capture
+from callctl.wire.errors import DecodeError
 
 if TYPE_CHECKING:
     from callctl.cli import Console
@@ -37,6 +39,18 @@ def analyze_file(path: Path) -> IceLogAnalyzer:
         return analyze_stream(f)
 
 
+def analyze_capture(path: Path) -> CaptureReader:
+    try:
+        f = path.open("rb")
+    except OSError as err:
+        raise UsageError(f"cannot read {path}: {err.strerror}") from None
+    with f:
+        try:
+            return read_capture(f)
+        except DecodeError as err:
+            raise UsageError(f"{path} is not a readable capture: {err}") from None
+
+
 def register(sub: Any) -> None:
     from callctl.cli import add_json_flag
 
@@ -51,7 +65,13 @@ def register(sub: Any) -> None:
         "changes, nominations, outcome, duration, and known failure signatures with the "
         "patch that fixes each.",
     )
-    an.add_argument("file", type=Path, help="log file (`-` for standard input)")
+    an.add_argument("file", type=Path, nargs="?", help="log file (`-` for standard input)")
+    an.add_argument(
+        "--pcap",
+        type=Path,
+        help="also (or only) read this pcap/pcapng capture: STUN, TURN, DTLS and RTP per ICE "
+        "session on one timeline with the log, and the failures only the wire shows",
+    )
     an.add_argument(
         "--max-events", type=int, default=40, help="state changes shown per session (text)"
     )
@@ -64,6 +84,10 @@ def has_ice_events(report: dict[str, Any]) -> bool:
 
 
 def cmd_analyze(args: argparse.Namespace, console: Console) -> int:
+    if args.pcap is not None:
+        return _cmd_pcap(args, console)
+    if args.file is None:
+        raise UsageError("ice analyze needs a log FILE, or --pcap CAPTURE [FILE]")
     a = analyze_file(args.file)
     report = a.report()
     if not has_ice_events(report):
@@ -78,5 +102,32 @@ def cmd_analyze(args: argparse.Namespace, console: Console) -> int:
         console.emit_json("ice.analysis", {"file": str(args.file), **report})
         return 0
     for line in render_text(report, args.max_events):
+        console.result(line)
+    return 0
+
+
+def _cmd_pcap(args: argparse.Namespace, console: Console) -> int:
+    from callctl.icelog.merge import merged_report, render_wire_text
+
+    capture = analyze_capture(args.pcap)
+    log = analyze_file(args.file) if args.file is not None else None
+    rep = merged_report(capture, log)
+    if not rep["sessions"] and not rep["stun"]:
+        raise UsageError(
+            f"no ICE events in {args.pcap} ({rep['frames']} frames, {rep['udp']} UDP): "
+            "no STUN at all; was the capture taken on the media interface and ports?"
+        )
+    log_rep = log.report() if log is not None else None
+    if console.json:
+        doc: dict[str, Any] = {"pcap": str(args.pcap), "wire": rep}
+        if log_rep is not None:
+            doc.update(file=str(args.file), log=log_rep)
+        console.emit_json("ice.analysis", doc)
+        return 0
+    if log_rep is not None and has_ice_events(log_rep):
+        for line in render_text(log_rep, args.max_events):
+            console.result(line)
+        console.result("")
+    for line in render_wire_text(rep, args.max_events):
         console.result(line)
     return 0

@@ -24,6 +24,7 @@ NAMESPACE = "urn:xmpp:jingle:1"
 _JINGLE = re.compile(r"<jingle\b([^>]*)>(.*?)(?:</jingle>|$)", re.S)
 _CONTENT = re.compile(r"<content\b([^>]*)>")
 _ATTR = re.compile(r"""([A-Za-z_:][-A-Za-z0-9_:.]*)\s*=\s*(?:'([^']*)'|"([^"]*)")""")
+_FINGERPRINT = re.compile(r"<fingerprint\b([^>]*)>")
 _REJECTION = re.compile(r"<(failed-application|bad-request|unsupported-transports)\b")
 MAX_SESSIONS = 1000  # bounded memory on an endless log
 
@@ -66,6 +67,8 @@ class JingleWatch:
         self._direction: str | None = None  # "sent" or "received": the last header seen
         self._sessions: dict[str, _Session] = {}
         self.rejections = 0  # error replies / terminations that refuse a session
+        # The DTLS role each side last signalled (XEP-0320 `setup`): "sent" is Asterisk's.
+        self.setup: dict[str, str] = {}
 
     def line(self, text: str) -> list[CreatorMismatch]:
         if text.startswith(HEADER):
@@ -80,6 +83,10 @@ class JingleWatch:
             return []
         if self._direction == "received" and _REJECTION.search(text):
             self.rejections += 1
+        for fp in _FINGERPRINT.finditer(text):
+            setup = _attrs(fp.group(1)).get("setup")
+            if setup:
+                self.setup[self._direction] = setup[:16]
         found: list[CreatorMismatch] = []
         for m in _JINGLE.finditer(text):
             head, body = _attrs(m.group(1)), m.group(2)

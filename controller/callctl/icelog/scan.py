@@ -31,6 +31,7 @@ ANCHORS = (
     b"incoming check",
     b"early check",
     b"no checklist",
+    b"tsx_id=",  # STUN dump headers: transaction IDs, to align a capture
     b"RTP",
 )
 # In an Asterisk log every pjnath ICE line comes from a session named "icess0x..." (Asterisk
@@ -44,6 +45,7 @@ ASTERISK_ANCHORS = (
     b"USE-CANDIDATE",
     b"RTP",
     b"skipping checklist",
+    b"tsx_id=",
     b"res_xmpp.c: ",  # res_xmpp's debug output: Jingle signalling (callctl.icelog.jingle),
     b"<--- XMPP ",  # a timestamped line, then a header line, then the stanza
     b"<jingle",

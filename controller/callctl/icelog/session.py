@@ -101,6 +101,7 @@ class Session:
     renomination_attr_seen: int = 0
     nomination_timeout: bool = False
     skipped_checklist: str = ""
+    transactions: dict[str, float | None] = field(default_factory=dict)  # STUN dumps' tsx_id
     negotiation: dict[str, Any] | None = None  # ice_strans.c's own verdict and time
     found: list[dict[str, Any]] = field(default_factory=list)
     dump: str = ""  # "checklist" or "valid" while pjnath prints a list's rows

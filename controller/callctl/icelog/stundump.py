@@ -11,17 +11,20 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-RE_STUN_RX = re.compile(r"^RX \d+ bytes STUN message from (\S+):$")
+RE_STUN_HEADER = re.compile(r"^(RX|TX) \d{1,9} bytes STUN message (?:from|to) (\S+):$")
+RE_TSX = re.compile(r"^Hdr: .*tsx_id=([0-9a-fA-F]{24})")
 
 
 @dataclass(frozen=True)
 class PeerRequest:
-    """Something a received Binding request showed: `what` is "first-request" (the message
-    is a Binding request) or "nomination-attr" (it carries 0xC001)."""
+    """Something a dumped message showed: `what` is "first-request" (a received Binding
+    request), "nomination-attr" (it carries 0xC001) or "transaction" (any message's
+    transaction ID, in `tsx`, sent to or received from `source`)."""
 
     what: str
     source: str
     ts: float | None
+    tsx: str = ""
 
 
 class StunDumpReader:
@@ -29,6 +32,7 @@ class StunDumpReader:
         self._in_dump = False
         self._is_request = False
         self._rx_src: str | None = None
+        self._peer: str | None = None  # the other end, received from or sent to
         self._rx_ts: float | None = None
 
     @staticmethod
@@ -40,8 +44,9 @@ class StunDumpReader:
         self._in_dump = True
         self._is_request = False
         self._rx_ts = ts
-        m = RE_STUN_RX.match(text) if text.startswith("RX ") else None
-        self._rx_src = m.group(1) if m else None
+        m = RE_STUN_HEADER.match(text)
+        self._peer = m.group(2) if m else None
+        self._rx_src = self._peer if m and m.group(1) == "RX" else None
 
     def stop(self) -> None:
         """Any other framed line ends a dump."""
@@ -53,6 +58,10 @@ class StunDumpReader:
             return None
         if text.startswith("--- end of STUN message"):
             self._in_dump = False
+        elif text.startswith("Hdr: ") and self._peer is not None:
+            m = RE_TSX.match(text)
+            if m:
+                return PeerRequest("transaction", self._peer, self._rx_ts, m.group(1).lower())
         elif text.startswith("STUN "):
             self._is_request = "request" in text and "Binding" in text
             if self._is_request and self._rx_src is not None:

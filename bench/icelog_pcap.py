@@ -1,0 +1,123 @@
+"""`callctl ice analyze --pcap` throughput and memory on a large capture of real packets.
+
+    .venv/bin/python bench/icelog_pcap.py [--mb 1024] [--json FILE]
+
+The capture is made by repeating the frames of a real capture of the rig
+(tests/data/pcap/rig-stock-nominated-host.pcap: STUN checks, answers, RTP both ways) with
+timestamps moved on, until the file reaches --mb; it is analysed at half and full size by
+`callctl ice analyze --pcap FILE --json` in a child process. Flat memory shows as two peak
+RSS figures about equal; the rate is MB of capture per second of CPU and of wall time. The
+load average is printed: the machine is shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+REAL = REPO / "tests" / "data" / "pcap" / "rig-stock-nominated-host.pcap"
+CLI = "import sys; from callctl.cli import main; sys.exit(main(sys.argv[1:]))"
+
+
+def make_capture(path: Path, mb: int) -> int:
+    data = REAL.read_bytes()
+    header, records = data[:24], []
+    pos = 24
+    while pos + 16 <= len(data):
+        sec, usec, caplen, wirelen = struct.unpack_from("<IIII", data, pos)
+        records.append((sec + usec / 1e6, data[pos + 16 : pos + 16 + caplen], wirelen))
+        pos += 16 + caplen
+    t0 = records[0][0]
+    span = records[-1][0] - t0 + 1.0
+    target = mb * 1024 * 1024
+    written = 0
+    with path.open("wb") as f:
+        f.write(header)
+        loop = 0
+        while written < target:
+            chunk = bytearray()
+            for ts, frame, wirelen in records:
+                t = ts - t0 + loop * span + 1.7e9
+                chunk += struct.pack("<IIII", int(t), int((t % 1) * 1e6), len(frame), wirelen)
+                chunk += frame
+            f.write(chunk)
+            written += len(chunk)
+            loop += 1
+    return path.stat().st_size
+
+
+def child(path: str) -> None:
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-c", CLI, "ice", "analyze", "--json", "--pcap", path],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    wall = time.perf_counter() - t0
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    doc = json.loads(proc.stdout)["wire"] if proc.returncode == 0 else {}
+    print(
+        json.dumps(
+            {
+                "rc": proc.returncode,
+                "wall_s": round(wall, 2),
+                "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+                "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
+                "frames": doc.get("frames"),
+                "stun": doc.get("stun"),
+                "rtp": doc.get("rtp"),
+                "signatures": doc.get("signatures"),
+                "error": proc.stderr[-300:] if proc.returncode else "",
+            }
+        )
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mb", type=int, default=1024)
+    ap.add_argument("--json", type=Path)
+    ap.add_argument("--child")
+    args = ap.parse_args()
+    if args.child:
+        child(args.child)
+        return
+    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    results = []
+    with tempfile.TemporaryDirectory() as d:
+        for mb in (args.mb // 2, args.mb):
+            path = Path(d) / "big.pcap"
+            size = make_capture(path, mb)
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", str(path)],
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=REPO,
+            ).stdout
+            r = json.loads(out)
+            path.unlink()
+            r.update(bytes=size, load=round(os.getloadavg()[0], 2))
+            results.append(r)
+            print(
+                f"{size / 1e6:8.1f} MB, {r['frames']} frames: rc {r['rc']}, {r['wall_s']} s wall "
+                f"({size / 1e6 / r['wall_s']:.1f} MB/s), {r['cpu_s']} s CPU "
+                f"({size / 1e6 / r['cpu_s']:.1f} MB/s), peak RSS {r['peak_rss_mib']} MiB, "
+                f"signatures {r['signatures']} {r['error']}"
+            )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,393 @@
+"""ICE sessions as seen on the wire, and the failures only the wire shows (sans-IO).
+
+`WireIce.datagram(d)` for each UDP datagram in capture order, then `sessions()`. A session
+is the pair of ICE ufrags in the USERNAME of its Binding requests (RFC 8445 7.2.2: the
+receiver's ufrag, a colon, the sender's); each side ("agent") is known by its ufrag and the
+addresses it checks from. Memory is bounded: at most `MAX_SESSIONS` sessions, `MAX_FLOWS`
+5-tuples and `MAX_EVENTS` events each, everything past that counted.
+
+Signatures (each with its evidence):
+- `wire-nomination-not-understood`: the controlling agent nominated with NOMINATION only
+  (0xC001 or 0x0030), never USE-CANDIDATE, and the controlled agent sent no media or never
+  ran a check of its own: it waits for a USE-CANDIDATE that never comes (or runs no ICE).
+- `wire-check-not-triggered-back`: an agent answered a check, but never sent a check back to
+  that address (neither a triggered check after, nor a successful one before).
+- `wire-role-conflict`: a 487 (Role Conflict) error response.
+- `wire-dtls-no-client-hello`: the side that said `setup='active'` (from the log's Jingle
+  signalling) never sent a DTLS ClientHello, though ICE found a pair.
+- `wire-media-not-to-nominated`: RTP from an agent to an address other than the nominated
+  pair's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from callctl.wire import dtls, stun
+from callctl.wire.classify import RtpHeader, classify
+from callctl.wire.errors import DecodeError
+from callctl.wire.packet import Datagram
+
+MAX_SESSIONS = 1000
+MAX_FLOWS = 256  # per session
+MAX_EVENTS = 400  # per session
+MAX_TRANSACTIONS = 4096  # open requests remembered per session
+
+SIGNATURES = {
+    "wire-nomination-not-understood": (
+        "the controlling agent nominated with the NOMINATION attribute only; the controlled "
+        "agent never saw USE-CANDIDATE, so it waited and sent no media",
+        "renomination patch (patches/pjproject/0110-pjnath-honour-NOMINATION-largest-value-"
+        "wins.patch: honour the NOMINATION attribute 0xC001, largest value wins)",
+    ),
+    "wire-check-not-triggered-back": (
+        "an agent answered the peer's check but never checked back to that address, so the "
+        "pair never became valid on its side",
+        "pjnath triggered-check patch (patches/pjproject/0100-pjnath-retry-failed-pairs-and-"
+        "wait-for-a-late-peer.patch: a Failed pair goes back to Waiting on an incoming check)",
+    ),
+    "wire-role-conflict": (
+        "both agents claimed the same ICE role; one answered 487 Role Conflict",
+        "chan_motif ICE role patch (patches/asterisk/0050-chan_motif-ice-role.patch: set the "
+        "role from the Jingle initiator)",
+    ),
+    "wire-dtls-no-client-hello": (
+        "the side that said setup='active' never sent a DTLS ClientHello, so no SRTP keys",
+        "none in the series: check the DTLS setup role the client and Asterisk negotiated",
+    ),
+    "wire-media-not-to-nominated": (
+        "media went to an address that is not the nominated pair's",
+        "res_rtp_asterisk nominated_check patch (patches/asterisk/0010-res_rtp_asterisk-"
+        "nominated-pair.patch: take the remote address from comp[].nominated_check)",
+    ),
+}
+
+
+@dataclass
+class Agent:
+    ufrag: str
+    addrs: set[str] = field(default_factory=set)
+    role: str | None = None
+    tie_breaker: int | None = None
+    requests: int = 0
+    use_candidate: int = 0
+    nomination: dict[int, int] = field(default_factory=dict)  # attribute code -> max value
+    rtp_sent: int = 0
+    client_hello: int = 0
+
+
+@dataclass
+class Flow:
+    src: str
+    dst: str
+    first: float
+    packets: int = 0
+    kinds: dict[str, float] = field(default_factory=dict)  # kind -> first time
+
+
+@dataclass
+class WireSession:
+    key: tuple[str, str]  # the two ufrags, sorted
+    agents: dict[str, Agent] = field(default_factory=dict)
+    first: float | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+    events_dropped: int = 0
+    # open checks: transaction -> (sender's ufrag, src, dst, time, nominates)
+    open: dict[str, tuple[str, str, str, float, bool]] = field(default_factory=dict)
+    answered: dict[tuple[str, str], float] = field(default_factory=dict)  # (src,dst) -> t
+    nominated: set[tuple[str, str]] = field(default_factory=set)  # (src,dst) checks nominated
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    transactions: dict[str, float] = field(default_factory=dict)  # tid -> first seen
+    found: list[dict[str, Any]] = field(default_factory=list)
+
+    def event(self, t: float, what: str, detail: str) -> None:
+        if len(self.events) < MAX_EVENTS:
+            self.events.append({"t": t, "source": "wire", "event": what, "detail": detail})
+        else:
+            self.events_dropped += 1
+
+    def agent(self, ufrag: str) -> Agent:
+        a = self.agents.get(ufrag)
+        if a is None:
+            a = self.agents[ufrag] = Agent(ufrag)
+        return a
+
+    def owner(self, addr: str) -> Agent | None:
+        for a in self.agents.values():
+            if addr in a.addrs:
+                return a
+        return None
+
+
+class WireIce:
+    def __init__(self) -> None:
+        self.sessions_by_key: dict[tuple[str, str], WireSession] = {}
+        self._by_addr: dict[str, WireSession] = {}
+        self._by_tid: dict[str, WireSession] = {}
+        self.flows: dict[tuple[str, str], Flow] = {}
+        self.datagrams = 0
+        self.stun = 0
+        self.dtls = 0
+        self.rtp = 0
+        self.decode_errors = 0
+        self.decode_error_examples: list[str] = []
+        self.dropped = 0
+
+    # -- input ----------------------------------------------------------------------------------
+    def datagram(self, d: Datagram) -> None:
+        self.datagrams += 1
+        try:
+            msg = classify(d.payload)
+        except DecodeError as err:
+            self.decode_errors += 1
+            if len(self.decode_error_examples) < 10:
+                self.decode_error_examples.append(f"{d.src} -> {d.dst}: {err}")
+            return
+        if isinstance(msg, stun.StunMessage):
+            self.stun += 1
+            self._stun(d, msg)
+        elif isinstance(msg, list):
+            self.dtls += 1
+            self._dtls(d, msg)
+        elif isinstance(msg, RtpHeader):
+            self.rtp += 1
+            self._media(d, "rtcp" if msg.rtcp else "rtp")
+
+    def _session(self, ufrags: tuple[str, str]) -> WireSession | None:
+        key = (min(ufrags), max(ufrags))
+        s = self.sessions_by_key.get(key)
+        if s is None:
+            if len(self.sessions_by_key) >= MAX_SESSIONS:
+                self.dropped += 1
+                return None
+            s = self.sessions_by_key[key] = WireSession(key)
+        return s
+
+    def _flow(self, d: Datagram, kind: str) -> tuple[Flow | None, bool]:
+        """The datagram's 5-tuple (UDP, so src and dst say it all); True when it is the
+        first of its kind on that flow."""
+        f = self.flows.get(d.flow)
+        if f is None:
+            if len(self.flows) >= MAX_SESSIONS * 4:
+                self.dropped += 1
+                return None, False
+            f = self.flows[d.flow] = Flow(d.src, d.dst, d.ts)
+        f.packets += 1
+        first = kind not in f.kinds
+        if first:
+            f.kinds[kind] = d.ts
+        return f, first
+
+    def _stun(self, d: Datagram, m: stun.StunMessage) -> None:
+        self._flow(d, "check" if m.cls == "request" else "stun")
+        if m.method != "Binding":
+            s = self._by_addr.get(d.src) or self._by_addr.get(d.dst)
+            if s is not None:
+                detail = f"{d.src} -> {d.dst} TURN {m.name}"
+                if m.xor_relayed:
+                    detail += f", relayed {m.xor_relayed}"
+                if m.error:
+                    detail += f", error {m.error[0]} {m.error[1]}"
+                s.event(d.ts, "turn", detail)
+            return
+        if m.cls == "request":
+            self._request(d, m)
+        elif m.cls in ("success", "error"):
+            self._response(d, m)
+
+    def _request(self, d: Datagram, m: stun.StunMessage) -> None:
+        if not m.username or ":" not in m.username:
+            return  # a plain STUN binding (server reflexive discovery), not an ICE check
+        to_ufrag, _, from_ufrag = m.username.partition(":")
+        s = self._session((to_ufrag, from_ufrag))
+        if s is None:
+            return
+        if s.first is None:
+            s.first = d.ts
+        sender, receiver = s.agent(from_ufrag), s.agent(to_ufrag)
+        for a, addr in ((sender, d.src), (receiver, d.dst)):
+            if addr not in a.addrs and len(a.addrs) < MAX_FLOWS:
+                a.addrs.add(addr)
+                self._by_addr[addr] = s
+        sender.requests += 1
+        if m.role:
+            sender.role, sender.tie_breaker = m.role, m.tie_breaker
+        nominates = []
+        if m.use_candidate:
+            sender.use_candidate += 1
+            nominates.append("USE-CANDIDATE")
+        if m.nomination:
+            code, value = m.nomination
+            sender.nomination[code] = max(value, sender.nomination.get(code, 0))
+            nominates.append(f"NOMINATION(0x{code:04X})={value}")
+        if len(s.open) < MAX_TRANSACTIONS:
+            s.open[m.transaction] = (from_ufrag, d.src, d.dst, d.ts, bool(nominates))
+            self._by_tid[m.transaction] = s
+        if len(s.transactions) < MAX_TRANSACTIONS:
+            s.transactions.setdefault(m.transaction, d.ts)
+        role = f" {m.role}" if m.role else ""
+        extra = f" {' '.join(nominates)}" if nominates else ""
+        s.event(
+            d.ts,
+            "check",
+            f"{d.src} -> {d.dst} Binding request{role}{extra} prio={m.priority} "
+            f"tsx={m.transaction}",
+        )
+
+    def _response(self, d: Datagram, m: stun.StunMessage) -> None:
+        s = self._by_tid.pop(m.transaction, None)
+        if s is None:
+            return
+        req = s.open.pop(m.transaction, None)
+        if req is None:
+            return
+        _ufrag, src, dst, _t, nominates = req
+        if m.cls == "success":
+            s.answered.setdefault((src, dst), d.ts)
+            if nominates:
+                s.nominated.add((src, dst))
+            s.event(d.ts, "answer", f"{d.src} -> {d.dst} success, mapped {m.xor_mapped}")
+        else:
+            code, reason = m.error or (0, "")
+            s.errors.append({"t": d.ts, "code": code, "reason": reason, "from": d.src})
+            s.event(d.ts, "error", f"{d.src} -> {d.dst} error {code} {reason}")
+
+    def _dtls(self, d: Datagram, records: list[dtls.DtlsRecord]) -> None:
+        self._flow(d, "dtls")
+        s = self._by_addr.get(d.src) or self._by_addr.get(d.dst)
+        if s is None:
+            return
+        owner = s.owner(d.src)
+        for r in records:
+            if r.message == "ClientHello" and owner is not None:
+                owner.client_hello += 1
+            if r.content in ("handshake", "alert") and r.epoch == 0:
+                s.event(d.ts, "dtls", f"{d.src} -> {d.dst} {r.message}")
+
+    def _media(self, d: Datagram, kind: str) -> None:
+        _f, first = self._flow(d, kind)
+        s = self._by_addr.get(d.src)
+        if s is None:
+            return
+        owner = s.owner(d.src)
+        if owner is not None and kind == "rtp":
+            owner.rtp_sent += 1
+        if first:
+            s.event(d.ts, f"first-{kind}", f"{d.src} -> {d.dst}")
+
+    # -- output ---------------------------------------------------------------------------------
+    def sessions(self, active_side: dict[str, str] | None = None) -> list[WireSession]:
+        """The sessions with their signatures. `active_side`: ufrag or address -> "active"/
+        "passive" as signalled (the log's Jingle `setup`), when known."""
+        out = list(self.sessions_by_key.values())
+        for s in out:
+            s.found = wire_signatures(s, self.flows, active_side or {})
+        return out
+
+
+def _describe(sig: str, evidence: str) -> dict[str, Any]:
+    explanation, patch = SIGNATURES[sig]
+    return {"signature": sig, "explanation": explanation, "patch": patch, "evidence": evidence}
+
+
+def wire_signatures(
+    s: WireSession, flows: dict[tuple[str, str], Flow], active_side: dict[str, str]
+) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    agents = list(s.agents.values())
+    controlling = [a for a in agents if a.role == "controlling"]
+    # 1. NOMINATION only, and the controlled side waits.
+    for a in controlling:
+        if a.nomination and not a.use_candidate:
+            # the other side shows it never took the nomination: no media, or no ICE at all
+            waiting = [b for b in agents if b is not a and (b.rtp_sent == 0 or b.requests == 0)]
+            if waiting:
+                b = waiting[0]
+                codes = ", ".join(f"0x{c:04X} up to {v}" for c, v in sorted(a.nomination.items()))
+                shows = "sent no RTP" if b.rtp_sent == 0 else "never ran a check of its own"
+                found.append(
+                    _describe(
+                        "wire-nomination-not-understood",
+                        f"{a.ufrag} (controlling, {a.requests} checks) nominated with "
+                        f"NOMINATION ({codes}) and never USE-CANDIDATE; {b.ufrag} {shows}",
+                    )
+                )
+    # 2. Answered, never checked back.
+    for (src, dst), t in sorted(s.answered.items(), key=lambda kv: kv[1]):
+        back = flows.get((dst, src))
+        if back is None or "check" not in back.kinds:
+            found.append(
+                _describe(
+                    "wire-check-not-triggered-back",
+                    f"{dst} answered the check from {src} at {t - (s.first or t):.3f} s but "
+                    f"never sent a check to {src}",
+                )
+            )
+            break
+    # 3. Role conflict.
+    for e in s.errors:
+        if e["code"] == 487:
+            roles = ", ".join(
+                f"{a.ufrag} {a.role} tie-breaker {a.tie_breaker:#018x}"
+                for a in agents
+                if a.role and a.tie_breaker is not None
+            )
+            found.append(_describe("wire-role-conflict", f"487 from {e['from']}; {roles}"))
+            break
+    # 4. The active side never sent a ClientHello (needs the signalled setup roles).
+    ice_ok = bool(s.answered)
+    for a in agents:
+        said = active_side.get(a.ufrag) or next(
+            (active_side[x] for x in a.addrs if x in active_side), None
+        )
+        if said == "active" and ice_ok and a.client_hello == 0:
+            found.append(
+                _describe(
+                    "wire-dtls-no-client-hello",
+                    f"{a.ufrag} ({', '.join(sorted(a.addrs))}) said setup='active' but sent "
+                    "no ClientHello",
+                )
+            )
+    # 5. Media not to the nominated pair.
+    if s.nominated:
+        nominated_dst = {dst for _src, dst in s.nominated} | {src for src, _dst in s.nominated}
+        for f in flows.values():
+            if "rtp" not in f.kinds or s.owner(f.src) is None:
+                continue
+            if f.dst not in nominated_dst:
+                found.append(
+                    _describe(
+                        "wire-media-not-to-nominated",
+                        f"RTP {f.src} -> {f.dst}; the nominated pair(s): "
+                        + ", ".join(f"{a} -> {b}" for a, b in sorted(s.nominated)),
+                    )
+                )
+                break
+    return found
+
+
+def session_report(s: WireSession) -> dict[str, Any]:
+    base = s.first or 0.0
+    return {
+        "ufrags": list(s.key),
+        "agents": [
+            {
+                "ufrag": a.ufrag,
+                "addresses": sorted(a.addrs),
+                "role": a.role,
+                "tie_breaker": a.tie_breaker,
+                "checks_sent": a.requests,
+                "use_candidate": a.use_candidate,
+                "nomination": {f"0x{c:04X}": v for c, v in sorted(a.nomination.items())},
+                "rtp_sent": a.rtp_sent,
+                "dtls_client_hello": a.client_hello,
+            }
+            for a in s.agents.values()
+        ],
+        "nominated": [f"{a} -> {b}" for a, b in sorted(s.nominated)],
+        "errors": s.errors,
+        "timeline": [dict(e, t=round(e["t"] - base, 6)) for e in s.events],
+        "timeline_dropped": s.events_dropped,
+        "signatures": s.found,
+    }

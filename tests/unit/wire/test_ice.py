@@ -1,0 +1,138 @@
+"""callctl.wire.ice and `callctl ice analyze --pcap` on real captures of the rig's cells
+(tests/data/pcap/README.md says how each was made and what the cell's known cause is)."""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+
+from callctl.cli import Console, main
+from callctl.paths import REPO_ROOT
+from callctl.wire import stun
+from callctl.wire.ice import WireIce
+from callctl.wire.packet import Datagram
+
+DATA = REPO_ROOT / "tests" / "data" / "pcap"
+
+
+def analyze(*argv: str) -> tuple[int, dict, str]:
+    out, err = io.StringIO(), io.StringIO()
+    rc = main(["ice", "analyze", "--json", *argv], Console(stdout=out, stderr=err))
+    return rc, json.loads(out.getvalue()) if rc == 0 else {}, err.getvalue()
+
+
+def test_stock_media_goes_to_a_pair_that_is_not_nominated():
+    """Patch 0010's cell: the client nominates its lower-priority candidate; stock Asterisk
+    sends RTP to the first valid pair's address instead."""
+    rc, doc, err = analyze("--pcap", str(DATA / "rig-stock-nominated-host.pcap"))
+    assert rc == 0, err
+    wire = doc["wire"]
+    (s,) = wire["sessions"]
+    roles = sorted(a["role"] for a in s["agents"])
+    assert roles == ["controlled", "controlling"]
+    assert wire["signatures"] == {"wire-media-not-to-nominated": 1}
+    (sig,) = s["signatures"]
+    assert "0010-res_rtp_asterisk-nominated-pair.patch" in sig["patch"]
+    client = next(a for a in s["agents"] if a["role"] == "controlling")
+    assert client["use_candidate"] >= 1 and client["nomination"] == {}
+    assert len(s["nominated"]) >= 1
+    assert any(e["event"] == "first-rtp" for e in s["timeline"])
+
+
+def test_stock_conversations_cell_nominates_with_0xc001_only():
+    rc, doc, err = analyze("--pcap", str(DATA / "rig-stock-conversations.pcap"))
+    assert rc == 0, err
+    (s,) = doc["wire"]["sessions"]
+    client = next(a for a in s["agents"] if a["role"] == "controlling")
+    assert client["nomination"] == {"0xC001": 1} and client["use_candidate"] == 0
+    assert set(doc["wire"]["signatures"]) == {
+        "wire-nomination-not-understood",
+        "wire-check-not-triggered-back",
+    }
+
+
+def test_a_file_that_is_not_a_capture_is_a_usage_error(tmp_path):
+    p = tmp_path / "x.pcap"
+    p.write_bytes(b"not a capture at all")
+    rc, _, err = analyze("--pcap", str(p))
+    assert rc == 2 and "not a readable capture" in err
+
+
+def _req(tid: int, username: str, *attrs: bytes) -> bytes:
+    body = struct.pack("!HH", stun.USERNAME, len(username)) + username.encode()
+    body += b"\0" * (-len(username) % 4) + b"".join(attrs)
+    return struct.pack("!HHI", 0x0001, len(body), stun.MAGIC) + tid.to_bytes(12, "big") + body
+
+
+def _resp(tid: int, error: int | None = None) -> bytes:
+    body = b""
+    mtype = 0x0101
+    if error is not None:
+        mtype = 0x0111
+        body = struct.pack("!HH", stun.ERROR_CODE, 4) + bytes([0, 0, error // 100, error % 100])
+    return struct.pack("!HHI", mtype, len(body), stun.MAGIC) + tid.to_bytes(12, "big") + body
+
+
+def test_role_conflict_487():
+    w = WireIce()
+    ctl = struct.pack("!HHQ", stun.ICE_CONTROLLING, 8, 5)
+    w.datagram(Datagram(1.0, "10.0.0.1:1", "10.0.0.2:2", _req(1, "B:A", ctl)))
+    w.datagram(Datagram(1.1, "10.0.0.2:2", "10.0.0.1:1", _resp(1, 487)))
+    (s,) = w.sessions()
+    assert [f["signature"] for f in s.found] == ["wire-role-conflict"]
+    assert any("tie-breaker 0x0000000000000005" in f["evidence"] for f in s.found)
+
+
+def test_active_side_without_client_hello():
+    w = WireIce()
+    w.datagram(Datagram(1.0, "10.0.0.1:1", "10.0.0.2:2", _req(1, "B:A")))
+    w.datagram(Datagram(1.1, "10.0.0.2:2", "10.0.0.1:1", _resp(1)))
+    w.datagram(Datagram(1.2, "10.0.0.2:2", "10.0.0.1:1", _req(2, "A:B")))
+    w.datagram(Datagram(1.3, "10.0.0.1:1", "10.0.0.2:2", _resp(2)))
+    (s,) = w.sessions({"10.0.0.1:1": "active"})
+    assert [f["signature"] for f in s.found] == ["wire-dtls-no-client-hello"]
+    (s,) = w.sessions({"10.0.0.1:1": "passive"})
+    assert s.found == []
+
+
+def test_patched_cells_are_clean_on_the_wire():
+    for name in ("rig-patched-nominated-host.pcap", "rig-patched-conversations.pcap"):
+        rc, doc, err = analyze("--pcap", str(DATA / name))
+        assert rc == 0, err
+        assert doc["wire"]["signatures"] == {} and len(doc["wire"]["sessions"]) == 1, name
+
+
+def test_wire_and_log_on_one_timeline_aligned_by_a_transaction():
+    """The patched renomination cell: pjnath's level-5 dump of its own check carries the
+    transaction ID the capture shows (word-swapped), which puts the log on the wire's clock."""
+    rc, doc, err = analyze(
+        "--pcap",
+        str(DATA / "rig-patched-conversations.pcap"),
+        str(DATA / "rig-patched-conversations.full.log"),
+    )
+    assert rc == 0, err
+    (s,) = doc["wire"]["sessions"]
+    assert s["log_session"].startswith("icess0x") and s["clock"].startswith("aligned")
+    events = [(e["source"], e["event"]) for e in s["timeline"]]
+    # pjnath's check goes out, is answered, then the peer nominates: in that order
+    first_check = events.index(("wire", "check"))
+    assert events.index(("log", "start")) < first_check
+    assert events.index(("log", "nominated")) > events.index(("wire", "answer"))
+    nominated_at = next(e["t"] for e in s["timeline"] if e["event"] == "nominated")
+    nominating = [e for e in s["timeline"] if "NOMINATION(0xC001)" in e["detail"]]
+    assert nominating and abs(nominated_at - nominating[0]["t"]) < 0.05
+    assert doc["log"]["outcomes"] == {"success": 1}
+
+
+def test_stock_conversations_log_and_wire_agree():
+    rc, doc, err = analyze(
+        "--pcap",
+        str(DATA / "rig-stock-conversations.pcap"),
+        str(DATA / "rig-stock-conversations.full.log"),
+    )
+    assert rc == 0, err
+    assert "rtcp-mux-one-component" in doc["log"]["signatures"]
+    (s,) = doc["wire"]["sessions"]
+    assert s["log_session"].startswith("icess0x")
+    assert "wire-nomination-not-understood" in doc["wire"]["signatures"]
