@@ -16,13 +16,24 @@ import dataclasses
 import logging
 import socket
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from callctl.routing import parse_config
 from callctl.sandbox.manager import free_port
 from support import xmppgw
+from support.jingle import client as rig_client
 from support.jingle.fixtures import AsteriskFactory, ClientFactory
-from support.jingle.matrix import CARRIER_IP, HOTLINE, TRUNK, CellSpec, matrix, routing_config
+from support.jingle.matrix import (
+    CARRIER_IP,
+    HOTLINE,
+    TRUNK,
+    CellSpec,
+    matrix,
+    routing_config,
+    routing_text,
+)
 from support.xmppgw import GATEWAY_DOMAIN
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.slow]
@@ -63,6 +74,40 @@ async def test_a_number_jid_reaches_the_phone_with_rtp_both_ways(
     call = next(iter(clients["chromium"].calls.values()))
     assert call.session_accept is not None
     assert call.session_accept.responder in ("", f"{NUMBER}@{GATEWAY_DOMAIN}")
+
+
+async def test_a_jmi_propose_to_a_number_jid_is_proceeded_and_the_call_reaches_the_phone(
+    asterisk_build: Any,
+    tmp_path: Path,
+    gateway: xmppgw.Gateway,
+    jingle_asterisk: AsteriskFactory,
+    jingle_clients: ClientFactory,
+) -> None:
+    """Conversations' way: <propose/> first, then the session-initiate to whoever proceeded."""
+    carrier_port = free_port(CARRIER_IP, socket.SOCK_DGRAM)
+    sandbox, ast = await jingle_asterisk(
+        asterisk_build,
+        routed=True,
+        trunks=[{"name": TRUNK, "host": CARRIER_IP, "port": carrier_port}],
+    )
+    client = await jingle_clients("alice", "conversations", resource="m-conversations")
+    jmi = xmppgw.Jmi(client)
+    number_jid = f"{NUMBER}@{GATEWAY_DOMAIN}"
+    jmi.send(number_jid, "propose", "jmi-out-1", media=True)
+    proceed = await jmi.wait("proceed", 5, sid="jmi-out-1")
+    assert proceed.frm == f"{number_jid}/gateway" and proceed.to == "alice@jingle.test"
+    clients = {"conversations": client}
+    async with matrix("patched", sandbox, ast, clients, carrier_port, tmp_path) as m:
+        m.daemon.router.gateway = gateway
+        m.ast = dataclasses.replace(ast, jid=proceed.frm)
+        # The rig's client picks its sids with secrets.token_hex; XEP-0353's session takes
+        # the proposal's id, so the client's module gets that id for this one call.
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(rig_client, "secrets", SimpleNamespace(token_hex=lambda _n: "jmi-out-1"))
+            result = await m.run(CellSpec("conversations", "out", 0.0))
+    assert result.passed, result.why()
+    finish = await jmi.wait("finish", 5, sid="jmi-out-1")
+    assert finish.frm == proceed.frm and finish.reason == "success"
 
 
 DID_ROUTING_JID = "alice@jingle.test"  # the DID rings the bare JID: every device of alice
@@ -117,3 +162,52 @@ async def test_an_inbound_call_rings_both_devices_and_the_one_that_answers_gets_
     for jmi in (jmi_phone, jmi_laptop):  # the end reaches every device
         finish = await jmi.wait("finish", 5, sid=propose.sid)
         assert finish.frm == propose.frm
+
+
+@pytest.mark.parametrize(
+    ("device_does", "cause"),
+    [("reject busy", 17), ("reject decline", 21), ("nothing", 19)],
+)
+async def test_a_reject_or_no_answer_ends_the_inbound_call_with_its_cause(
+    asterisk_build: Any,
+    tmp_path: Path,
+    gateway: xmppgw.Gateway,
+    jingle_asterisk: AsteriskFactory,
+    jingle_clients: ClientFactory,
+    caplog: pytest.LogCaptureFixture,
+    device_does: str,
+    cause: int,
+) -> None:
+    caplog.set_level(logging.INFO, logger="callctl")
+    carrier_port = free_port(CARRIER_IP, socket.SOCK_DGRAM)
+    sandbox, ast = await jingle_asterisk(
+        asterisk_build,
+        routed=True,
+        trunks=[{"name": TRUNK, "host": CARRIER_IP, "port": carrier_port}],
+    )
+    phone = await jingle_clients("alice", "chromium", resource="phone")
+    jmi_phone = xmppgw.Jmi(phone)
+
+    async def device() -> xmppgw.JmiEvent:
+        propose = await jmi_phone.wait("propose", 20)
+        caller = propose.frm.split("/")[0]
+        jmi_phone.send(caller, "ringing", propose.sid)
+        if device_does.startswith("reject"):
+            jmi_phone.send(caller, "reject", propose.sid, reason=device_does.split()[1])
+        return propose
+
+    async with matrix("patched", sandbox, ast, {"chromium": phone}, carrier_port, tmp_path) as m:
+        m.daemon.router.gateway = gateway
+        text = routing_text("jingle.test", ast.endpoint, {m.dids["chromium"]: DID_ROUTING_JID})
+        config, issues = parse_config(text.replace("ring_timeout: 30", "ring_timeout: 3"))
+        assert config is not None, issues
+        m.daemon.router.config = config
+        ringing = asyncio.create_task(device())
+        result = await m.run(CellSpec("chromium", "in", 0.0))
+        propose = await asyncio.wait_for(ringing, 5)
+    assert not result.passed and not phone.calls  # no Jingle session ever started
+    ends = [r.getMessage() for r in caplog.records if "event=call.end" in r.getMessage()]
+    assert len(ends) == 1 and f"cause={cause} " in ends[0] + " ", ends
+    if device_does == "nothing":  # the router's ring timer ended it: the devices stop ringing
+        retract = await jmi_phone.wait("retract", 5, sid=propose.sid)
+        assert retract.to == DID_ROUTING_JID
