@@ -66,12 +66,25 @@ def check_private(st: os.stat_result, path: Path) -> None:
     )
 
 
+def _hand_to_service_account(path: Path) -> None:
+    """root made `path` in a service account's folder: give it to that account (see above)."""
+    if os.geteuid() != 0:
+        return
+    parent = os.lstat(path.parent)
+    if parent.st_uid != 0 and _trusted_chain(path, parent.st_uid) and not _loose(parent):
+        os.chown(path, parent.st_uid, parent.st_gid, follow_symlinks=False)
+
+
 def open_private_dir(path: Path, *, create: bool = True) -> int:
     """A descriptor of `path`, checked private; created 0700 (parents 0755) when missing."""
     if create:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileExistsError):
+        try:
             os.mkdir(path, 0o700)
+        except FileExistsError:
+            pass
+        else:
+            _hand_to_service_account(path)
     try:
         fd = os.open(path, _DIR_FLAGS)
     except OSError as err:

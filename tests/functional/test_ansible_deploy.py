@@ -459,6 +459,21 @@ def test_units_verify_in_the_root(deployment: Deployment, first_runs: object) ->
     proc = d.chroot("/opt/callctl/current/bin/callctl", "run", "--help")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Restart=always\n" in callctl and "EnvironmentFile=/etc/callctl/callctl.env\n" in callctl
+    # Debug expiry does not depend on the daemon: a timer runs `callctl debug expire` as the
+    # daemon's user, with its environment and state folder (issue 16 item 3).
+    expire = ["/etc/systemd/system/callctl-debug-expire." + k for k in ("service", "timer")]
+    proc = d.chroot("systemd-analyze", "verify", *expire)
+    assert proc.returncode == 0 and not proc.stdout.strip() and not proc.stderr.strip(), (
+        proc.stdout + proc.stderr
+    )
+    wants = d.path("/etc/systemd/system/timers.target.wants/callctl-debug-expire.timer")
+    assert os.readlink(wants) == "/etc/systemd/system/callctl-debug-expire.timer"
+    service = d.path(expire[0]).read_text()
+    assert "ExecStart=/opt/callctl/current/bin/callctl debug expire\n" in service
+    assert "User=callctl\n" in service and "EnvironmentFile=/etc/callctl/callctl.env\n" in service
+    assert "StateDirectory=callctl\n" in service and "StateDirectory=callctl\n" in callctl
+    proc = d.chroot("/opt/callctl/current/bin/callctl", "debug", "expire", "--help")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_corrupt_artefact_fails_before_anything_changes(

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import stat
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from callctl import fsutil
@@ -119,3 +123,47 @@ def test_lock_file_is_0600_and_never_followed(tmp_path, umask0):
         with pytest.raises(OSError):
             fsutil.open_lock(dfd, "t.lock")
     assert not (tmp_path / "elsewhere").exists()
+
+
+@pytest.fixture
+def service_home() -> Iterator[Path]:
+    """A folder like /var/lib/callctl: owned by a service account (nobody), below folders
+    only root can write (a private folder in root's home, not world-writable /tmp)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    home = Path.home()
+    if os.lstat(home).st_uid != 0 or not fsutil._trusted_chain(home / "x", 0):
+        pytest.skip("root's home is not a trusted folder here")
+    base = Path(tempfile.mkdtemp(prefix=".callctl-fsutil-", dir=home))
+    try:
+        service = base / "callctl"
+        service.mkdir(mode=0o750)
+        os.chown(service, 65534, 65534)
+        yield service
+    finally:
+        shutil.rmtree(base)
+
+
+def test_root_makes_the_folder_for_the_service_account_that_owns_the_parent(service_home):
+    """The CLI run by root and the daemon/timer run as the service account share one folder:
+    what root creates there is handed to the account, or the daemon could not read it."""
+    debug = service_home / "debug"
+    with fsutil.private_dir(debug) as dfd:
+        fsutil.write_atomic(dfd, "s.json", b"{}")
+        os.close(fsutil.open_lock(dfd, "s.json.lock"))
+    for p in (debug, debug / "s.json", debug / "s.json.lock"):
+        assert os.lstat(p).st_uid == 65534, p
+    assert mode(debug) == 0o700 and mode(debug / "s.json") == 0o600
+
+
+def test_root_does_not_trust_a_service_folder_below_world_writable_tmp(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    service = tmp_path / "callctl"
+    service.mkdir(mode=0o750)
+    os.chown(service, 65534, 65534)
+    debug = service / "debug"
+    debug.mkdir(mode=0o700)
+    os.chown(debug, 65534, 65534)
+    with pytest.raises(StateError, match="belongs to uid 65534"):
+        fsutil.open_private_dir(debug)
