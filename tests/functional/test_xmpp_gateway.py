@@ -11,11 +11,17 @@ import asyncio
 import xml.etree.ElementTree as ET
 
 import pytest
+from callctl.ami import AmiConfig
+from callctl.ari import AriCredentials
+from callctl.daemon.server import Daemon, DaemonConfig
+from callctl.routing import parse_config
 from callctl.xmppgw import Gateway
+from callctl.xmppgw.link import SECRET_ENV, component_target
 from slixmpp.exceptions import IqError
 from support import xmppgw
 from support.jingle.fixtures import ClientFactory
-from support.xmppgw import GATEWAY_DOMAIN
+from support.jingle.prosody import Prosody
+from support.xmppgw import GATEWAY_DOMAIN, ComponentConf
 
 # The rig's fixtures, with the prosody that has the gateway's component.
 gateway_prosody = xmppgw.gateway_prosody
@@ -86,3 +92,42 @@ async def test_a_subscription_gets_available_presence_from_the_number(
     )
     alice.send_presence(pto=number, ptype="subscribe")
     await asyncio.wait_for(available.wait(), 5)
+
+
+async def test_callctl_run_serves_the_gateway_domain_with_xmpp_component(
+    gateway_prosody: tuple[Prosody, ComponentConf], jingle_clients: ClientFactory
+) -> None:
+    """The daemon's wiring (`callctl run --xmpp-component`): its router gets the Gateway,
+    /health reports the component, and the domain answers. ARI and AMI are not needed for
+    that, so they point at nothing here."""
+    _, conf = gateway_prosody
+    routing, issues = parse_config(
+        "version: 1\ntrunks: {primary: carrier-a}\njingle: {endpoint: jingle}\n"
+        'policy: {allowed_destinations: ["+1"]}\n'
+        f"gateway: {{domain: {conf.domain}, asterisk_jid: {xmppgw.ASTERISK_JID}}}\n"
+    )
+    assert routing is not None, issues
+    target = component_target(f"127.0.0.1:{conf.port}", routing, {SECRET_ENV: conf.secret})
+    daemon = Daemon(
+        DaemonConfig(
+            ari=AriCredentials("http://127.0.0.1:9/ari", "u", "p"),
+            ami=AmiConfig("127.0.0.1", 9, "u", "p"),
+            routing=routing,
+            listen_port=0,
+            debug_watch=False,
+            reconnect_base=0.2,
+            reconnect_cap=1.0,
+            xmpp_component=target,
+        )
+    )
+    await daemon.start()
+    try:
+        assert daemon.xmpp is not None and daemon.router.gateway is daemon.xmpp.gateway
+        await asyncio.wait_for(daemon.xmpp.ready.wait(), 10)
+        assert daemon.health()["checks"]["xmpp"] is True
+        alice = await jingle_clients("alice", "plain")
+        info = await _disco(alice, f"+15551234567@{GATEWAY_DOMAIN}")
+        assert "urn:xmpp:jingle-message:0" in _features(info)
+    finally:
+        await daemon.shutdown()
+    assert daemon.health()["checks"]["xmpp"] is False

@@ -84,6 +84,13 @@ def register(sub: Any) -> None:
     run.add_argument(
         "--no-debug-watch", action="store_true", help="do not run the debug-logging expiry watcher"
     )
+    run.add_argument(
+        "--xmpp-component",
+        default=None,
+        metavar="HOST:PORT",
+        help="serve the routing config's gateway domain (number JIDs) as an XMPP component "
+        "of the server there; the secret comes from $CALLCTL_XMPP_SECRET",
+    )
     run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     run.set_defaults(func=cmd_run)
 
@@ -147,6 +154,9 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
 
     logfmt.setup(getattr(logging, args.log_level.upper()))
     routing = load_config(config_path(args.config))
+    from callctl.xmppgw.link import component_target
+
+    xmpp = component_target(args.xmpp_component, routing)
     ari, ami = connection(args)
     host, port = parse_address(args.listen)
     config = DaemonConfig(
@@ -159,6 +169,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         drain_timeout=args.drain_timeout,
         debug_watch=not args.no_debug_watch,
         dispatch=args.dispatch,
+        xmpp_component=xmpp,
     )
 
     async def main() -> int:

@@ -42,6 +42,8 @@ from callctl.daemon.metrics import Metrics
 from callctl.daemon.stasis import EVENTS, Router
 from callctl.debug.service import DebugExpiryWatcher, credentials_from
 from callctl.routing import RoutingConfig
+from callctl.xmppgw import link as xmppgw_link
+from callctl.xmppgw.component import Component, ComponentTarget
 
 log = logging.getLogger("callctl.daemon")
 
@@ -63,6 +65,8 @@ class DaemonConfig:
     # "dialplan": decide in Stasis, then Dial() in the dialplan connects (the fast path);
     # "bridge": place the legs and bridge them over ARI (every step in the controller).
     dispatch: str = "dialplan"
+    # Number JIDs: serve the routing config's gateway domain as an XMPP component there.
+    xmpp_component: ComponentTarget | None = None
 
 
 class Daemon:
@@ -81,6 +85,15 @@ class Daemon:
         self.router = Router(
             self.ari, config.routing, self.metrics, standins=config.standins, handoff=fast
         )
+        self.xmpp: Component | None = None
+        if config.xmpp_component is not None and config.routing.gateway is not None:
+            self.xmpp = xmppgw_link.component_for(
+                config.routing.gateway,
+                config.xmpp_component,
+                backoff_base=config.reconnect_base,
+                backoff_cap=config.reconnect_cap,
+            )
+            self.router.gateway = self.xmpp.gateway
         self.ami = AmiLink(
             config.ami,
             on_reconnect=self._ami_reconnected,
@@ -109,6 +122,8 @@ class Daemon:
             "app_registered": self.app_registered,
             "ami": self.ami.connected,
         }
+        if self.xmpp is not None:
+            checks["xmpp"] = self.xmpp.connected
         ready = all(checks.values()) and not self._stop.is_set()
         return {
             "ready": ready,
@@ -177,6 +192,8 @@ class Daemon:
             )
         )
         self._tasks.append(asyncio.create_task(self.ami.run(), name="ami"))
+        if self.xmpp is not None:
+            self._tasks.append(asyncio.create_task(self.xmpp.run(), name="xmpp-component"))
         self._tasks.append(asyncio.create_task(self._events(), name="ari-events"))
 
     async def run(self) -> int:
