@@ -71,12 +71,15 @@ def configs(
     app: str = "Echo()",
     pjproject_log_level: int = 5,
     routed: bool = False,
+    motif_options: str = "",
 ) -> tuple[dict[str, str], AsteriskJingle]:
     """Config files (name -> full text) and the Asterisk JID for one rig Asterisk.
 
     `routed=True`: the Motif endpoint's context is callctl's `from-jingle` and the sandbox
     keeps its own extensions.conf (the repo's dialplan/, which hands calls to the Stasis app),
-    so calls go through the routing daemon instead of the rig's echo context."""
+    so calls go through the routing daemon instead of the rig's echo context.
+    `motif_options`: extra lines for the endpoint's motif.conf section (e.g. "dtls = required\n").
+    """
     account = prosody.accounts["asterisk"]
     rtp_start, rtp_end = rtp_range(net)
     files = {
@@ -108,7 +111,7 @@ def configs(
             "disallow = all\n"
             "allow = ulaw\n"
             "transport = ice-udp\n"
-            f"connection = {CONNECTION}\n"
+            f"connection = {CONNECTION}\n" + motif_options
         ),
         "rtp.conf": (
             "[general]\n"

@@ -25,13 +25,18 @@ from slixmpp.xmlstream import StanzaBase
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
 
+from .dtls import RTP_FIRST_BYTES, Certificate, DtlsPeer, is_dtls
 from .ice import RigConnection, SocketFactory, to_aioice, to_jingle
 from .profiles import Profile
 from .rtp import PACKET_INTERVAL, RtpCounter, RtpSender
-from .stanzas import NS_JINGLE, PCMU, Content, Jingle, Transport, q
+from .stanzas import NS_JINGLE, PCMU, Content, Fingerprint, Jingle, Transport, q
 
 IQ_TIMEOUT = 5.0
 CONNECT_TIMEOUT = 10.0
+DTLS_TIMEOUT = 5.0
+# JingleClient(dtls=...): no DTLS; DTLS-SRTP (XEP-0320); DTLS with a signalled fingerprint
+# that is not the certificate's (the peer must refuse to key media).
+DTLS_MODES = (None, "on", "mismatch")
 
 
 class JingleError(RuntimeError):
@@ -77,8 +82,17 @@ class Call:
     counter: RtpCounter = field(default_factory=RtpCounter)
     component2_packets: int = 0
     sender: RtpSender = field(default_factory=RtpSender)
+    # DTLS-SRTP (client dtls mode): the peer's last signalled fingerprint, our association
+    # once the roles are known, and what arrived while no SRTP key existed.
+    remote_fingerprint: Fingerprint | None = None
+    dtls: DtlsPeer | None = None
+    dtls_done: asyncio.Event = field(default_factory=asyncio.Event)
+    dtls_declined: bool = False  # the peer's answer had no fingerprint: plain RTP
+    media_unkeyed: int = 0  # RTP/RTCP received while DTLS was expected but not keyed
+    dtls_unexpected: int = 0  # DTLS received with no DTLS association
     _ice_task: asyncio.Task[None] | None = None
     _recv_task: asyncio.Task[None] | None = None
+    _dtls_task: asyncio.Task[None] | None = None
 
     # ---- what tests look at -------------------------------------------------------------
 
@@ -131,21 +145,35 @@ class Call:
             await asyncio.wait_for(self.ice_done.wait(), timeout)
         return self.ice_connected
 
+    async def wait_dtls(self, timeout: float = DTLS_TIMEOUT) -> bool:
+        """True once SRTP is keyed (handshake done, peer certificate matches its fingerprint)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.dtls_done.wait(), timeout)
+        return self.dtls is not None and self.dtls.keyed
+
     async def send_media(self, packets: int) -> int:
-        """Send `packets` PCMU packets paced at 20 ms on the nominated pair; return the count."""
+        """Send `packets` PCMU packets paced at 20 ms on the nominated pair; return the count.
+        With DTLS they go out as SRTP once keyed (plain RTP if the peer declined DTLS)."""
         if not self.ice_connected:
             raise JingleError(f"cannot send media: ICE not connected ({self.ice_error})")
+        dtls = None
+        if self.client.dtls and not self.dtls_declined:
+            if not await self.wait_dtls():
+                why = self.dtls.error if self.dtls else "no DTLS association"
+                raise JingleError(f"cannot send media: SRTP not keyed ({why or 'timeout'})")
+            dtls = self.dtls
         loop = asyncio.get_running_loop()
         start = loop.time()
         for i in range(packets):
-            await self.ice.send(self.sender.next_packet())
+            packet = self.sender.next_packet()
+            await self.ice.send(dtls.protect(packet) if dtls is not None else packet)
             delay = start + (i + 1) * PACKET_INTERVAL - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
         return packets
 
     async def close(self) -> None:
-        for task in (self._ice_task, self._recv_task):
+        for task in (self._ice_task, self._recv_task, self._dtls_task):
             if task is not None and not task.done():
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -158,11 +186,28 @@ class Call:
     def _record(self, direction: str, jingle: Jingle) -> None:
         self.records.append(Record(time.monotonic() - self.started, direction, jingle))
 
+    def _local_fingerprints(self, transport_info: bool) -> list[Fingerprint]:
+        """Our XEP-0320 fingerprint: in every transport, or (`fingerprint_in="transport-info"`)
+        only in transport-info, like a client that trickles it after its offer."""
+        client = self.client
+        if client.dtls_certificate is None:
+            return []
+        if client.fingerprint_in == "transport-info" and not transport_info:
+            return []
+        if client.dtls == "mismatch":
+            value = client.decoy_certificate.fingerprint
+        else:
+            value = client.dtls_certificate.fingerprint
+        setup = "actpass" if self.role == "initiator" else client.dtls_setup
+        return [Fingerprint("sha-256", setup, value)]
+
     def _local_content(self, with_candidates: bool) -> Content:
         transport = Transport(
             ufrag=self.ice.local_username,
             pwd=self.ice.local_password,
             ice_options=["renomination"] if self.profile.signal_renomination else [],
+            fingerprints=self._local_fingerprints(transport_info=False),
+            bare_candidates=self.client.bare_candidates,
         )
         if with_candidates:
             transport.candidates = [to_jingle(c) for c in self.ice.local_candidates]
@@ -190,7 +235,13 @@ class Call:
                 creator=self.content_creator,
                 name=self.content_name,
                 media=None,
-                transport=Transport(self.ice.local_username, self.ice.local_password, group),
+                transport=Transport(
+                    self.ice.local_username,
+                    self.ice.local_password,
+                    group,
+                    fingerprints=self._local_fingerprints(transport_info=True),
+                    bare_candidates=self.client.bare_candidates,
+                ),
             )
             await self.client.send_jingle(
                 self, Jingle("transport-info", self.sid, contents=[content])
@@ -222,13 +273,74 @@ class Call:
                 continue
             if trans.ufrag and trans.pwd:
                 self.ice.remote_username, self.ice.remote_password = trans.ufrag, trans.pwd
+            if trans.fingerprints:
+                self.remote_fingerprint = trans.fingerprints[0]
             for cand in trans.candidates:
                 if not self.client.candidate_allowed(cand.ip) or cand.component > self.components:
                     # Never send checks outside the rig network (or to components we lack).
                     self.ignored_candidates.append(f"{cand.ip}:{cand.port}/{cand.component}")
                     continue
                 self.client.spawn(self.ice.add_remote_candidate(to_aioice(cand)))
+        self._maybe_setup_dtls()
         self._maybe_start_ice()
+
+    def _maybe_setup_dtls(self) -> None:
+        """Create the DTLS association once both roles are known: for our offer when the
+        answer arrived (its setup decides; no fingerprint means plain RTP), for an offer we
+        answer right away (`dtls_setup`; Asterisk offers actpass)."""
+        cert = self.client.dtls_certificate
+        if cert is None or self.dtls is not None or self.dtls_declined:
+            return
+        if self.role == "initiator":
+            if not self.accepted.is_set():
+                return
+            remote = self.remote_fingerprint
+            if remote is None:
+                self.dtls_declined = True
+                self.dtls_done.set()
+                return
+            # An answer says active (we are passive) or passive (we are active); a wrong
+            # 'actpass' answer leaves the active role to the answerer, as res_rtp_asterisk does.
+            active = remote.setup == "passive"
+        else:
+            remote = self.remote_fingerprint
+            if remote is None:
+                return
+            active = self.client.dtls_setup == "active"
+        self.dtls = DtlsPeer(cert, active=active, remote=remote)
+        self._dtls_task = asyncio.get_running_loop().create_task(self._run_dtls())
+
+    async def _run_dtls(self) -> None:
+        """Start the handshake once ICE is connected and drive DTLS retransmissions."""
+        dtls = self.dtls
+        assert dtls is not None
+        await self.ice_done.wait()
+        if not self.ice_connected:
+            return
+        dtls.start()
+        await self._dtls_flush()
+        while not dtls.handshake_done and not dtls.error:
+            left = dtls.timeout()
+            if left is not None and left <= 0:
+                dtls.handle_timeout()
+                await self._dtls_flush()
+            await asyncio.sleep(0.02)
+        self.dtls_done.set()
+
+    async def _dtls_flush(self) -> None:
+        if self.dtls is None:
+            return
+        out = self.dtls.outgoing()
+        if not out:
+            return
+        await self.ice_done.wait()
+        if not self.ice_connected:
+            return
+        for data in out:
+            with contextlib.suppress(ConnectionError):
+                await self.ice.send(data)
+        if self.dtls.handshake_done:
+            self.dtls_done.set()
 
     def _maybe_start_ice(self) -> None:
         # Checks start once the session is accepted (sent or received) and the peer's
@@ -251,10 +363,23 @@ class Call:
     async def _receive(self) -> None:
         while (item := await self.ice.next_datagram()) is not None:
             data, component = item
-            if component == 1:
-                self.counter.feed(data)
-            else:
+            if component != 1:
                 self.component2_packets += 1
+            elif is_dtls(data):
+                if self.dtls is None:
+                    self.dtls_unexpected += 1
+                    continue
+                self.dtls.feed(data)
+                self.client.spawn(self._dtls_flush())
+            elif self.dtls is not None and data and data[0] in RTP_FIRST_BYTES:
+                if not self.dtls.keyed:
+                    self.media_unkeyed += 1
+                    continue
+                plain = self.dtls.unprotect(data)
+                if plain is not None:
+                    self.counter.feed(plain)
+            else:
+                self.counter.feed(data)
 
 
 class JingleClient(ClientXMPP):
@@ -271,7 +396,16 @@ class JingleClient(ClientXMPP):
         candidate_allowed: Callable[[str], bool],
         host_candidates: int = 1,
         nominate_host: int | None = None,
+        dtls: str | None = None,
+        dtls_setup: str = "active",
+        fingerprint_in: str = "content",
+        bundle: bool = False,
+        bare_candidates: bool = False,
     ) -> None:
+        if dtls not in DTLS_MODES or dtls_setup not in ("active", "passive"):
+            raise ValueError(f"dtls={dtls!r}, dtls_setup={dtls_setup!r}")
+        if fingerprint_in not in ("content", "transport-info"):
+            raise ValueError(f"fingerprint_in={fingerprint_in!r}")
         super().__init__(
             jid, password, plugin_config={"feature_mechanisms": {"unencrypted_plain": True}}
         )
@@ -286,6 +420,18 @@ class JingleClient(ClientXMPP):
         # Several host candidates per component, nominations only on one: see RigConnection.
         self.host_candidates = host_candidates
         self.nominate_host = nominate_host
+        # DTLS mode (XEP-0320): one certificate per client; `mismatch` signals the decoy's
+        # fingerprint while presenting the real certificate. `dtls_setup` is the role taken
+        # when answering an actpass offer.
+        self.dtls = dtls
+        self.dtls_setup = dtls_setup
+        self.fingerprint_in = fingerprint_in
+        self.dtls_certificate = Certificate.generate("rig-client") if dtls else None
+        self.decoy_certificate = Certificate.generate("rig-decoy")
+        # What real WebRTC clients send: a XEP-0338 BUNDLE group in the offer, candidates
+        # without generation/id/network.
+        self.bundle = bundle
+        self.bare_candidates = bare_candidates
         self.calls: dict[str, Call] = {}
         self.incoming: asyncio.Queue[Call] = asyncio.Queue()
         self.unknown_sessions: list[Jingle] = []
@@ -349,8 +495,16 @@ class JingleClient(ClientXMPP):
             secrets.token_hex(8), to, "initiator", controlling=True, rtcp_mux=self.profile.rtcp_mux
         )
         content = call._local_content(with_candidates=False)
+        groups = [("BUNDLE", [content.name])] if self.bundle else []
         await self.send_jingle(
-            call, Jingle("session-initiate", call.sid, initiator=self.full_jid, contents=[content])
+            call,
+            Jingle(
+                "session-initiate",
+                call.sid,
+                initiator=self.full_jid,
+                contents=[content],
+                groups=groups,
+            ),
         )
         await call._trickle()
         return call
@@ -445,7 +599,8 @@ class JingleClient(ClientXMPP):
     async def _incoming(self, iq: Iq, jingle: Jingle) -> None:
         peer = str(iq["from"])
         # An answerer can only keep rtcp-mux if the offer has it (libwebrtc's "negotiate"
-        # policy); chan_motif never offers it, so inbound calls use RTP + RTCP.
+        # policy); stock chan_motif never offers it (inbound calls use RTP + RTCP), patched
+        # chan_motif does (asterisk 0100).
         offered_mux = any(c.rtcp_mux for c in jingle.contents)
         call = await self._new_call(
             jingle.sid,

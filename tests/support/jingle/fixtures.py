@@ -127,6 +127,7 @@ async def jingle_asterisk(
     AsteriskJingle). `expect_frack=True` tells the lead's sandbox_factory not to fail the
     test on FRACK lines (stock builds log them). `routed=True` puts the Motif endpoint in
     callctl's `from-jingle` context with the repo's dialplan (calls go to the Stasis app);
+    `motif_options` adds lines to the endpoint's motif.conf section (e.g. "dtls = required\n");
     `sandbox_options` (e.g. `trunks=[...]`) go to the sandbox.
     """
     watcher: JingleClient | None = None
@@ -139,11 +140,17 @@ async def jingle_asterisk(
         expect_frack: bool = False,
         debug: int = 5,
         routed: bool = False,
+        motif_options: str = "",
         **sandbox_options: Any,
     ) -> RigAsterisk:
         nonlocal watcher
         files, ast = asterisk_conf.configs(
-            jingle_net, prosody_server, answer_delay=answer_delay, app=app, routed=routed
+            jingle_net,
+            prosody_server,
+            answer_delay=answer_delay,
+            app=app,
+            routed=routed,
+            motif_options=motif_options,
         )
         autoload = motif_race_fixed(build)
         if autoload:

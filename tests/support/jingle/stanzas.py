@@ -15,6 +15,10 @@ NS_ICE = "urn:xmpp:jingle:transports:ice-udp:1"
 NS_ERRORS = "urn:xmpp:jingle:errors:1"
 # Conversations' namespace for ICE options such as `renomination`.
 NS_ICE_OPTION = "http://gultsch.de/xmpp/drafts/jingle/transports/ice-udp/option"
+NS_DTLS = "urn:xmpp:jingle:apps:dtls:0"  # XEP-0320
+NS_GROUPING = "urn:xmpp:jingle:apps:grouping:0"  # XEP-0338
+# What a candidate may lack in the wild (StanzaJS, browsers' SDP converted to Jingle).
+OPTIONAL_CANDIDATE_ATTRS = ("generation", "id", "network")
 
 _CANDIDATE_ATTRS = (
     "component",
@@ -47,7 +51,8 @@ class Candidate:
     id: str = ""
     network: int = 0
 
-    def to_element(self) -> ET.Element:
+    def to_element(self, bare: bool = False) -> ET.Element:
+        """`bare=True` leaves out generation, id and network, as WebRTC clients do."""
         values = {
             "component": str(self.component),
             "foundation": self.foundation,
@@ -60,7 +65,8 @@ class Candidate:
             "protocol": self.protocol,
             "type": self.type,
         }
-        return ET.Element(q(NS_ICE, "candidate"), {k: values[k] for k in _CANDIDATE_ATTRS})
+        names = [k for k in _CANDIDATE_ATTRS if not (bare and k in OPTIONAL_CANDIDATE_ATTRS)]
+        return ET.Element(q(NS_ICE, "candidate"), {k: values[k] for k in names})
 
     @classmethod
     def from_element(cls, elem: ET.Element) -> Candidate:
@@ -79,12 +85,33 @@ class Candidate:
         )
 
 
+@dataclass(frozen=True)
+class Fingerprint:
+    """XEP-0320 <fingerprint/>: the hash of the DTLS certificate and the DTLS role."""
+
+    hash: str
+    setup: str
+    value: str
+
+    def to_element(self) -> ET.Element:
+        elem = ET.Element(q(NS_DTLS, "fingerprint"), {"hash": self.hash, "setup": self.setup})
+        elem.text = self.value
+        return elem
+
+    @classmethod
+    def from_element(cls, elem: ET.Element) -> Fingerprint:
+        return cls(elem.get("hash", ""), elem.get("setup", ""), (elem.text or "").strip())
+
+
 @dataclass
 class Transport:
     ufrag: str = ""
     pwd: str = ""
     candidates: list[Candidate] = field(default_factory=list)
     ice_options: list[str] = field(default_factory=list)
+    fingerprints: list[Fingerprint] = field(default_factory=list)
+    # Write candidates without generation/id/network (Candidate.to_element).
+    bare_candidates: bool = False
     # Children that are neither candidates nor ICE options (kept for assertions).
     other_children: list[str] = field(default_factory=list)
 
@@ -93,8 +120,10 @@ class Transport:
         elem = ET.Element(q(NS_ICE, "transport"), attrs)
         for option in self.ice_options:
             ET.SubElement(elem, q(NS_ICE_OPTION, option))
+        for fingerprint in self.fingerprints:
+            elem.append(fingerprint.to_element())
         for cand in self.candidates:
-            elem.append(cand.to_element())
+            elem.append(cand.to_element(bare=self.bare_candidates))
         return elem
 
     @classmethod
@@ -105,6 +134,8 @@ class Transport:
                 transport.candidates.append(Candidate.from_element(child))
             elif child.tag.startswith(f"{{{NS_ICE_OPTION}}}"):
                 transport.ice_options.append(child.tag.split("}", 1)[1])
+            elif child.tag == q(NS_DTLS, "fingerprint"):
+                transport.fingerprints.append(Fingerprint.from_element(child))
             else:
                 transport.other_children.append(child.tag)
         return transport
@@ -205,6 +236,9 @@ class Jingle:
     contents: list[Content] = field(default_factory=list)
     info: str = ""  # session-info child name, e.g. "ringing"
     reason: str = ""  # session-terminate reason condition, e.g. "success"
+    reason_text: str = ""  # its <text/>, if any
+    # XEP-0338 <group semantics='...'><content name='...'/></group> children of <jingle/>.
+    groups: list[tuple[str, list[str]]] = field(default_factory=list)
 
     def to_element(self) -> ET.Element:
         attrs = {"action": self.action, "sid": self.sid}
@@ -213,6 +247,10 @@ class Jingle:
         if self.responder:
             attrs["responder"] = self.responder
         elem = ET.Element(q(NS_JINGLE, "jingle"), attrs)
+        for semantics, names in self.groups:
+            group = ET.SubElement(elem, q(NS_GROUPING, "group"), {"semantics": semantics})
+            for name in names:
+                ET.SubElement(group, q(NS_GROUPING, "content"), {"name": name})
         for content in self.contents:
             elem.append(content.to_element())
         if self.info:
@@ -240,7 +278,20 @@ class Jingle:
                     c.tag.split("}", 1)[1] for c in child if c.tag != q(NS_JINGLE, "text")
                 ]
                 jingle.reason = conditions[0] if conditions else ""
+                text = child.find(q(NS_JINGLE, "text"))
+                jingle.reason_text = (text.text or "") if text is not None else ""
+            elif child.tag == q(NS_GROUPING, "group"):
+                names = [c.get("name", "") for c in child if c.tag == q(NS_GROUPING, "content")]
+                jingle.groups.append((child.get("semantics", ""), names))
         return jingle
+
+    def fingerprints(self) -> list[Fingerprint]:
+        return [
+            fp
+            for content in self.contents
+            if content.transport is not None
+            for fp in content.transport.fingerprints
+        ]
 
     def candidates(self) -> list[Candidate]:
         return [
