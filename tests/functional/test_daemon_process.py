@@ -163,6 +163,9 @@ def _cli(*argv: str) -> tuple[int, str]:
 
 async def test_daemon_started_after_expiry_turns_debug_off_first(rig: Rig, tmp_path: Path) -> None:
     sb = rig.sb
+    secret = tmp_path / "ami.secret"  # never on a command line (issue 16 item 7)
+    secret.touch(mode=0o600)
+    secret.write_text(sb.ami_secret)
     ami = [
         "--ami-host",
         sb.ami_host,
@@ -170,8 +173,8 @@ async def test_daemon_started_after_expiry_turns_debug_off_first(rig: Rig, tmp_p
         str(sb.ami_port),
         "--ami-user",
         sb.ami_user,
-        "--ami-secret",
-        sb.ami_secret,
+        "--ami-secret-file",
+        str(secret),
         "--state-dir",
         str(tmp_path / "dbg"),
     ]

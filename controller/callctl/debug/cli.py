@@ -26,15 +26,32 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
+class _RefuseSecret(argparse.Action):
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        parser.error(
+            "--ami-secret is not accepted: a secret on the command line is visible to every "
+            "user in `ps`; use --ami-secret-file FILE (mode 0600) or CALLCTL_AMI_SECRET"
+        )
+
+
 def add_ami_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("Asterisk connection (default: env CALLCTL_AMI_*, then the sandbox)")
     g.add_argument("--ami-host", default=None, help="AMI host (default 127.0.0.1)")
     g.add_argument("--ami-port", type=int, default=None, help="AMI port (default 5038)")
     g.add_argument("--ami-user", default=None, help="AMI user")
+    # No --ami-secret VALUE: every local user can read a command line (`ps`, /proc).
+    g.add_argument("--ami-secret", nargs="?", action=_RefuseSecret, help=argparse.SUPPRESS)
     g.add_argument(
-        "--ami-secret", default=None, help="AMI secret (prefer --ami-secret-file or env)"
+        "--ami-secret-file",
+        default=None,
+        help="file holding the secret (mode 0600); or env CALLCTL_AMI_SECRET[_FILE]",
     )
-    g.add_argument("--ami-secret-file", default=None, help="file holding the secret (mode 0600)")
     g.add_argument("--ami-timeout", type=float, default=None, help="seconds per AMI reply")
     p.add_argument(
         "--state-dir",
@@ -50,7 +67,7 @@ def ami_config(args: argparse.Namespace) -> AmiConfig:
         host=args.ami_host,
         port=args.ami_port,
         user=args.ami_user,
-        secret=args.ami_secret,
+        secret=None,  # from the environment or a file only
         secret_file=args.ami_secret_file,
         timeout=args.ami_timeout,
     )
