@@ -53,7 +53,10 @@ log = logging.getLogger("callctl.xmppgw")
 NS_JINGLE_ERRORS = "urn:xmpp:jingle:errors:1"
 PENDING_TTL = 60.0  # seconds an IQ relayed by the gateway waits for its answer
 LINGER = 30.0  # an ended session stays this long, for the last IQ results
-UNUSED_TTL = 120.0  # a token nobody used (the call never reached Asterisk or a client)
+# A token nobody used: an inbound target of a sequential ring is dialled only after the ones
+# before it rang out, so this outlasts any ring plan.
+UNUSED_TTL = 3600.0
+PROPOSAL_TTL = 120.0  # a JMI proposal the client never followed with a session-initiate
 MAX_AGE = 6 * 3600.0  # a session never ended (a client vanished): forgotten after this
 MAX_SID = 128
 MAX_NICK = 64
@@ -156,14 +159,6 @@ class Gateway:
         )
         return relay_jid
 
-    def forget(self, relay_jid: str) -> None:
-        """The router gave up on an inbound target before Asterisk called it."""
-        found = parse_token(Jid.parse(relay_jid), self.domain)
-        if found is not None:
-            leg = self.legs.get(found[1])
-            if leg is not None and not leg.sid:
-                self._drop(leg)
-
     # -- stanzas -----------------------------------------------------------------------------
 
     def handle(self, elem: ET.Element) -> list[ET.Element]:
@@ -185,7 +180,7 @@ class Gateway:
         now = self.clock()
         for key in [k for k, p in self._pending.items() if p.expires < now]:
             del self._pending[key]
-        for old in [k for k, (_, t) in self._proposals.items() if now - t > UNUSED_TTL]:
+        for old in [k for k, (_, t) in self._proposals.items() if now - t > PROPOSAL_TTL]:
             del self._proposals[old]
         for leg in list(self.legs.values()):
             age = now - leg.created
@@ -365,6 +360,8 @@ class Gateway:
             client = Jid.parse(frm)
             if number is None or client is None or not client.resource:
                 return []
+            if len(self._proposals) >= self.config.max_sessions:
+                return []  # a flood of proposals: the client's call fails, memory stays bounded
             facing = f"{to.bare}/{GATEWAY_RESOURCE}"
             self._proposals[(frm, sid)] = (facing, self.clock())
             # The gateway is the callee's only device: it proceeds at once, and the phone's

@@ -361,3 +361,53 @@ def test_disco_on_token_jids_is_item_not_found() -> None:
     )
     (err,) = g.handle(query)
     assert err.get("type") == "error"
+
+
+def test_a_propose_that_bounces_ends_the_call_as_no_user_response() -> None:
+    g = gw()
+    relay = offered(g)
+    g.handle(asterisk_initiate(relay))
+    bounce = stanza(
+        f"<message type='error' from='alice@example.org' to='+15550001111@{DOMAIN}/gateway'>"
+        f"<propose xmlns='{NS_JMI}' id='ast1'/><error type='cancel'>"
+        "<service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>"
+    )
+    (term,) = g.handle(bounce)
+    assert term.get("to") == AST and jingle_of(term).get("action") == "session-terminate"
+    assert "expired" in ET.tostring(term, encoding="unicode")
+
+
+def test_a_device_refusing_the_session_initiate_ends_the_call() -> None:
+    g = gw()
+    relay = offered(g)
+    g.handle(asterisk_initiate(relay))
+    (sent,) = g.handle(jmi("proceed", ALICE, f"+15550001111@{DOMAIN}", "ast1"))
+    error = stanza(
+        f"<iq type='error' id='{sent.get('id')}' from='{ALICE}' to='{sent.get('from')}'>"
+        "<error type='cancel'><bad-request xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"
+        "</error></iq>"
+    )
+    (term,) = g.handle(error)
+    assert (term.get("from"), term.get("to")) == (relay, AST)
+    assert "general-error" in ET.tostring(term, encoding="unicode")
+
+
+def test_an_unused_inbound_token_outlasts_a_long_sequential_ring() -> None:
+    clock = Clock()
+    g = gw(clock)
+    relay = offered(g)
+    clock.now += 600  # ten minutes of other targets ringing first
+    g.expire()
+    result, _ = g.handle(asterisk_initiate(relay))
+    assert result.get("type") == "result"
+
+
+def test_proposals_are_bounded_and_forgotten() -> None:
+    clock = Clock()
+    g = Gateway(GatewayConfig(asterisk_jid=AST, domain=DOMAIN, max_sessions=2), clock)
+    assert g.handle(jmi("propose", ALICE, NUMBER_JID, "p1"))
+    assert g.handle(jmi("propose", ALICE, NUMBER_JID, "p2"))
+    assert g.handle(jmi("propose", ALICE, NUMBER_JID, "p3")) == []
+    clock.now += 121
+    g.expire()
+    assert g.handle(jmi("propose", ALICE, NUMBER_JID, "p4"))
