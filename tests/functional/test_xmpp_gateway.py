@@ -80,11 +80,12 @@ async def test_disco_on_hostile_localparts_is_item_not_found(
     assert err.value.iq["error"]["condition"] in ("item-not-found", "jid-malformed")
 
 
-async def test_a_subscription_gets_available_presence_from_the_number(
+async def test_a_subscription_is_approved_and_the_number_is_available(
     gateway: Gateway, jingle_clients: ClientFactory
 ) -> None:
     """Clients that offer a call button only for contacts they see online get one."""
     alice = await jingle_clients("alice", "plain")
+    await alice.get_roster()  # prosody pushes roster changes only to resources that asked
     number = f"+15551234567@{GATEWAY_DOMAIN}"
     available = asyncio.Event()
     alice.add_event_handler(
@@ -92,6 +93,11 @@ async def test_a_subscription_gets_available_presence_from_the_number(
     )
     alice.send_presence(pto=number, ptype="subscribe")
     await asyncio.wait_for(available.wait(), 5)
+    for _ in range(50):  # the roster push for the approval
+        if alice.client_roster[number]["subscription"] == "to":
+            break
+        await asyncio.sleep(0.1)
+    assert alice.client_roster[number]["subscription"] == "to"
 
 
 async def test_callctl_run_serves_the_gateway_domain_with_xmpp_component(
