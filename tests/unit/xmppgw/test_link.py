@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
-from callctl.errors import UsageError
+from callctl.cli import Console, main
+from callctl.errors import ExitStatus, UsageError
 from callctl.routing import parse_config
 from callctl.xmppgw.link import SECRET_ENV, component_for, component_target
 
@@ -59,3 +62,15 @@ def test_the_component_serves_the_configured_gateway() -> None:
     link = component_for(settings, target)
     assert link.gateway.domain == "gw.example.org" and link.target is target
     assert link.gateway.config.asterisk_jid == "a@example.org/x"
+
+
+def test_callctl_run_refuses_xmpp_component_without_a_gateway_section(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Checked before anything connects: no Asterisk or XMPP server is needed to see it."""
+    monkeypatch.setenv(SECRET_ENV, "s")
+    path = tmp_path / "routing.yaml"
+    path.write_text(BASE)
+    status = main(["run", "--config", str(path), "--xmpp-component", "127.0.0.1:5347"], Console())
+    assert status == ExitStatus.USAGE
+    assert "gateway:" in capsys.readouterr().err
