@@ -27,8 +27,9 @@ from callctl.build.cache import Cache
 from callctl.build.spec import load_spec
 from callctl.sandbox import manager
 
-# The Jingle rig's fixtures (prosody, network namespaces, Jingle clients, a Motif Asterisk).
-pytest_plugins = ("support.jingle.fixtures",)
+# The Jingle rig's fixtures (prosody, network namespaces, Jingle clients, a Motif Asterisk)
+# and the real-browser rig's (headless Chromium / Firefox with a StanzaJS page).
+pytest_plugins = ("support.jingle.fixtures", "support.webrtc.fixtures")
 
 REPO = paths.REPO_ROOT
 # Memory-safety alarms Asterisk logs: assertion failures on ao2 objects (FRACK, bad magic

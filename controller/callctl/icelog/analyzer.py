@@ -37,6 +37,7 @@ from callctl.icelog.session import (
 )
 from callctl.icelog.signatures import EXPLAIN, PATCHES, signatures
 from callctl.icelog.stundump import StunDumpReader
+from callctl.icelog.webrtc import WebrtcFinding, WebrtcWatch
 
 MAX_SESSIONS = 500  # finished sessions kept in full
 MAX_LIVE = 2000  # sessions open at once (Asterisk destroys each at hang-up)
@@ -56,6 +57,7 @@ class IceLogAnalyzer:
         self.scanner = AnchorScanner()
         self.stun = StunDumpReader()
         self.jingle = JingleWatch()
+        self.webrtc = WebrtcWatch()
         self.lineno = 0
         self.live: dict[str, Session] = {}
         self.finished: list[Session] = []
@@ -111,6 +113,7 @@ class IceLogAnalyzer:
                 self._finding(
                     self._last_ts, self._last_stamp, "jingle-content-creator", mismatch.evidence()
                 )
+            self._webrtc(self.webrtc.stanza(text))
             return
         s = self._last_pj
         if s is not None and s.dump and text[:1].isdigit():
@@ -205,6 +208,7 @@ class IceLogAnalyzer:
     # -- Asterisk lines -------------------------------------------------------------------------
     def _ast(self, line: Line) -> None:
         text = line.text
+        self._webrtc(self.webrtc.asterisk(text))
         if "candidates; skipping checklist" in text and (
             "ICE no RTP candidates" in text or "ICE no RTCP candidates" in text
         ):
@@ -223,6 +227,10 @@ class IceLogAnalyzer:
             m = RE_MEDIA.search(text)
             if m and len(self.media) < MAX_MEDIA:
                 self.media.append((line.ts, m.group(1)))
+
+    def _webrtc(self, found: list[WebrtcFinding]) -> None:
+        for f in found:
+            self._finding(self._last_ts, self._last_stamp, f.signature, f.evidence)
 
     def _finding(self, ts: float | None, stamp: str | None, sig: str, evidence: str) -> None:
         self.signature_counts[sig] = self.signature_counts.get(sig, 0) + 1
@@ -270,6 +278,7 @@ class IceLogAnalyzer:
             self.lineno = lineno
             self._handle(text)
         self.lineno = max(self.lineno, self.scanner.lineno)
+        self._webrtc(self.webrtc.finish())
         for name in list(self.live):
             self._finish_session(self.live.pop(name))
 

@@ -49,6 +49,12 @@ ASTERISK_ANCHORS = (
     b"res_xmpp.c: ",  # res_xmpp's debug output: Jingle signalling (callctl.icelog.jingle),
     b"<--- XMPP ",  # a timestamped line, then a header line, then the stanza
     b"<jingle",
+    # chan_motif / res_rtp_asterisk errors a WebRTC client meets (callctl.icelog.webrtc), and
+    # a client's IQ error reply (a continuation line without <jingle).
+    b"Incomplete ICE-UDP candidate",
+    b"content without a name",
+    b"without an SSL session",
+    b"type='error'",
 )
 # A log with a session not named icess...: every line of it holds one of these.
 FOLLOW_ALL = tuple(dict.fromkeys(ASTERISK_ANCHORS + ANCHORS))

@@ -33,6 +33,22 @@ PATCHES = {
     "ice-role-unknown": "chan_motif ICE role patch "
     "(patches/asterisk/0050-chan_motif-ice-role.patch: set the role from the Jingle "
     "initiator, start checks once accepted)",
+    # Real WebRTC clients (callctl.icelog.webrtc): fixed by the chan_motif WebRTC patches of
+    # issue 12 (XEP-0320 DTLS-SRTP, rtcp-mux offered, what real clients send).
+    "webrtc-fingerprint-as-candidate": "chan_motif transport-children patch (issue 12 item "
+    "3: only <candidate/> children of <transport/> are candidates; unknown children ignored)",
+    "webrtc-candidate-incomplete": "chan_motif candidate-defaults patch (issue 12 item 3: "
+    "generation, id and network get defaults)",
+    "webrtc-bundle-group-refused": "chan_motif BUNDLE-group patch (issue 12 item 3: a "
+    "XEP-0338 <group/> is not a content)",
+    "webrtc-no-fingerprint": "chan_motif XEP-0320 patch (issue 12 item 1: DTLS-SRTP, "
+    "<fingerprint/> in every offer and answer)",
+    "webrtc-rtcp-mux-missing": "chan_motif rtcp-mux offer patch (issue 12 item 2: Asterisk's "
+    "offers carry <rtcp-mux/>)",
+    "webrtc-transport-incomplete": "chan_motif complete-transport patch (issue 12 item 3: "
+    "every <transport/> Asterisk sends carries ufrag and pwd)",
+    "webrtc-dtls-never-started": "chan_motif XEP-0320 patch (issue 12 item 1: DTLS set up on "
+    "the RTP instance from the signalled fingerprint)",
 }
 
 EXPLAIN = {
@@ -51,6 +67,23 @@ EXPLAIN = {
     "ice-role-unknown": "the ICE session kept role Unknown (chan_motif never sets it): checks "
     "start before the call is accepted and pjnath runs the controlling agent's completion "
     "logic without nominating, so ICE succeeds or fails by timing",
+    "webrtc-fingerprint-as-candidate": "chan_motif takes every child of <transport/> for a "
+    "candidate; a WebRTC client's XEP-0320 <fingerprint/> is one, so the call ends "
+    "failed-transport ('Incomplete ICE-UDP candidate') before any ICE check",
+    "webrtc-candidate-incomplete": "the client's candidates lack attributes chan_motif "
+    "requires (generation, id, network), so it ends the call failed-transport",
+    "webrtc-bundle-group-refused": "the client's BUNDLE <group/> (XEP-0338, sent by every "
+    "WebRTC Jingle client) was read as a content and the call refused",
+    "webrtc-no-fingerprint": "Asterisk's offer or answer has no XEP-0320 <fingerprint/>; a "
+    "WebRTC client requires DTLS-SRTP and refuses the media (browsers: 'SDP without DTLS "
+    "fingerprint')",
+    "webrtc-rtcp-mux-missing": "Asterisk's offer has no <rtcp-mux/>; browsers require RTCP "
+    "muxed ('RTCP-MUX is not enabled when it is required') and refuse the offer",
+    "webrtc-transport-incomplete": "a <transport/> Asterisk sent has no ufrag/pwd; the "
+    "client cannot apply it (StanzaJS: TypeError on 'usernameFragment' at the next "
+    "transport-info)",
+    "webrtc-dtls-never-started": "the client's DTLS handshake reached an RTP instance with "
+    "no DTLS session: chan_motif never set DTLS up, so SRTP never starts",
 }
 
 

@@ -73,14 +73,14 @@ class CellSpec:
 
     @property
     def answer(self) -> str:
-        return "ring10" if self.ring else "at-once"
+        return f"ring{self.ring:g}" if self.ring else "at-once"
 
     @property
     def key(self) -> str:
         return f"{self.profile}/{self.direction}/{self.answer}"
 
 
-def routing_text(domain: str, endpoint: str, dids: dict[str, str]) -> str:
+def routing_text(domain: str, endpoint: str, dids: dict[str, str], ring_timeout: int = 30) -> str:
     """The daemon's config: alice may call out (hotline), each DID rings one full JID."""
     lines = [
         "version: 1",
@@ -101,7 +101,7 @@ def routing_text(domain: str, endpoint: str, dids: dict[str, str]) -> str:
     ]
     for number, jid in dids.items():
         lines += [f'  - number: "{number}"', f"    jids: [{jid}]"]
-    lines += ["policy:", '  allowed_destinations: ["+1"]', "  ring_timeout: 30"]
+    lines += ["policy:", '  allowed_destinations: ["+1"]', f"  ring_timeout: {ring_timeout}"]
     return "\n".join(lines) + "\n"
 
 
@@ -323,8 +323,10 @@ async def _receive(client: JingleClient, ring: float) -> Call:
     return call
 
 
-def routing_config(domain: str, endpoint: str, dids: dict[str, str]) -> RoutingConfig:
-    config, issues = parse_config(routing_text(domain, endpoint, dids))
+def routing_config(
+    domain: str, endpoint: str, dids: dict[str, str], ring_timeout: int = 30
+) -> RoutingConfig:
+    config, issues = parse_config(routing_text(domain, endpoint, dids, ring_timeout))
     if config is None:
         raise AssertionError(f"matrix routing config is invalid: {issues}")
     return config
@@ -338,12 +340,16 @@ async def matrix(
     clients: dict[str, JingleClient],
     carrier_port: int,
     workdir: Path,
+    ring_timeout: int = 30,
 ) -> AsyncIterator[Matrix]:
-    """The daemon routing both directions, and `callctl debug` on, for the whole run."""
+    """The daemon routing both directions, and `callctl debug` on, for the whole run.
+
+    `clients` maps a profile to anything with a `full_jid` (the real-browser rows of
+    tests/support/webrtc pass their BrowserClient); `ring_timeout` is the daemon's policy."""
     domain = ast.jid.split("@", 1)[1].split("/", 1)[0]
     dids = {p: f"+{DID_BASE + i}" for i, p in enumerate(sorted(clients))}
     routing = routing_config(
-        domain, ast.endpoint, {dids[p]: c.full_jid for p, c in clients.items()}
+        domain, ast.endpoint, {dids[p]: c.full_jid for p, c in clients.items()}, ring_timeout
     )
     ari_creds = AriCredentials(sandbox.ari_url, sandbox.ari_user, sandbox.ari_password)
     ami = AmiConfig(sandbox.ami_host, sandbox.ami_port, sandbox.ami_user, sandbox.ami_secret)

@@ -1,0 +1,176 @@
+"""The interop matrix's real-client rows (issue 12, item 5): headless Chromium and Firefox ESR
+running StanzaJS (tests/support/webrtc) x {browser calls the phone, phone calls the browser}
+x {answer at once, after 10 s, after 60 s of ringing} x {stock, patched}.
+
+Routing is the emulated matrix's (support.jingle.matrix): one sandbox per build, callctl's
+routing daemon, the caller's hotline for calls the browser places, a DID per browser for calls
+to it, a SIPp `-rtp_echo` phone on trunk carrier-a. A cell passes when the browser's
+RTCPeerConnection and its DTLS transport reach `connected`, getStats counts at least 200
+audio packets each way in 5 s, and SIPp's echo count matches what Asterisk sent it
+(support.webrtc.cells).
+
+60 s of ringing is run for calls the browser places only (2 cells per build, not 4), to keep
+CI's budget: it is the direction where ringing can matter. While the phone rings, Asterisk
+already holds the browser's trickled candidates and its ICE session could run out of time
+before the answer (the late-peer bug, pjproject 0100 / asterisk 0050). When the phone calls
+the browser, the browser creates its answer - and so gathers, trickles and checks - only when
+it accepts, so Asterisk has nothing to check while it rings: 60 s there is the same call as
+10 s (the 10 s cells of that direction stay).
+
+Stock fails every cell, and for each `callctl ice analyze` must name the cause in the cell's
+debug capture (STOCK_CAUSES: the signatures of controller/callctl/icelog/webrtc.py).
+Results: `$CALLCTL_WEBRTC_MATRIX_OUT` or `webrtc-matrix.json` in the pytest basetemp, in the
+emulated matrix's format (scripts/matrix_table.py renders both).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from callctl.sandbox.manager import free_port
+from support.jingle.fixtures import AsteriskFactory
+from support.jingle.matrix import CARRIER_IP, RING_LONG, TRUNK, CellSpec, matrix
+from support.webrtc import cells
+from support.webrtc.fixtures import BrowserFactory
+
+pytestmark = [pytest.mark.asterisk, pytest.mark.slow]
+
+RING_VERY_LONG = 60.0
+BROWSERS = {"chromium-webrtc": "chromium", "firefox-webrtc": "firefox"}
+SPECS = [
+    CellSpec(profile, direction, ring)
+    for profile in BROWSERS
+    for direction in ("out", "in")
+    for ring in (0.0, RING_LONG, RING_VERY_LONG)
+    if not (direction == "in" and ring == RING_VERY_LONG)
+]
+RING_TIMEOUT = 90  # the daemon's policy: longer than the longest ring
+# The chan_motif patches of issue 12 items 1-3 (XEP-0320 DTLS-SRTP, rtcp-mux offered, what real
+# clients send). A patched build without all of them cannot pass a real-client cell: its
+# column is then an expected failure, strict (it must fail, and turns red once it passes).
+WEBRTC_PATCHES = (
+    "0080-chan_motif-accept-real-client-input",
+    "0090-chan_motif-dtls-srtp",
+    "0100-chan_motif-offer-rtcp-mux",
+)
+
+
+def missing_webrtc_patches(build: Any) -> list[str]:
+    names = [p["name"] for p in build.manifest.get("patches", {}).get("asterisk", [])]
+    return [w for w in WEBRTC_PATCHES if not any(n.startswith(w) for n in names)]
+
+
+# What stops each stock call, by direction (issue 12; the same for both browsers and every
+# ring time): the analyzer signature that must be in the cell's capture.
+STOCK_CAUSES: dict[str, frozenset[str]] = {
+    # The browser's <transport/> carries its XEP-0320 <fingerprint/>; stock chan_motif takes
+    # every child of <transport/> for a candidate, logs "Incomplete ICE-UDP candidate" and ends
+    # the call failed-transport before the BUNDLE <group/> or DTLS matter.
+    "out": frozenset({"webrtc-fingerprint-as-candidate"}),
+    # Asterisk's offer has no fingerprint, no <rtcp-mux/> (and a <transport/> without ufrag or
+    # pwd); StanzaJS turns it into an m-line with port 0, so the browser answers the content
+    # with senders='none' and no transport: no media can flow.
+    "in": frozenset({"webrtc-no-fingerprint", "webrtc-rtcp-mux-missing"}),
+}
+
+
+def results_path(basetemp: Path) -> Path:
+    return Path(os.environ.get("CALLCTL_WEBRTC_MATRIX_OUT") or basetemp / "webrtc-matrix.json")
+
+
+def save_column(
+    path: Path, flavour: str, build: Any, results: list[cells.BrowserCellResult], runtime: float
+) -> None:
+    doc: dict[str, Any] = {"version": 1, "columns": {}}
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text())
+            if old.get("version") == 1:
+                doc = old
+        except ValueError:
+            pass
+    doc["columns"][flavour] = {
+        "build": build.key,
+        "asterisk": build.manifest.get("versions", {}).get("asterisk"),
+        "patches": [
+            p["name"]
+            for kind in ("asterisk", "pjproject")
+            for p in build.manifest.get("patches", {}).get(kind, [])
+        ],
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        "runtime_s": round(runtime, 1),
+        "cells": [r.to_dict() for r in results],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+
+
+def judge(flavour: str, result: cells.BrowserCellResult) -> str | None:
+    """None when the cell came out as predicted, else what is wrong."""
+    if flavour == "patched":
+        return None if result.passed else "patched must pass"
+    if result.passed:
+        return "stock must fail every real-client cell"
+    if result.error:
+        return f"failed for another reason than predicted: {result.error}"
+    if result.received or result.sent:
+        return "stock carried audio"
+    missing = STOCK_CAUSES[result.spec.direction] - set(result.analyzer)
+    if missing:
+        return f"the ICE analyzer did not name {sorted(missing)}"
+    return None
+
+
+@pytest.mark.parametrize("flavour", ["stock", "patched"])
+async def test_webrtc_interop_matrix(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path: Path,
+    flavour: str,
+    jingle_asterisk: AsteriskFactory,
+    webrtc_browser: BrowserFactory,
+) -> None:
+    stock = flavour == "stock"
+    build: Any = request.getfixturevalue("asterisk_build_stock" if stock else "asterisk_build")
+    if not stock and (missing := missing_webrtc_patches(build)):
+        request.applymarker(
+            pytest.mark.xfail(
+                strict=True,
+                reason=f"the patched build lacks the chan_motif WebRTC patches {missing} "
+                "(issue 12 items 1-3): no real-client cell can pass",
+            )
+        )
+    started = time.monotonic()
+    carrier_port = free_port(CARRIER_IP, socket.SOCK_DGRAM)
+    sandbox, ast = await jingle_asterisk(
+        build,
+        expect_frack=stock,
+        routed=True,
+        trunks=[{"name": TRUNK, "host": CARRIER_IP, "port": carrier_port}],
+    )
+    # Browsers start before the cells (a browser that cannot start fails the test here).
+    browsers = {p: await webrtc_browser(kind, resource=f"w-{kind}") for p, kind in BROWSERS.items()}
+    only = os.environ.get("CALLCTL_WEBRTC_ONLY")  # e.g. chromium-webrtc/out/at-once (debugging)
+    specs = [s for s in SPECS if not only or s.key == only]
+    results = []
+    async with matrix(
+        flavour, sandbox, ast, browsers, carrier_port, tmp_path, ring_timeout=RING_TIMEOUT
+    ) as m:
+        for spec in specs:
+            result = await cells.run(m, spec, browsers[spec.profile])
+            results.append(result)
+            print(("PASS " if result.passed else "FAIL ") + result.why(), flush=True)
+    out = results_path(tmp_path_factory.getbasetemp())
+    save_column(out, flavour, build, results, time.monotonic() - started)
+    wrong = [f"{r.why()}\n    -> {p}" for r in results if (p := judge(flavour, r)) is not None]
+    assert not wrong, (
+        f"{len(wrong)} real-client cell(s) of the {flavour} column not as predicted "
+        f"(results: {out}; captures under {tmp_path / 'captures'}):\n" + "\n".join(wrong)
+    )
