@@ -27,7 +27,7 @@ def sandbox(sandbox_factory, asterisk_build_stock):
     return sandbox_factory(build=asterisk_build_stock)
 
 
-OPTIONS = REPO / "tests" / "sipp" / "scenarios" / "uac_options.xml"
+OPTIONS = REPO / "tests" / "support" / "sipp" / "scenarios" / "uac_options.xml"
 
 
 def ami_of(sb, secret: str | None = None) -> AmiConfig:
@@ -60,6 +60,7 @@ def observe(sb) -> dict[str, object]:
 def sip_options(sb) -> None:
     if shutil.which("sipp") is None:
         pytest.skip("sipp not installed")
+    assert OPTIONS.is_file(), OPTIONS  # a missing scenario sends nothing, silently
     subprocess.run(
         [
             "sipp",
