@@ -28,6 +28,19 @@ class FakeAsterisk:
         default_factory=lambda: [("", "Console", False), (f"{LOG_DIR}/messages", "File", False)]
     )
     history: list[str] = field(default_factory=list)
+    # debug category -> sublevel (-1: enabled at every sublevel); absent: disabled
+    categories: dict[str, int] = field(default_factory=dict)
+    known_categories: tuple[str, ...] = (
+        "rtp",
+        "rtp_packet",
+        "rtcp",
+        "rtcp_packet",
+        "dtls",
+        "dtls_packet",
+        "ice",
+        "stun",
+        "stun_packet",
+    )
 
     def snapshot(self) -> tuple[object, ...]:
         return (
@@ -36,6 +49,7 @@ class FakeAsterisk:
             self.pjsip_logger,
             tuple(self.pjsip_hosts),
             tuple(self.channels),
+            tuple(sorted(self.categories.items())),
         )
 
     def run(self, cmd: str) -> tuple[bool, list[str]]:
@@ -94,6 +108,19 @@ class FakeAsterisk:
                     del self.channels[i]
                     return True, [f"Removed dynamic logger channel '{w[3]}'"]
             return True, [f"Unable to find dynamic logger channel '{w[3]}'"]
+        if w[:4] == ["core", "set", "debug", "category"] and len(w) > 4:
+            # main/cli.c + main/logger_category.c: silent; unknown names ignored.
+            off = w[4] == "off"
+            for entry in w[5:] if off else w[4:]:
+                name, _, sub = entry.partition(":")
+                if name.lower() not in self.known_categories:
+                    continue
+                level = 0 if off else (int(sub) if sub else -1)
+                if level:
+                    self.categories[name.lower()] = level
+                else:
+                    self.categories.pop(name.lower(), None)
+            return True, []
         if w[:3] == ["core", "set", "debug"] and len(w) == 4:
             new = 0 if w[3] == "off" else int(w[3])
             old = self.core_debug

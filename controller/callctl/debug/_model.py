@@ -23,6 +23,19 @@ DEFAULT_NAME = "callctl-debug"
 # level 3-4 and Asterisk's ast_debug; `trace` carries pjproject levels 5-6.
 CHANNEL_LEVELS = "notice,warning,error,debug,verbose,trace"
 STATE_VERSION = 2  # 2: steps are keys only; their commands are derived, never read
+# Asterisk 22's debug categories for media (main/rtp_engine.c, main/stun.c register them).
+CATEGORIES = (
+    "rtp",
+    "rtp_packet",
+    "rtcp",
+    "rtcp_packet",
+    "dtls",
+    "dtls_packet",
+    "ice",
+    "stun",
+    "stun_packet",
+)
+_CATEGORY_OK = re.compile(r"(?P<name>[a-z_]+)(?::(?P<sub>[1-9][0-9]?))?")
 
 _DURATION_PART = re.compile(r"([0-9]{1,9})([hms])")  # bounded: 20 digits overflowed timedelta
 _NAME_OK = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -81,6 +94,30 @@ def check_level(level: int) -> int:
     return level
 
 
+def parse_categories(text: str) -> tuple[str, ...]:
+    """`ice,dtls:2,stun` -> ("ice", "dtls:2", "stun"): known names, an optional sublevel
+    1-99 (`core set debug category NAME[:SUBLEVEL]`), each name once. `none` -> ()."""
+    if text == "none":
+        return ()
+    entries = tuple(text.split(","))
+    seen: set[str] = set()
+    for entry in entries:
+        m = _CATEGORY_OK.fullmatch(entry)
+        if not m or m.group("name") not in CATEGORIES:
+            raise UsageError(
+                f"unknown debug category {entry!r}",
+                hint=f"use {', '.join(CATEGORIES)}, each optionally with :SUBLEVEL (1-99)",
+            )
+        if m.group("name") in seen:
+            raise UsageError(f"debug category {m.group('name')!r} given twice")
+        seen.add(m.group("name"))
+    return entries
+
+
+def category_name(entry: str) -> str:
+    return entry.partition(":")[0]
+
+
 @dataclass(frozen=True)
 class Prior:
     """What Asterisk had before `debug on` changed anything."""
@@ -92,6 +129,10 @@ class Prior:
     pjsip_logger_source: str  # "config" (pjsip show settings) or "operator" (--pjsip-logger-was)
     channels: list[str]
     log_dir: str | None
+    # Debug categories enabled before (Asterisk 22 cannot list them: "assumed" none, or
+    # what the operator said with --categories-were).
+    categories: tuple[str, ...] = ()
+    categories_source: str = "assumed"
 
 
 @dataclass(frozen=True)
@@ -104,7 +145,8 @@ class Step:
 
 
 STEP_ORDER = ("channel", "core_debug", "pjproject", "pjsip_logger")
-KNOWN_STEPS = frozenset(STEP_ORDER)
+# With --category, `categories` takes the place of `core_debug`.
+KNOWN_STEPS = frozenset((*STEP_ORDER, "categories"))
 
 # What a prior value may hold before it is put into a command: a forged or corrupt state
 # file must not smuggle a second word (or a line break) into an AMI `Command:` header.
@@ -134,7 +176,23 @@ def _pjsip_restore(prior_state: str) -> tuple[str, ...]:
     return ()
 
 
-def step_for(key: str, prior: Prior, name: str, level: int) -> Step:
+def _categories_undo(prior: Prior, categories: tuple[str, ...]) -> tuple[str, ...]:
+    """Back to exactly the prior of the categories `on` set: off, or the prior sublevel."""
+    asked = {category_name(c) for c in categories}
+    was = {category_name(c): c for c in prior.categories}
+    off = [n for n in sorted(asked) if n not in was]
+    back = [was[n] for n in sorted(asked) if n in was]
+    cmds = []
+    if off:
+        cmds.append("core set debug category off " + " ".join(off))
+    if back:
+        cmds.append("core set debug category " + " ".join(back))
+    return tuple(cmds)
+
+
+def step_for(
+    key: str, prior: Prior, name: str, level: int, categories: tuple[str, ...] = ()
+) -> Step:
     """The step `key` of a session: its commands come from here only, never from a file."""
     if key == "channel":
         return Step(
@@ -148,13 +206,25 @@ def step_for(key: str, prior: Prior, name: str, level: int) -> Step:
         return Step(key, (f"pjproject set log level {level}",), (_pj_undo(prior),))
     if key == "pjsip_logger":
         return Step(key, ("pjsip set logger on",), _pjsip_restore(prior.pjsip_logger))
+    if key == "categories":
+        return Step(
+            key,
+            ("core set debug category " + " ".join(categories),),
+            _categories_undo(prior, categories),
+        )
     raise StateError(f"unknown debug step {key!r}")
 
 
-def plan_keys(prior: Prior, level: int) -> list[str]:
-    """The changes `on` makes, in order. Nothing that is already as wanted is touched."""
+def plan_keys(prior: Prior, level: int, categories: tuple[str, ...] = ()) -> list[str]:
+    """The changes `on` makes, in order. Nothing that is already as wanted is touched.
+
+    Without categories: the write-up's four steps (channel, core debug, pjproject, pjsip
+    logger). With categories, only those debug categories instead of the core debug level.
+    """
     keys = ["channel"]
-    if prior.core_debug != level:
+    if categories:
+        keys.append("categories")
+    elif prior.core_debug != level:
         keys.append("core_debug")
     if prior.pjproject_level != level:
         keys.append("pjproject")
@@ -163,15 +233,21 @@ def plan_keys(prior: Prior, level: int) -> list[str]:
     return keys
 
 
-def plan_steps(prior: Prior, name: str, level: int) -> list[Step]:
-    return [step_for(k, prior, name, level) for k in plan_keys(prior, level)]
+def plan_steps(prior: Prior, name: str, level: int, categories: tuple[str, ...] = ()) -> list[Step]:
+    return [
+        step_for(k, prior, name, level, categories) for k in plan_keys(prior, level, categories)
+    ]
 
 
-def relevel_steps(prior: Prior, old_level: int, new_level: int) -> list[Step]:
-    """Steps moving a running session from old_level to new_level; the undo stays the prior."""
+def relevel_steps(
+    prior: Prior, old_level: int, new_level: int, categories: tuple[str, ...] = ()
+) -> list[Step]:
+    """Steps moving a running session from old_level to new_level; the undo stays the prior.
+    With categories the core debug level is not touched."""
     if old_level == new_level:
         return []
-    return [step_for(k, prior, "", new_level) for k in ("core_debug", "pjproject")]
+    keys = ("pjproject",) if categories else ("core_debug", "pjproject")
+    return [step_for(k, prior, "", new_level) for k in keys]
 
 
 def check_prior(prior: Prior) -> Prior:
@@ -189,7 +265,18 @@ def check_prior(prior: Prior) -> Prior:
         raise StateError(f"recorded pjsip logger state {logger!r} is unknown")
     if prior.pjsip_logger_source not in ("config", "operator"):
         raise StateError(f"recorded pjsip logger source {prior.pjsip_logger_source!r} is unknown")
+    if prior.categories_source not in ("assumed", "operator"):
+        raise StateError(f"recorded categories source {prior.categories_source!r} is unknown")
+    _check_categories(prior.categories, "prior")
     return prior
+
+
+def _check_categories(entries: tuple[str, ...], what: str) -> None:
+    try:
+        if entries:
+            parse_categories(",".join(entries))
+    except UsageError as err:
+        raise StateError(f"recorded {what} categories: {err.message}") from None
 
 
 def now_utc() -> datetime:
@@ -234,6 +321,7 @@ class DebugState:
     expires: datetime
     requested_by: dict[str, Any]
     history: list[dict[str, Any]] = field(default_factory=list)
+    categories: tuple[str, ...] = ()  # --category: these instead of the core debug level
 
     @property
     def steps(self) -> list[Step]:
@@ -254,6 +342,7 @@ class DebugState:
             "expires": _iso(self.expires),
             "requested_by": dict(self.requested_by),
             "history": list(self.history),
+            "categories": list(self.categories),
         }
 
     @classmethod
@@ -272,6 +361,8 @@ class DebugState:
                 pjsip_logger_source=str(p["pjsip_logger_source"]),
                 channels=[str(c) for c in p["channels"]],
                 log_dir=None if log_dir is None else str(log_dir),
+                categories=tuple(str(c) for c in p.get("categories", [])),
+                categories_source=str(p.get("categories_source", "assumed")),
             )
             # Version 1 wrote each step's commands too: only their keys are taken.
             planned = (
@@ -292,6 +383,7 @@ class DebugState:
                 expires=_parse_dt(doc["expires"], "expires"),
                 requested_by=dict(doc["requested_by"]),
                 history=[h for h in doc.get("history", []) if isinstance(h, dict)][-10:],
+                categories=tuple(str(c) for c in doc.get("categories", [])),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise StateError(f"debug state file is incomplete or corrupt: {err}") from None
@@ -312,12 +404,15 @@ class DebugState:
         except UsageError as err:
             raise StateError(f"debug state file: {err.message}") from None
         check_prior(state.prior)
+        _check_categories(state.categories, "session")
+        if ("categories" in state.planned) != bool(state.categories):
+            raise StateError("debug state file: the categories step and its categories disagree")
         return state
 
     def step(self, key: str) -> Step:
         if key not in self.planned:
             raise KeyError(key)
-        return step_for(key, self.prior, self.name, self.level)
+        return step_for(key, self.prior, self.name, self.level, self.categories)
 
     def undo_order(self) -> list[Step]:
         return [self.step(k) for k in reversed(self.applied)]

@@ -19,6 +19,9 @@ Every format below is quoted from Asterisk 22.10.1:
 - `pjsip set logger on|off|host X` (res/res_pjsip_logger.c): "PJSIP Logging enabled",
   "PJSIP Logging disabled", "PJSIP Logging Enabled for host: %s".
 - `pjsip show settings` (res/res_pjsip/pjsip_cli.c): rows " %-*s : %s", one of them `debug`.
+- `core set debug category [off] NAME[:N] ...` (main/cli.c handle_debug_category) prints
+  nothing: it returns CLI_SUCCESS without output, ignores unknown names silently, and no
+  command lists the categories (main/logger_category.c keeps them in a private vector).
 """
 
 from __future__ import annotations
@@ -219,3 +222,10 @@ def check_pjsip_logger(command: str, lines: Iterable[str]) -> None:
     if arg in ("host", "add") and "PJSIP Logging Enabled for host" in text:
         return
     raise UnexpectedOutput(f"unexpected answer to {command!r}: {text.strip()}")
+
+
+def check_silent(command: str, lines: Iterable[str]) -> None:
+    """A command that prints nothing on success (its usage text means it was not run)."""
+    text = " ".join(_lines(lines)).strip()
+    if text:
+        raise UnexpectedOutput(f"unexpected answer to {command!r}: {text}")

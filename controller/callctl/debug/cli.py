@@ -11,11 +11,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from callctl.ami import AmiConfig, resolve_config
 from callctl.debug._model import (
+    CATEGORIES,
     DEFAULT_DURATION,
     DEFAULT_LEVEL,
     DEFAULT_NAME,
     MAX_DURATION,
     format_duration,
+    parse_categories,
     parse_duration,
 )
 from callctl.debug.service import DebugService
@@ -110,6 +112,21 @@ def register(sub: Any) -> None:
         help="the pjsip logger's state before, if it was changed on the CLI (Asterisk cannot "
         "report it; by default the pjsip.conf `debug` setting is taken)",
     )
+    on.add_argument(
+        "--category",
+        dest="categories",
+        default=None,
+        metavar="LIST",
+        help="enable these Asterisk debug categories instead of the core debug level: "
+        f"{','.join(CATEGORIES)}, each optionally NAME:SUBLEVEL (e.g. ice,dtls,stun,rtp)",
+    )
+    on.add_argument(
+        "--categories-were",
+        default=None,
+        metavar="LIST",
+        help="the categories that were on before, if set on the CLI (Asterisk cannot list "
+        "them; by default none), or `none`",
+    )
     add_ami_flags(on)
     add_json_flag(on)
     on.set_defaults(func=cmd_on)
@@ -136,6 +153,8 @@ def _when(value: Any) -> str:
 
 def cmd_on(args: argparse.Namespace, console: Console) -> int:
     duration = DEFAULT_DURATION if args.duration is None else parse_duration(args.duration)
+    categories = parse_categories(args.categories) if args.categories else ()
+    were = None if args.categories_were is None else parse_categories(args.categories_were)
     svc = _service(args)
     res = _run(
         svc.on(
@@ -143,6 +162,8 @@ def cmd_on(args: argparse.Namespace, console: Console) -> int:
             duration=duration,
             level=args.level,
             pjsip_logger_was=args.pjsip_logger_was,
+            categories=categories,
+            categories_were=were,
         )
     )
     for w in res.warnings:
@@ -157,6 +178,8 @@ def cmd_on(args: argparse.Namespace, console: Console) -> int:
         f"debug logging {verb}: {st.target} at level {st.level} until "
         f"{_when(st.expires.isoformat(timespec='seconds'))} ({format_duration(left)})"
     )
+    if st.categories:
+        console.result(f"debug categories: {','.join(st.categories)} (core debug level untouched)")
     console.result(f"log file: {st.log_file}")
     return 0
 
@@ -203,7 +226,8 @@ def cmd_status(args: argparse.Namespace, console: Console) -> int:
         f"  since:    {_when(doc['since'])}",
         f"  expires:  {_when(doc['expires'])}"
         + (" (EXPIRED)" if doc["expired"] else f" (in {doc['remaining_seconds']} s)"),
-        f"  level:    {doc['level']}",
+        f"  level:    {doc['level']}"
+        + (f" (categories {','.join(doc['categories'])})" if doc.get("categories") else ""),
         f"  file:     {doc['log_file']}"
         + (f" ({size} bytes)" if size is not None else " (size unknown)"),
         f"  asked by: {who.get('user')}@{who.get('host')} (pid {who.get('pid')})",

@@ -20,7 +20,7 @@ import logging
 import os
 import socket
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any, NoReturn
@@ -45,6 +45,7 @@ from callctl.debug._model import (
     check_name,
     format_duration,
     now_utc,
+    parse_categories,
     plan_keys,
     relevel_steps,
 )
@@ -166,6 +167,8 @@ class DebugService:
                         raise P.UnexpectedOutput(f"pjproject log level is {new}, not {level}")
                 elif step.key == "pjsip_logger":
                     P.check_pjsip_logger(cmd, out)
+                elif step.key == "categories":
+                    P.check_silent(cmd, out)
             except P.UnexpectedOutput as err:
                 raise StepFailed(f"{cmd!r} failed: {err}") from None
 
@@ -194,6 +197,8 @@ class DebugService:
                         )
                 elif step.key == "pjsip_logger":
                     P.check_pjsip_logger(cmd, out)
+                elif step.key == "categories":
+                    P.check_silent(cmd, out)
             except P.UnexpectedOutput as err:
                 raise StepFailed(f"undo {cmd!r} failed: {err}") from None
 
@@ -307,8 +312,17 @@ class DebugService:
         duration: timedelta = DEFAULT_DURATION,
         level: int = DEFAULT_LEVEL,
         pjsip_logger_was: str | None = None,
+        categories: tuple[str, ...] = (),
+        categories_were: tuple[str, ...] | None = None,
     ) -> OnResult:
+        """`categories` (see `_model.CATEGORIES`): enable these Asterisk debug categories
+        instead of raising the core debug level; `categories_were`: which of them were on
+        before (Asterisk cannot report it; by default none)."""
         check_name(name)
+        if categories:
+            parse_categories(",".join(categories))
+        if categories_were:
+            parse_categories(",".join(categories_were))
         check_level(level)
         if duration > MAX_DURATION:
             raise UsageError(f"duration is longer than {format_duration(MAX_DURATION)}")
@@ -328,6 +342,12 @@ class DebugService:
                 if state is not None:
                     channels = await self._channels(ami)
                     if any(c.matches(state.log_file) for c in channels):
+                        if tuple(categories) != state.categories:
+                            warnings.append(
+                                "debug is already on with categories "
+                                f"{','.join(state.categories) or '(none: core debug level)'}; "
+                                "--category ignored (run `off` first to change them)"
+                            )
                         return await self._extend(ami, state, name, duration, level, warnings)
                     warnings.append(
                         f"logger channel {state.name!r} is gone (Asterisk restarted or it was "
@@ -336,7 +356,15 @@ class DebugService:
                     await self._clear_leftover(ami, state, "channel vanished", warnings)
                 history = self.store.history()
                 return await self._start(
-                    ami, name, duration, level, pjsip_logger_was, warnings, history
+                    ami,
+                    name,
+                    duration,
+                    level,
+                    pjsip_logger_was,
+                    warnings,
+                    history,
+                    tuple(categories),
+                    categories_were,
                 )
 
     async def _extend(
@@ -353,7 +381,7 @@ class DebugService:
                 f"debug is already on with channel {state.name!r}; --name {name} ignored"
             )
         if level != state.level:
-            for step in relevel_steps(state.prior, state.level, level):
+            for step in relevel_steps(state.prior, state.level, level, state.categories):
                 await self._apply(ami, step, state.name, level, warnings)
                 if step.key not in state.applied:
                     if step.key not in state.planned:
@@ -377,8 +405,12 @@ class DebugService:
         pjsip_logger_was: str | None,
         warnings: list[str],
         history: list[dict[str, Any]],
+        categories: tuple[str, ...] = (),
+        categories_were: tuple[str, ...] | None = None,
     ) -> OnResult:
         prior = await self.read_prior(ami, pjsip_logger_was)
+        if categories_were is not None:
+            prior = replace(prior, categories=categories_were, categories_source="operator")
         log_dir = prior.log_dir or "/var/log/asterisk"
         log_file = str(PurePosixPath(log_dir) / name)
         taken = [c for c in prior.channels if c == log_file[: P.CHANNEL_NAME_WIDTH]]
@@ -395,12 +427,13 @@ class DebugService:
             level=level,
             log_file=log_file,
             prior=prior,
-            planned=plan_keys(prior, level),
+            planned=plan_keys(prior, level, categories),
             applied=[],
             since=now,
             expires=now + duration,
             requested_by={**who_asked(), "at": now.isoformat(timespec="seconds")},
             history=history[-10:],
+            categories=categories,
         )
         self.store.save(state)  # nothing is changed unless the prior state is recorded
         current: Step | None = None

@@ -150,8 +150,30 @@ async def test_commands_in_a_file_are_never_run(real, tmp_path):
         {"name": "dbg\r\nAction: Command\r\nCommand: core stop now"},
         {"name": "dbg now"},
         {"level": 99},
+        {
+            "version": 2,
+            "planned": ["channel", "categories"],
+            "applied": ["channel", "categories"],
+            "categories": ["ice\r\nAction: Command\r\nCommand: core stop now"],
+        },
+        {
+            "version": 2,
+            "planned": ["channel", "categories"],
+            "applied": ["channel", "categories"],
+            "categories": ["ice", "rtp now"],
+        },
+        {"version": 2, "planned": ["channel", "categories"], "applied": ["channel"]},
     ],
-    ids=["unknown-step-v1", "unknown-step-v2", "crlf-in-name", "space-in-name", "level"],
+    ids=[
+        "unknown-step-v1",
+        "unknown-step-v2",
+        "crlf-in-name",
+        "space-in-name",
+        "level",
+        "crlf-in-category",
+        "space-in-category",
+        "categories-step-without-categories",
+    ],
 )
 async def test_unknown_steps_and_bad_values_are_refused(real, tmp_path, change):
     target = f"127.0.0.1:{real.port}"
@@ -173,6 +195,7 @@ async def test_unknown_steps_and_bad_values_are_refused(real, tmp_path, change):
         {"pjsip_logger": "whatever"},
         {"core_debug": -1},
         {"pjproject_level": 7},
+        {"categories": ["dtls:3\nAction: Logoff"], "categories_source": "operator"},
     ],
 )
 async def test_prior_values_that_would_reach_a_command_are_checked(real, tmp_path, prior):
