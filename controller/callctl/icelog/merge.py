@@ -110,6 +110,7 @@ def merged_report(capture: CaptureReader, log: IceLogAnalyzer | None) -> dict[st
         "decode_errors": wire.decode_errors + capture.bad_frames,
         "decode_error_examples": wire.decode_error_examples,
         "truncated": capture.truncated,
+        "dropped": wire.dropped,  # sessions or flows past the bounds, counted
         "flows": [
             {"src": f.src, "dst": f.dst, "packets": f.packets, "first": dict(f.kinds)}
             for f in list(wire.flows.values())[:200]

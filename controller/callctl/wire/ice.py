@@ -31,8 +31,10 @@ from callctl.wire.packet import Datagram
 
 MAX_SESSIONS = 1000
 MAX_FLOWS = 256  # per session
-MAX_EVENTS = 400  # per session
-MAX_TRANSACTIONS = 4096  # open requests remembered per session
+MAX_EVENTS = 200  # per session
+MAX_TRANSACTIONS = 256  # transaction IDs kept per session (to align with the log)
+MAX_OPEN = 1024  # requests awaiting an answer, per session
+MAX_OPEN_TOTAL = 65536  # and in all
 
 SIGNATURES = {
     "wire-nomination-not-understood": (
@@ -221,7 +223,7 @@ class WireIce:
             code, value = m.nomination
             sender.nomination[code] = max(value, sender.nomination.get(code, 0))
             nominates.append(f"NOMINATION(0x{code:04X})={value}")
-        if len(s.open) < MAX_TRANSACTIONS:
+        if len(s.open) < MAX_OPEN and len(self._by_tid) < MAX_OPEN_TOTAL:
             s.open[m.transaction] = (from_ufrag, d.src, d.dst, d.ts, bool(nominates))
             self._by_tid[m.transaction] = s
         if len(s.transactions) < MAX_TRANSACTIONS:

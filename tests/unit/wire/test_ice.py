@@ -136,3 +136,29 @@ def test_stock_conversations_log_and_wire_agree():
     (s,) = doc["wire"]["sessions"]
     assert s["log_session"].startswith("icess0x")
     assert "wire-nomination-not-understood" in doc["wire"]["signatures"]
+
+
+def test_memory_is_bounded_on_a_hostile_capture():
+    """Every request with new ufrags and never answered: sessions, flows and open
+    transactions stop at their bounds, the rest is counted."""
+    import tracemalloc
+
+    from callctl.wire import ice
+
+    w = WireIce()
+    tracemalloc.start()
+    for i in range(3 * ice.MAX_SESSIONS):
+        for j in range(20):
+            w.datagram(
+                Datagram(
+                    float(i),
+                    f"10.0.{i % 250}.{j}:{i}",
+                    "10.9.9.9:9",
+                    _req(i * 100 + j, f"R{i}:L{i}"),
+                )
+            )
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert len(w.sessions_by_key) == ice.MAX_SESSIONS
+    assert w.dropped > 0
+    assert peak < 64 * 1024 * 1024, peak
