@@ -45,7 +45,14 @@ gateway = xmppgw.gateway
 NUMBER = "+15550104488"  # not alice's hotline (+15550104477): the number JID's own number
 
 
+@pytest.mark.parametrize(
+    ("callee", "routed_to"),
+    [(f"{NUMBER}@{GATEWAY_DOMAIN}", NUMBER), (GATEWAY_DOMAIN, HOTLINE)],
+    ids=["number-jid", "bare-domain-hotline"],
+)
 async def test_a_number_jid_reaches_the_phone_with_rtp_both_ways(
+    callee: str,
+    routed_to: str,
     asterisk_build: Any,
     tmp_path: Path,
     gateway: xmppgw.Gateway,
@@ -63,17 +70,46 @@ async def test_a_number_jid_reaches_the_phone_with_rtp_both_ways(
     clients = {"chromium": await jingle_clients("alice", "chromium", resource="m-chromium")}
     async with matrix("patched", sandbox, ast, clients, carrier_port, tmp_path) as m:
         m.daemon.router.gateway = gateway
-        m.ast = dataclasses.replace(ast, jid=f"{NUMBER}@{GATEWAY_DOMAIN}")
+        m.ast = dataclasses.replace(ast, jid=callee)
         result = await m.run(CellSpec("chromium", "out", 0.0))
     assert result.passed, result.why()
     started = [r.getMessage() for r in caplog.records if "event=call.start" in r.getMessage()]
     assert len(started) == 1, started
-    assert f"number={NUMBER}" in started[0] and "caller=alice@jingle.test" in started[0]
-    assert "hotline" not in started[0] and HOTLINE not in started[0]
-    # The client only ever saw the number JID: no token, no Asterisk JID.
+    assert f"number={routed_to}" in started[0] and "caller=alice@jingle.test" in started[0]
+    assert ("hotline=True" in started[0]) == (routed_to == HOTLINE)
+    # The client only ever saw the JID it called: no token, no Asterisk JID.
     call = next(iter(clients["chromium"].calls.values()))
     assert call.session_accept is not None
-    assert call.session_accept.responder in ("", f"{NUMBER}@{GATEWAY_DOMAIN}")
+    assert call.session_accept.responder in ("", callee)
+
+
+async def test_a_number_the_policy_refuses_ends_the_session_at_the_client(
+    asterisk_build: Any,
+    tmp_path: Path,
+    gateway: xmppgw.Gateway,
+    jingle_asterisk: AsteriskFactory,
+    jingle_clients: ClientFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """+44 is outside the matrix config's allowed destinations (+1 only)."""
+    caplog.set_level(logging.INFO, logger="callctl")
+    carrier_port = free_port(CARRIER_IP, socket.SOCK_DGRAM)
+    sandbox, ast = await jingle_asterisk(
+        asterisk_build,
+        routed=True,
+        trunks=[{"name": TRUNK, "host": CARRIER_IP, "port": carrier_port}],
+    )
+    clients = {"chromium": await jingle_clients("alice", "chromium", resource="m-chromium")}
+    async with matrix("patched", sandbox, ast, clients, carrier_port, tmp_path) as m:
+        m.daemon.router.gateway = gateway
+        m.ast = dataclasses.replace(ast, jid=f"+442079460000@{GATEWAY_DOMAIN}")
+        result = await m.run(CellSpec("chromium", "out", 0.0))
+    assert not result.passed
+    refused = [r.getMessage() for r in caplog.records if "event=call.refused" in r.getMessage()]
+    assert len(refused) == 1 and "number=+442079460000" in refused[0], refused
+    assert "reason=destination-not-allowed" in refused[0]
+    call = next(iter(clients["chromium"].calls.values()))
+    assert call.terminated.is_set() and not call.accepted.is_set()
 
 
 async def test_a_jmi_propose_to_a_number_jid_is_proceeded_and_the_call_reaches_the_phone(
