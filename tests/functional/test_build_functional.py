@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -445,47 +448,88 @@ def _step_processes(scratch: Path) -> list[int]:
     return pids
 
 
+def _wait_until(condition: Callable[[], bool], what: str, limit: float = 600) -> None:
+    """Poll for a condition the test can observe. The limit only turns a hang into a
+    failure; nothing here waits for time to pass."""
+    deadline = time.monotonic() + limit
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.02)
+
+
+def _step_running(proc: subprocess.Popen[str], scratch_parent: Path) -> list[int]:
+    """Wait until a step process (configure) runs inside the build's scratch tree, and
+    return the step processes. A process with its cwd there has passed fork and chdir, so
+    it holds the build lock (inherited): the state the tests below need, on any load."""
+    found: list[int] = []
+
+    def running() -> bool:
+        assert proc.poll() is None, "the build ended before its configure step ran"
+        scratch = [p for p in scratch_parent.iterdir() if p.is_dir()]
+        found[:] = _step_processes(scratch[0]) if scratch else []
+        return bool(found)
+
+    _wait_until(running, "a step process in the scratch tree")
+    return found
+
+
+def _lock_free(lock: Path) -> bool:
+    with lock.open("a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+
 def test_sigterm_mid_build_stops_the_step_and_cleans_up(tmp_path: Path, build_cache: Cache) -> None:
     spec = _tarball_spec(tmp_path, build_cache)
     cache_root = tmp_path / "cache"
     with _start_build(spec, cache_root) as proc:
         seen: list[str] = []
         _wait_for_step(proc, "[4/9] configure ...", seen)
-        scratch_dirs = [p for p in (cache_root / "work").iterdir() if p.is_dir()]
-        assert len(scratch_dirs) == 1
+        _step_running(proc, cache_root / "work")
+        [scratch] = [p for p in (cache_root / "work").iterdir() if p.is_dir()]
         proc.terminate()
         assert proc.wait(timeout=60) == 130
     assert _leftovers(cache_root) == []
-    assert _step_processes(scratch_dirs[0]) == [], "configure outlived the build"
+    # The build waited for configure itself; what configure had started got the same
+    # signal and is gone as soon as it is delivered. A configure left running would take
+    # far longer than this limit to finish on its own.
+    _wait_until(lambda: not _step_processes(scratch), "configure to end with the build", 20)
 
 
 def test_killed_build_is_cleaned_up_by_the_next_run(tmp_path: Path, build_cache: Cache) -> None:
-    import signal as sig
-
     spec = _tarball_spec(tmp_path, build_cache)
     cache_root = tmp_path / "cache"
     with _start_build(spec, cache_root) as proc:
         seen: list[str] = []
         _wait_for_step(proc, "[4/9] configure ...", seen)
+        orphans = _step_running(proc, cache_root / "work")
         [scratch] = [p for p in (cache_root / "work").iterdir() if p.is_dir()]
+        # Freeze the step first, so it cannot finish (or start another) whatever the load:
+        # then the orphan is still there, holding the lock, when the next build looks.
+        groups = {os.getpgid(pid) for pid in orphans}
+        for pgid in groups:
+            os.killpg(pgid, signal.SIGSTOP)
         proc.kill()  # no chance to clean up: like a crash or a power cut
         proc.wait()
-    orphans = _step_processes(scratch)
-    # The orphaned configure still holds the build lock, so its tree is left alone ...
-    (tmp_path / "b").mkdir()
-    broken = _tarball_spec(
-        tmp_path / "b", build_cache, extra=f"patches: {{asterisk: '{DATA}/broken/series'}}\n"
-    )
-    if orphans:
+    lock = scratch.with_name(scratch.name + ".lock")
+    try:
+        assert not _lock_free(lock), "the orphaned step should hold the build lock"
+        (tmp_path / "b").mkdir()
+        broken = _tarball_spec(
+            tmp_path / "b", build_cache, extra=f"patches: {{asterisk: '{DATA}/broken/series'}}\n"
+        )
+        # ... so the next build (other inputs) leaves that tree alone ...
         first = _callctl("build", "--spec", str(broken), env={"CALLCTL_CACHE": str(cache_root)})
         assert first.returncode == 5 and scratch.is_dir()
-        for pid in orphans:  # ... until it is gone too (as after a reboot)
+    finally:
+        for pgid in groups:  # ... until the orphan is gone too (as after a reboot)
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(os.getpgid(pid), sig.SIGKILL)
-        for _ in range(100):
-            if not _step_processes(scratch):
-                break
-            time.sleep(0.1)
+                os.killpg(pgid, signal.SIGKILL)
+    _wait_until(lambda: _lock_free(lock), "the killed step to release the build lock")
     again = _callctl("build", "--spec", str(broken), env={"CALLCTL_CACHE": str(cache_root)})
     assert again.returncode == 5
     assert "removed scratch trees of interrupted builds" in again.stderr
