@@ -247,3 +247,32 @@ async def test_a_reject_or_no_answer_ends_the_inbound_call_with_its_cause(
     if device_does == "nothing":  # the router's ring timer ended it: the devices stop ringing
         retract = await jmi_phone.wait("retract", 5, sid=propose.sid)
         assert retract.to == DID_ROUTING_JID
+
+
+async def test_an_inbound_call_to_a_user_with_no_device_online_ends_at_once(
+    asterisk_build: Any,
+    tmp_path: Path,
+    gateway: xmppgw.Gateway,
+    jingle_asterisk: AsteriskFactory,
+    jingle_clients: ClientFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """prosody bounces the <propose/> (no resource, no offline storage): the call ends as
+    'no user responding' (18) instead of ringing into the router's 30 s timeout."""
+    caplog.set_level(logging.INFO, logger="callctl")
+    carrier_port = free_port(CARRIER_IP, socket.SOCK_DGRAM)
+    sandbox, ast = await jingle_asterisk(
+        asterisk_build,
+        routed=True,
+        trunks=[{"name": TRUNK, "host": CARRIER_IP, "port": carrier_port}],
+    )
+    bob = await jingle_clients("bob", "chromium", resource="phone")  # alice stays offline
+    async with matrix("patched", sandbox, ast, {"chromium": bob}, carrier_port, tmp_path) as m:
+        m.daemon.router.gateway = gateway
+        m.daemon.router.config = routing_config(
+            "jingle.test", ast.endpoint, {m.dids["chromium"]: DID_ROUTING_JID}
+        )
+        result = await m.run(CellSpec("chromium", "in", 0.0))
+    assert not result.passed and not bob.calls
+    ends = [r.getMessage() for r in caplog.records if "event=call.end" in r.getMessage()]
+    assert len(ends) == 1 and "cause=18 " in ends[0] + " ", ends

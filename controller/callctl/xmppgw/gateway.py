@@ -120,6 +120,7 @@ class Gateway:
         self._in_by_sid: dict[str, str] = {}  # JMI id (= Asterisk's sid) -> token
         self._proposals: dict[tuple[str, str], tuple[str, float]] = {}  # -> facing, time
         self._pending: dict[str, Pending] = {}
+        self._proposed: dict[str, str] = {}  # id of a <propose/> message we sent -> token
         self._ids = itertools.count(1)
 
     # -- the router's side -------------------------------------------------------------------
@@ -372,9 +373,9 @@ class Gateway:
         return []
 
     def _bounced(self, msg: ET.Element, frm: str) -> list[ET.Element]:
-        """A propose the user's server could not deliver (no device online)."""
-        child = next((c for c in msg if split(c.tag) == (NS_JMI, "propose")), None)
-        token = self._in_by_sid.get(child.get("id", "")) if child is not None else None
+        """A propose the user's server could not deliver (no device online). Servers bounce
+        with the message's id (prosody keeps no payload), so the id finds the call."""
+        token = self._proposed.pop(msg.get("id", ""), None)
         leg = self.legs.get(token or "")
         if leg is None or leg.offer is None or _bare(frm) != _bare(leg.target):
             return []
@@ -422,6 +423,7 @@ class Gateway:
 
     def _propose(self, leg: Leg, to: str) -> ET.Element:
         msg = stanza("message", {"from": leg.facing, "to": to, "type": "chat", "id": self._id()})
+        self._proposed[msg.get("id", "")] = leg.token
         propose = ET.SubElement(msg, q(NS_JMI, "propose"), {"id": leg.sid})
         ET.SubElement(propose, q(NS_RTP, "description"), {"media": "audio"})
         if leg.nick:
@@ -508,6 +510,8 @@ class Gateway:
             del self._by_client[(leg.user, leg.sid)]
         if self._in_by_sid.get(leg.sid) == leg.token:
             del self._in_by_sid[leg.sid]
+        for msg_id in [i for i, token in self._proposed.items() if token == leg.token]:
+            del self._proposed[msg_id]
 
 
 # -- small stanza helpers ----------------------------------------------------------------------
