@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import xml.etree.ElementTree as ET
+from typing import Any
 
 import pytest
 from callctl.ami import AmiConfig
 from callctl.ari import AriCredentials
 from callctl.daemon.server import Daemon, DaemonConfig
 from callctl.routing import parse_config
-from callctl.xmppgw import Gateway
+from callctl.xmppgw import Gateway, disco
 from callctl.xmppgw.link import SECRET_ENV, component_target
 from slixmpp.exceptions import IqError
 from support import xmppgw
@@ -87,12 +88,18 @@ async def test_a_subscription_is_approved_and_the_number_is_available(
     alice = await jingle_clients("alice", "plain")
     await alice.get_roster()  # prosody pushes roster changes only to resources that asked
     number = f"+15551234567@{GATEWAY_DOMAIN}"
-    available = asyncio.Event()
-    alice.add_event_handler(
-        "presence_available", lambda p: str(p["from"]) == number and available.set()
-    )
+    available: asyncio.Future[ET.Element] = asyncio.get_running_loop().create_future()
+
+    def seen(pres: Any) -> None:
+        if str(pres["from"]) == number and not available.done():
+            available.set_result(pres.xml)
+
+    alice.add_event_handler("presence_available", seen)
     alice.send_presence(pto=number, ptype="subscribe")
-    await asyncio.wait_for(available.wait(), 5)
+    presence = await asyncio.wait_for(available, 5)
+    # XEP-0115 caps: clients learn the number's features (Jingle audio, JMI) from presence.
+    caps = presence.find("{http://jabber.org/protocol/caps}c")
+    assert caps is not None and caps.get("ver") == disco.caps(dtls=False).get("ver")
     for _ in range(50):  # the roster push for the approval
         if alice.client_roster[number]["subscription"] == "to":
             break

@@ -389,11 +389,11 @@ class Gateway:
         online contacts show it; subscriptions are approved."""
         if to.local and parse_number(to.local) is None:
             return []
-        kind, me = pres.get("type", ""), to.bare
+        kind, me, dtls = pres.get("type", ""), to.bare, self.config.dtls
         if kind == "subscribe":
-            return [disco.presence(me, frm, "subscribed"), disco.presence(me, frm)]
+            return [disco.presence(me, frm, "subscribed"), disco.presence(me, frm, dtls=dtls)]
         if kind == "probe":
-            return [disco.presence(me, frm)]
+            return [disco.presence(me, frm, dtls=dtls)]
         if kind == "unsubscribe":
             return [disco.presence(me, frm, "unsubscribed")]
         return []
