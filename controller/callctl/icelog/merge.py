@@ -126,7 +126,7 @@ def render_wire_text(rep: dict[str, Any], max_events: int) -> list[str]:
         out.append(
             f"ICE session {s['ufrags'][0]}/{s['ufrags'][1]} on the wire"
             + (
-                f" = {s['log_session']} in the log ({s['clock']} clock)"
+                f" = {s['log_session']} in the log (clock: {s['clock']})"
                 if s.get("log_session")
                 else ""
             )

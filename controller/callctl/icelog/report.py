@@ -52,6 +52,7 @@ def session_report(s: Session) -> dict[str, Any]:
         "nominations": [dict(n, t=rel(n["t"])) for n in s.nominations],
         "outcome": s.outcome(),
         "status": s.status,
+        "stopped": s.stopped or None,  # by the application before ICE completed
         "negotiation": (  # pjnath's own "ICE negotiation success|failed after Ns:mmm"
             {"result": s.negotiation["result"], "seconds": s.negotiation["seconds"]}
             if s.negotiation
@@ -76,6 +77,8 @@ def render_text(report: dict[str, Any], max_events: int) -> list[str]:
         )
         status = f" ({s['status']})" if s["status"] else ""
         out.append(f"  outcome:   {s['outcome'].upper()}{status} after {dur}")
+        if s["stopped"]:
+            out.append(f"  stopped:   by the application before ICE completed: {s['stopped']}")
         if s["negotiation"]:
             n = s["negotiation"]
             out.append(f"  pjnath:    ICE negotiation {n['result']} after {n['seconds']:.3f} s")

@@ -32,6 +32,7 @@ ANCHORS = (
     b"early check",
     b"no checklist",
     b"tsx_id=",  # STUN dump headers: transaction IDs, to align a capture
+    b"Stopping ICE",  # pjmedia's ICE transport (pjsua): the application stops ICE
     b"RTP",
 )
 # In an Asterisk log every pjnath ICE line comes from a session named "icess0x..." (Asterisk

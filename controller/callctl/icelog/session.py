@@ -103,6 +103,7 @@ class Session:
     skipped_checklist: str = ""
     transactions: dict[str, float | None] = field(default_factory=dict)  # STUN dumps' tsx_id
     negotiation: dict[str, Any] | None = None  # ice_strans.c's own verdict and time
+    stopped: str = ""  # the application stopped ICE (ice_strans.c / transport_ice.c), and why
     found: list[dict[str, Any]] = field(default_factory=list)
     dump: str = ""  # "checklist" or "valid" while pjnath prints a list's rows
     dropped: int = 0  # items past MAX_ITEMS, counted, not kept
@@ -311,6 +312,16 @@ def _negotiation(s: Session, ts: float | None, text: str) -> bool:
     return False
 
 
+def _stopping(s: Session, ts: float | None, text: str) -> bool:
+    """pjmedia/pjsua stop ICE when the call's media goes: "Stopping ICE, reason=..."
+    (ice_strans.c), "Destroying ICE transport" (transport_ice.c)."""
+    if not s.stopped and s.status is None and s.negotiation is None:
+        reason = text.partition("reason=")[2].strip()[:200]
+        s.stopped = reason or "the application destroyed the ICE transport"
+        s.event(ts, "stopped", f"by the application: {s.stopped}")
+    return False
+
+
 def _destroying(s: Session, ts: float | None, text: str) -> bool:
     return True
 
@@ -348,6 +359,7 @@ _HANDLERS: tuple[tuple[str | tuple[str, ...], Handler], ...] = (
     ("Controlled agent timed-out in waiting", _nomination_timeout),
     ("Error: no checklist can be created", _no_checklist),
     ("Destroying ICE session", _destroying),
+    (("Stopping ICE, reason=", "Destroying ICE transport"), _stopping),
     ("ICE negotiation ", _negotiation),
     (PEER_ACTIVITY, _peer_activity),
 )

@@ -219,3 +219,36 @@ def test_fuzz_arbitrary_bytes_in_arbitrary_chunks(chunks):
     assert rep["lines"] == b"".join(chunks).count(b"\n") + (
         not b"".join(chunks).endswith(b"\n") and bool(b"".join(chunks))
     )
+
+
+def _pjsua(name: str) -> dict:
+    from callctl.icelog.cli import analyze_file
+    from callctl.paths import REPO_ROOT
+
+    return analyze_file(REPO_ROOT / "tests" / "data" / "logs" / name).report()
+
+
+def test_pjsua_logs_are_read_whole_with_pjnaths_own_verdict():
+    """Real pjsua 2.17 logs: session named after the ICE transport (icetp00), lines indented
+    by call depth, ice_strans.c's "ICE negotiation success after 0s:020"."""
+    for name, role, secs in (
+        ("pjsua-ice-success-caller.log", "Controlling", 0.020),
+        ("pjsua-ice-success-callee.log", "Controlled", 0.021),
+    ):
+        rep = _pjsua(name)
+        (s,) = rep["sessions"]
+        assert (s["session"], s["role"], s["components"]) == ("icetp00", role, 2)
+        assert s["outcome"] == "success" and len({n["pair"] for n in s["nominations"]}) == 2
+        assert [c["state"] for c in s["checklist"]] == ["Succeeded", "Succeeded"]
+        assert s["negotiation"] == {"result": "success", "seconds": secs}
+
+
+def test_pjsua_call_stopped_by_the_application_says_so():
+    """The call failed in media (488); pjsua stopped ICE: that is said, not a bare
+    INCOMPLETE."""
+    caller = _pjsua("pjsua-media-failed-caller.log")["sessions"][0]
+    callee = _pjsua("pjsua-media-failed-callee.log")["sessions"][0]
+    assert caller["outcome"] == callee["outcome"] == "incomplete"
+    assert caller["stopped"] == "media stop requested"
+    assert callee["stopped"] == "the application destroyed the ICE transport"
+    assert callee["checklist"]  # the indented checklist rows were read

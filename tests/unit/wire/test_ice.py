@@ -162,3 +162,19 @@ def test_memory_is_bounded_on_a_hostile_capture():
     assert len(w.sessions_by_key) == ice.MAX_SESSIONS
     assert w.dropped > 0
     assert peak < 64 * 1024 * 1024, peak
+
+
+def test_pjsua_capture_and_log_on_one_timeline():
+    """Two real pjsua: aggressive nomination (USE-CANDIDATE on every check), no signature;
+    the caller's log joins the capture, aligned by a STUN transaction."""
+    logs = REPO_ROOT / "tests" / "data" / "logs"
+    rc, doc, err = analyze(
+        "--pcap", str(DATA / "pjsua-ice-success.pcap"), str(logs / "pjsua-ice-success-caller.log")
+    )
+    assert rc == 0, err
+    (s,) = doc["wire"]["sessions"]
+    assert doc["wire"]["signatures"] == {}
+    ctl = next(a for a in s["agents"] if a["role"] == "controlling")
+    assert ctl["use_candidate"] == ctl["checks_sent"] >= 2 and ctl["nomination"] == {}
+    assert s["log_session"] == "icetp00" and s["clock"].startswith("aligned")
+    assert len(s["nominated"]) == 2  # both components
