@@ -276,3 +276,30 @@ async def test_an_inbound_call_to_a_user_with_no_device_online_ends_at_once(
     assert not result.passed and not bob.calls
     ends = [r.getMessage() for r in caplog.records if "event=call.end" in r.getMessage()]
     assert len(ends) == 1 and "cause=18 " in ends[0] + " ", ends
+
+
+async def test_an_inbound_call_to_a_full_jid_reaches_that_client_without_jmi(
+    asterisk_build: Any,
+    tmp_path: Path,
+    gateway: xmppgw.Gateway,
+    jingle_asterisk: AsteriskFactory,
+    jingle_clients: ClientFactory,
+) -> None:
+    """The matrix's own config (DID -> one full JID) through the gateway: a client without
+    XEP-0353 (the rig's gajim profile, as Gajim 1.7) gets the session-initiate directly,
+    from the caller's number JID, and the media flows."""
+    carrier_port = free_port(CARRIER_IP, socket.SOCK_DGRAM)
+    sandbox, ast = await jingle_asterisk(
+        asterisk_build,
+        routed=True,
+        trunks=[{"name": TRUNK, "host": CARRIER_IP, "port": carrier_port}],
+    )
+    gajim = await jingle_clients("alice", "gajim", resource="m-gajim")
+    jmi = xmppgw.Jmi(gajim)
+    async with matrix("patched", sandbox, ast, {"gajim": gajim}, carrier_port, tmp_path) as m:
+        m.daemon.router.gateway = gateway
+        result = await m.run(CellSpec("gajim", "in", 0.0))
+    assert result.passed, result.why()
+    session = next(iter(gajim.calls.values()))
+    assert session.peer == f"{CALLER}@{GATEWAY_DOMAIN}/gateway"
+    assert jmi.events == []  # no proposal, no finish: this client never spoke XEP-0353

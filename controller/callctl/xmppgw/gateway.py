@@ -141,7 +141,8 @@ class Gateway:
     def expect_inbound(
         self, target: str, caller_number: str | None, caller_name: str | None = None
     ) -> str:
-        """Register a call to `target` (a bare JID: all its devices ring) and return the token
+        """Register a call to `target` (a bare JID: all its devices ring through XEP-0353; a
+        full JID: that device gets the session-initiate directly) and return the token
         JID for the Motif dial string. The caller's number and name are untrusted trunk data:
         a number that is not E.164 makes the call come from the anonymous JID."""
         token = new_token()
@@ -308,7 +309,9 @@ class Gateway:
             sid = jingle.get("sid", "")
             if offer is not None or not _good_sid(sid) or sid in self._in_by_sid:
                 return [_error(iq, "cancel", "conflict")]
-            leg.sid, leg.offer = sid, jmi.Offer(sid, leg.target)
+            target = Jid.parse(leg.target)
+            direct = target is not None and bool(target.resource)
+            leg.sid, leg.offer = sid, jmi.Offer(sid, leg.target, direct=direct)
             leg.held.append(copy.deepcopy(iq))
             self._in_by_sid[sid] = leg.token
             log.info(kv("xmppgw.in", token=leg.token, caller=leg.facing, user=leg.target))

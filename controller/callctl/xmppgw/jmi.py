@@ -7,6 +7,8 @@ the gateway must carry out, in order; nothing here sends anything.
         \\___________________\\--reject--> REJECTED (Asterisk gets busy / decline)
          \\___________________\\--the phone caller hangs up--> RETRACTED
 
+A call to one device (a full JID, `direct`) skips the proposal: that device gets the Jingle
+session at once, as clients without XEP-0353 (Gajim) expect.
 The first device to `<proceed/>` gets the Jingle session; the user's server copies that
 proceed (or a reject) to the user's other devices (XEP-0280 carbons), which stop ringing.
 A device that proceeds after another one did is told with a directed `<retract/>`.
@@ -73,7 +75,8 @@ Effect = Propose | Retract | Finish | RingAsterisk | Connect | EndAsterisk
 @dataclass
 class Offer:
     sid: str
-    user: str  # bare JID
+    user: str  # bare JID (or a full JID when `direct`)
+    direct: bool = False  # one device: no JMI at all, the session goes straight to it
     state: OfferState = OfferState.PROPOSED
     device: str | None = None  # the full JID that answered
     ringing: set[str] = field(default_factory=set)
@@ -83,6 +86,9 @@ class Offer:
         return self.state in (OfferState.PROPOSED, OfferState.RINGING)
 
     def start(self) -> list[Effect]:
+        if self.direct:
+            self.state, self.device = OfferState.ANSWERED, self.user
+            return [Connect(self.user)]
         return [Propose(self.user)]
 
     def device_ringing(self, device: str) -> list[Effect]:
@@ -114,7 +120,7 @@ class Offer:
             return [Retract(self.user, "cancel")]
         if self.state == OfferState.ANSWERED:
             self.state = OfferState.FINISHED
-            return [Finish(self.user, reason or "success")]
+            return [] if self.direct else [Finish(self.user, reason or "success")]
         return []
 
     def device_ended(self, reason: str) -> list[Effect]:
@@ -122,4 +128,4 @@ class Offer:
         if self.state != OfferState.ANSWERED:
             return []
         self.state = OfferState.FINISHED
-        return [Finish(self.user, reason or "success")]
+        return [] if self.direct else [Finish(self.user, reason or "success")]

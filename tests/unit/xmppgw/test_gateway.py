@@ -413,3 +413,15 @@ def test_proposals_are_bounded_and_forgotten() -> None:
     clock.now += 121
     g.expire()
     assert g.handle(jmi("propose", ALICE, NUMBER_JID, "p4"))
+
+
+def test_a_call_to_a_full_jid_goes_straight_to_that_device() -> None:
+    g = gw()
+    relay = g.expect_inbound(ALICE, "+15550001111", None)
+    result, initiate_sent = g.handle(asterisk_initiate(relay))
+    assert result.get("type") == "result"
+    facing = f"+15550001111@{DOMAIN}/gateway"
+    assert (initiate_sent.get("to"), initiate_sent.get("from")) == (ALICE, facing)
+    assert jingle_of(initiate_sent).get("action") == "session-initiate"
+    (info,) = g.handle(transport_info(relay))  # relayed now, not held
+    assert info.get("to") == ALICE

@@ -67,3 +67,10 @@ def test_reject_after_answer_is_ignored() -> None:
     o.device_proceed(A)
     assert o.device_reject("busy") == []
     assert o.state == OfferState.ANSWERED
+
+
+def test_a_direct_offer_connects_the_one_device_without_jmi() -> None:
+    o = jmi.Offer("sid1", A, direct=True)
+    assert o.start() == [jmi.Connect(A)]
+    assert o.state == OfferState.ANSWERED
+    assert o.asterisk_ended("success") == []  # no <finish/> to a client that never proposed
