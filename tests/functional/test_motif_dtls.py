@@ -35,6 +35,24 @@ PACKETS = 100  # 2 s of 20 ms PCMU
 SHA256_HEX = 64  # hex digits of a SHA-256 fingerprint (32 bytes)
 
 
+def incoming_transports(call: Call) -> list[Transport]:
+    return [
+        c.transport
+        for r in call.records
+        if r.direction == "in"
+        for c in r.jingle.contents
+        if c.transport is not None
+    ]
+
+
+def assert_transports_complete(call: Call) -> None:
+    """Every transport Asterisk sent has ufrag, pwd and (DTLS on) its fingerprint."""
+    transports = incoming_transports(call)
+    assert transports
+    for t in transports:
+        assert t.ufrag and t.pwd and len(t.fingerprints) == 1, t
+
+
 def fingerprint_setups(jingles: list[Jingle]) -> list[str]:
     return [fp.setup for j in jingles for fp in j.fingerprints()]
 
@@ -91,6 +109,7 @@ async def test_client_call_gets_dtls_srtp_with_asterisk_active(
     # session-accept and in every transport-info Asterisk sent before it.
     assert_fingerprint(call.session_accept, "active")
     assert set(fingerprint_setups(call.received("transport-info"))) <= {"active"}
+    assert_transports_complete(call)
     dtls = call.dtls
     assert dtls is not None and not dtls.active
     # Asterisk, being active, really sent the ClientHello (the JMP bug: it never did).
@@ -177,6 +196,7 @@ async def test_asterisk_call_offers_actpass_and_rtcp_mux_and_gets_srtp(
     assert {c.component for c in init.candidates()} == {1, 2}
     assert call.components == 1
     await echo(call)
+    assert_transports_complete(call)
 
     dtls = call.dtls
     assert dtls is not None and dtls.keyed and dtls.fingerprint_ok, dtls

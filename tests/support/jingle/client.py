@@ -89,7 +89,11 @@ class Call:
     dtls_done: asyncio.Event = field(default_factory=asyncio.Event)
     dtls_declined: bool = False  # the peer's answer had no fingerprint: plain RTP
     media_unkeyed: int = 0  # RTP/RTCP received while DTLS was expected but not keyed
-    dtls_unexpected: int = 0  # DTLS received with no DTLS association
+    dtls_keyed_at: float | None = None  # monotonic: SRTP keyed (handshake done, check passed)
+    first_media_at: float | None = None  # monotonic: first RTP (decrypted, with DTLS) counted
+    dtls_unexpected: int = 0  # DTLS received with no DTLS mode at all
+    dtls_early: int = 0  # DTLS received before our roles were known (held, as libwebrtc does)
+    _early_dtls: list[bytes] = field(default_factory=list)
     _ice_task: asyncio.Task[None] | None = None
     _recv_task: asyncio.Task[None] | None = None
     _dtls_task: asyncio.Task[None] | None = None
@@ -308,6 +312,9 @@ class Call:
                 return
             active = self.client.dtls_setup == "active"
         self.dtls = DtlsPeer(cert, active=active, remote=remote)
+        for data in self._early_dtls:
+            self.dtls.feed(data)
+        self._early_dtls.clear()
         self._dtls_task = asyncio.get_running_loop().create_task(self._run_dtls())
 
     async def _run_dtls(self) -> None:
@@ -325,6 +332,11 @@ class Call:
                 dtls.handle_timeout()
                 await self._dtls_flush()
             await asyncio.sleep(0.02)
+        self._dtls_finished()
+
+    def _dtls_finished(self) -> None:
+        if self.dtls is not None and self.dtls.keyed and self.dtls_keyed_at is None:
+            self.dtls_keyed_at = time.monotonic()
         self.dtls_done.set()
 
     async def _dtls_flush(self) -> None:
@@ -340,7 +352,7 @@ class Call:
             with contextlib.suppress(ConnectionError):
                 await self.ice.send(data)
         if self.dtls.handshake_done:
-            self.dtls_done.set()
+            self._dtls_finished()
 
     def _maybe_start_ice(self) -> None:
         # Checks start once the session is accepted (sent or received) and the peer's
@@ -367,7 +379,13 @@ class Call:
                 self.component2_packets += 1
             elif is_dtls(data):
                 if self.dtls is None:
-                    self.dtls_unexpected += 1
+                    # The peer's ClientHello can overtake its answer (media does not go
+                    # through the XMPP server): keep it until the answer says our role.
+                    if self.client.dtls_certificate is not None and not self.dtls_declined:
+                        self.dtls_early += 1
+                        self._early_dtls.append(data)
+                    else:
+                        self.dtls_unexpected += 1
                     continue
                 self.dtls.feed(data)
                 self.client.spawn(self._dtls_flush())
@@ -377,9 +395,15 @@ class Call:
                     continue
                 plain = self.dtls.unprotect(data)
                 if plain is not None:
-                    self.counter.feed(plain)
+                    self._count(plain)
             else:
-                self.counter.feed(data)
+                self._count(data)
+
+    def _count(self, data: bytes) -> None:
+        before = self.counter.pcmu
+        self.counter.feed(data)
+        if self.first_media_at is None and self.counter.pcmu > before:
+            self.first_media_at = time.monotonic()
 
 
 class JingleClient(ClientXMPP):
