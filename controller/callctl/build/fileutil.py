@@ -121,22 +121,6 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def replace_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Replace `path` with `data`: a new temp file (see create_new), rename, fsync the folder.
-
-    A crash leaves the old content or the new, never a torn file; the temp name is unique,
-    so concurrent writers do not share (or truncate) one temp file.
-    """
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    create_new(tmp, data, mode)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
-
-
 PARTIAL = ".partial"
 
 

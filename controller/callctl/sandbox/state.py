@@ -6,17 +6,14 @@ commands (`callctl debug`, `callctl run`) read the connection details from here 
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from callctl import paths
-from callctl.build.fileutil import replace_atomic
 from callctl.errors import StateError
+from callctl.fsutil import private_dir, write_atomic
 from callctl.names import check_name
 
 STATE_FILE = "state.json"
@@ -67,29 +64,16 @@ def make_private_root(root: Path) -> None:
     create it first and then swap the configs Asterisk reads or read its secrets.
     """
     for above in reversed(root.relative_to(paths.state_dir()).parents):
-        _private_dir(paths.state_dir() / above)
-    _private_dir(root)
-
-
-def _private_dir(path: Path) -> None:
-    with contextlib.suppress(FileExistsError):
-        path.mkdir(mode=0o700, parents=True)
-    st = os.lstat(path)
-    if (
-        not stat.S_ISDIR(st.st_mode)
-        or st.st_uid != os.geteuid()
-        or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-    ):
-        raise StateError(
-            f"{path} is not a private folder of this user (a symlink, someone else's, or "
-            "writable by others)",
-            hint="remove it, or set CALLCTL_STATE to a folder of your own",
-        )
+        with private_dir(paths.state_dir() / above):
+            pass
+    with private_dir(root):
+        pass
 
 
 def write_state(state: SandboxState) -> None:
-    path = Path(state.root) / STATE_FILE
-    replace_atomic(path, json.dumps(asdict(state), indent=2).encode("utf-8"), 0o600)
+    """Atomically, 0600 from the first byte, never through a planted file (fsutil)."""
+    with private_dir(Path(state.root), create=False) as fd:
+        write_atomic(fd, STATE_FILE, json.dumps(asdict(state), indent=2).encode("utf-8"))
 
 
 def read_state(name: str) -> SandboxState | None:

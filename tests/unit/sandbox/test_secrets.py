@@ -9,7 +9,6 @@ import stat
 from pathlib import Path
 
 import pytest
-from callctl.build import fileutil
 from callctl.errors import StateError
 from callctl.sandbox import render, state
 from callctl.sandbox.state import SandboxState, make_private_root, write_state
@@ -83,19 +82,6 @@ def test_state_file_temp_is_exclusive_and_the_result_0600(tmp_path: Path) -> Non
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == [planted.name]
 
 
-def test_replace_atomic_fsyncs_the_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    synced: list[str] = []
-    real = os.fsync
-
-    def spy(fd: int) -> None:
-        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
-        real(fd)
-
-    monkeypatch.setattr(os, "fsync", spy)
-    fileutil.replace_atomic(tmp_path / "f", b"x")
-    assert str(tmp_path) in synced
-
-
 def test_sandbox_folders_are_created_private(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -115,7 +101,7 @@ def test_a_squatted_world_writable_folder_is_refused(
     squatted = {"state": tmp_path / "st", "sb": tmp_path / "st" / "sb", "root": root}[which]
     squatted.mkdir(parents=True)
     squatted.chmod(0o777)
-    with pytest.raises(StateError, match="not a private folder"):
+    with pytest.raises(StateError, match="writable by other users"):
         make_private_root(root)
 
 
