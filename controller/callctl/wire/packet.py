@@ -7,7 +7,7 @@ not UDP, or a non-first IP fragment, gives None.
 
 from __future__ import annotations
 
-import ipaddress
+import socket
 import struct
 from dataclasses import dataclass
 
@@ -25,6 +25,18 @@ class Datagram:
     @property
     def flow(self) -> tuple[str, str]:
         return self.src, self.dst
+
+
+_V4: dict[bytes, str] = {}  # a capture has few addresses: their text is kept (bounded)
+
+
+def _v4(raw: bytes) -> str:
+    text = _V4.get(raw)
+    if text is None:
+        text = socket.inet_ntop(socket.AF_INET, raw)
+        if len(_V4) < 4096:
+            _V4[raw] = text
+    return text
 
 
 def _ip_payload(linktype: int, data: bytes) -> tuple[int, bytes] | None:
@@ -78,16 +90,16 @@ def udp_datagram(frame: Frame) -> Datagram | None:
         (frag,) = struct.unpack_from("!H", pkt, 6)
         if pkt[9] != 17 or frag & 0x1FFF:
             return None
-        src = str(ipaddress.IPv4Address(pkt[12:16]))
-        dst = str(ipaddress.IPv4Address(pkt[16:20]))
+        src = _v4(pkt[12:16])
+        dst = _v4(pkt[16:20])
         udp = pkt[ihl:]
     else:
         if len(pkt) < 40 or pkt[0] >> 4 != 6:
             raise DecodeError("bad IPv6 header")
         if pkt[6] != 17:  # extension headers: not on this path
             return None
-        src = str(ipaddress.IPv6Address(pkt[8:24]))
-        dst = str(ipaddress.IPv6Address(pkt[24:40]))
+        src = socket.inet_ntop(socket.AF_INET6, pkt[8:24])
+        dst = socket.inet_ntop(socket.AF_INET6, pkt[24:40])
         udp = pkt[40:]
     if len(udp) < 8:
         raise DecodeError("short UDP header")
