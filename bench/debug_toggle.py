@@ -25,7 +25,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from callctl.ami import AmiConfig, resolve_config  # noqa: E402
+from callctl.asterisk.ami import AmiConfig  # noqa: E402
+from callctl.asterisk.connect import resolve_ami  # noqa: E402
 from callctl.debug.service import DebugService  # noqa: E402
 
 
@@ -83,7 +84,7 @@ def main() -> None:
     args = ap.parse_args()
     sandbox = None
     if os.environ.get("CALLCTL_AMI_PORT"):
-        cfg = resolve_config(use_sandbox=False)
+        cfg = resolve_ami()
     else:
         os.environ.setdefault("CALLCTL_STATE", f"/tmp/cctb{os.getpid()}")
         from callctl.build.builder import build

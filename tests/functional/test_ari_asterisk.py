@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 from collections.abc import Callable
 
 import pytest
-from callctl.ari import (
+from callctl.asterisk.ari import (
     AriAuthError,
     AriBadRequest,
     AriClient,
@@ -18,12 +19,15 @@ from callctl.ari import (
     AriUnavailable,
     Event,
     EventStream,
-    events_forever,
-    reconnect_policy,
 )
+from callctl.asterisk.reconnect import keep_connected, retry_policy
 from callctl.sandbox.manager import Sandbox, free_port
 
 pytestmark = pytest.mark.asterisk
+
+
+def _retryable(err: BaseException) -> bool:
+    return isinstance(err, AriUnavailable) and not isinstance(err, AriAuthError)
 
 
 def creds(sb: Sandbox, **overrides: str) -> AriCredentials:
@@ -176,7 +180,7 @@ async def test_wrong_password_is_an_auth_error_without_the_password(sandbox: San
             await ari.connect_events()
         # Bad credentials are not worth retrying.
         with pytest.raises(AriAuthError):
-            async for attempt in reconnect_policy(max_attempts=5, base=0.01):
+            async for attempt in retry_policy(_retryable, max_attempts=5, base=0.01):
                 with attempt:
                     await ari.connect_events()
     for err in (rest.value, ws.value):
@@ -196,18 +200,24 @@ async def test_unreachable_ari_is_unavailable() -> None:
 
 
 @pytest.mark.slow
-async def test_restart_drops_the_websocket_and_events_forever_reconnects(
+async def test_restart_drops_the_websocket_and_the_reconnect_loop_reconnects(
     sandbox: Sandbox,
 ) -> None:
     connects: list[int] = []
     registered_after: list[bool] = []
+    events: asyncio.Queue[Event] = asyncio.Queue()
 
     async with AriClient(creds(sandbox)) as ari:
-        # Reconcile hook: the place where the daemon re-reads channels and bridges.
-        async def on_connect(n: int) -> None:
-            connects.append(n)
-            registered_after.append(await ari.is_registered())
-            await ari.channels()
+        # What the daemon does per connection: reconcile (re-read channels), then read events.
+        async def serve(stream: EventStream, n: int) -> None:
+            try:
+                connects.append(n)
+                registered_after.append(await ari.is_registered())
+                await ari.channels()
+                async for event in stream:
+                    events.put_nowait(event)
+            finally:
+                await stream.close()
 
         stream = await ari.connect_events()
         restarted = asyncio.create_task(asyncio.to_thread(sandbox.restart))
@@ -216,19 +226,26 @@ async def test_restart_drops_the_websocket_and_events_forever_reconnects(
         await restarted
         await stream.close()
 
-        events = events_forever(
-            ari,
-            on_connect=on_connect,
-            policy_factory=lambda: reconnect_policy(base=0.2, cap=1.0, max_attempts=40),
+        loop = asyncio.create_task(
+            keep_connected(
+                ari.connect_events,
+                serve,
+                policy=lambda: retry_policy(_retryable, base=0.2, cap=1.0, max_attempts=40),
+                lost=_retryable,
+                what="ARI events",
+                base=0.2,
+                cap=1.0,
+            )
         )
+
+        async def started(channel: str) -> Event:
+            while True:
+                event = await events.get()
+                if event.type == "StasisStart" and event.channel_id == channel:
+                    return event
+
         # After the restart the app is gone until we reconnect; then a call reaches us again.
         a, b = uid("r1"), uid("r2")
-
-        async def first_start() -> Event:
-            async for event in events:
-                if event.type == "StasisStart" and event.channel_id == b:
-                    return event
-            raise AssertionError("events ended")
 
         async def place_call() -> None:
             while not connects:
@@ -236,7 +253,7 @@ async def test_restart_drops_the_websocket_and_events_forever_reconnects(
             await ari.originate("Local/+15550104477@from-trunk", channel_id=a, other_channel_id=b)
 
         caller = asyncio.create_task(place_call())
-        event = await asyncio.wait_for(first_start(), 30)
+        event = await asyncio.wait_for(started(b), 30)
         await caller
         assert event.args == ["from-trunk", "+15550104477"]
         assert connects == [0] and registered_after == [True]
@@ -244,15 +261,9 @@ async def test_restart_drops_the_websocket_and_events_forever_reconnects(
         # Calls up would hold "core stop gracefully" back: end this one first.
         await ari.hangup(b)
 
-        # A second restart, while events_forever is running: it reconnects by itself.
+        # A second restart, while the loop is running: it reconnects by itself.
         await asyncio.to_thread(sandbox.restart)
         c, d = uid("s1"), uid("s2")
-
-        async def after_second() -> Event:
-            async for event in events:
-                if event.type == "StasisStart" and event.channel_id == d:
-                    return event
-            raise AssertionError("events ended")
 
         async def place_second() -> None:
             while len(connects) < 2:
@@ -260,8 +271,10 @@ async def test_restart_drops_the_websocket_and_events_forever_reconnects(
             await ari.originate("Local/+15550104400@from-trunk", channel_id=c, other_channel_id=d)
 
         caller = asyncio.create_task(place_second())
-        await asyncio.wait_for(after_second(), 60)
+        await asyncio.wait_for(started(d), 60)
         await caller
         assert connects == [0, 1] and registered_after == [True, True]
         await ari.hangup(d)
-        await events.aclose()
+        loop.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await loop

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from callctl.ari import EventStream
+from callctl.asterisk.ari import EventStream
 from callctl.cli import Console, main
 from callctl.daemon.server import Daemon
 from support.daemon_rig import (

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from callctl.ami import AmiConfig
+from callctl.asterisk.ami import AmiConfig
 from callctl.debug.service import DebugExpiryWatcher, DebugService, credentials_from
 from callctl.errors import AsteriskUnavailable
 from callctl.paths import REPO_ROOT

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from callctl.ami import AmiConfig
+from callctl.asterisk.ami import AmiConfig
 from callctl.debug.service import DebugService
 from callctl.icelog.cli import analyze_file
 from support.jingle.client import JingleError

@@ -12,8 +12,8 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 import pytest
-from callctl.ami import AmiConfig
-from callctl.ari import AriCredentials
+from callctl.asterisk.ami import AmiConfig
+from callctl.asterisk.ari import AriCredentials
 from callctl.daemon.server import Daemon, DaemonConfig
 from callctl.routing import parse_config
 from callctl.xmppgw import Gateway, disco

@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from callctl.ari import AriNotFound, Event
+from callctl.asterisk.ari import AriNotFound, Event
 from callctl.daemon.stasis import Router
 from callctl.routing import RoutingConfig, parse_config
 from hypothesis import strategies as st
@@ -63,8 +63,17 @@ class RecordingAri:
     async def ring(self, channel_id: str) -> None:
         self.log.append(("ring", channel_id))
 
-    async def request(self, method: str, path: str, *, params: Any = None, body: Any = None) -> Any:
-        self.log.append((method, path, tuple(sorted((params or {}).items()))))
+    async def set_variable(self, channel_id: str, variable: str, value: str) -> None:
+        self.log.append(("setvar", channel_id, variable, value))
+
+    async def continue_in_dialplan(
+        self, channel_id: str, *, context: str, extension: str, priority: int = 1
+    ) -> None:
+        self.log.append(("continue", channel_id, context, extension, priority))
+
+    async def channel(self, channel_id: str) -> dict[str, Any]:
+        self.log.append(("get", channel_id))
+        return {"id": channel_id, "state": "Ring"}
 
     async def answer(self, channel_id: str) -> None:
         self.log.append(("answer", channel_id))

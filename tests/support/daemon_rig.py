@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from callctl.ami import AmiConfig
-from callctl.ari import AriClient, AriCredentials
+from callctl.asterisk.ami import AmiConfig
+from callctl.asterisk.ari import AriClient, AriCredentials
 from callctl.daemon.server import Daemon, DaemonConfig
 from callctl.routing import parse_config
 from callctl.sandbox.manager import Sandbox, free_port

@@ -21,7 +21,7 @@ def test_building_the_parser_imports_no_heavy_library() -> None:
 
 
 def test_daemon_cli_names_the_same_ari_environment_variable() -> None:
-    from callctl.ari import ENV_URL
+    from callctl.asterisk.connect import ENV_URL
 
     assert daemon_cli.ENV_URL == ENV_URL
 

@@ -16,7 +16,6 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from callctl.ami import AmiConfig, resolve_config
 from callctl.cli import Console, add_json_flag
 from callctl.daemon.handoff import DISPATCH_MODES
 from callctl.errors import AsteriskUnavailable, ExitStatus, UsageError
@@ -25,10 +24,11 @@ from callctl.routing.config import load_config
 from callctl.routing.names import NAME_RE, canonical_jid
 
 if TYPE_CHECKING:
-    from callctl.ari import AriCredentials
+    from callctl.asterisk.ami import AmiConfig
+    from callctl.asterisk.ari import AriCredentials
 
-# callctl.ari pulls in aiohttp (~150 ms): imported by the handlers that talk to Asterisk,
-# so that every callctl command starts fast. Kept equal to callctl.ari.ENV_URL (tested).
+# callctl.asterisk.ari pulls in aiohttp (~150 ms): imported by the handlers that talk to
+# Asterisk, so that every callctl command starts fast. Kept equal to its ENV_URL (tested).
 ENV_URL = "CALLCTL_ARI_URL"
 
 API_ENV = "CALLCTL_API"
@@ -126,26 +126,19 @@ def parse_standins(values: list[str]) -> dict[str, str]:
 
 
 def connection(args: argparse.Namespace) -> tuple[AriCredentials, AmiConfig]:
-    from callctl.ari import AriCredentials
+    """ARI and AMI details: flags, then the environment, then files, then the sandbox."""
+    from functools import partial
 
-    if args.ari_credentials is not None:
-        ari = AriCredentials.from_file(args.ari_credentials)
-    elif os.environ.get(ENV_URL) and args.sandbox is None:
-        ari = AriCredentials.from_env()
-    else:
-        from callctl.sandbox.state import load_connection
+    from callctl.asterisk.connect import resolve_ami, resolve_ari
+    from callctl.sandbox.state import load_connection
 
-        conn = load_connection(args.sandbox or "default")
-        ari = AriCredentials(conn.ari_url, conn.ari_user, conn.ari_password)
-        if not os.environ.get("CALLCTL_AMI_HOST"):
-            return ari, AmiConfig(
-                conn.ami_host,
-                conn.ami_port,
-                conn.ami_user,
-                conn.ami_secret,
-                source=f"sandbox {args.sandbox or 'default'}",
-            )
-    return ari, resolve_config()
+    sandbox = partial(load_connection, args.sandbox or "default")
+    ari = resolve_ari(
+        credentials_file=args.ari_credentials,
+        sandbox=sandbox,
+        sandbox_named=args.sandbox is not None,
+    )
+    return ari, resolve_ami(sandbox=sandbox)
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:

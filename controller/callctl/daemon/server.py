@@ -12,31 +12,26 @@ import asyncio
 import contextlib
 import logging
 import signal
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import tenacity
 from aiohttp import web
 
-from callctl.ami import AmiConfig
-from callctl.ari import (
+from callctl.asterisk.ami import AmiConfig
+from callctl.asterisk.ari import (
     AriAuthError,
     AriClient,
     AriCredentials,
     AriRequestError,
     AriUnavailable,
     EventStream,
-    backoff_delay,
-    connect_with_retry,
-    reconnect_policy,
 )
+from callctl.asterisk.reconnect import keep_connected, retry_policy
 from callctl.daemon import handoff, http
 from callctl.daemon.amilink import AmiLink
 from callctl.daemon.calls import TEMPORARY
-from callctl.daemon.fastari import FastAriClient
 from callctl.daemon.logfmt import kv
 from callctl.daemon.metrics import Metrics
 from callctl.daemon.stasis import EVENTS, Router
@@ -76,11 +71,8 @@ class Daemon:
             raise ValueError(f"dispatch must be one of {', '.join(handoff.DISPATCH_MODES)}")
         self.config = config
         self.metrics = Metrics()
-        self.ari = (
-            FastAriClient(config.ari)
-            if config.ari.base.startswith("http:")
-            else AriClient(config.ari)
-        )
+        # The lean pool on plain http (ARI on loopback); aiohttp for https.
+        self.ari = AriClient(config.ari, pooled=config.ari.base.startswith("http:"))
         fast = config.dispatch == "dialplan"
         self.router = Router(
             self.ari, config.routing, self.metrics, standins=config.standins, handoff=fast
@@ -99,6 +91,7 @@ class Daemon:
             on_reconnect=self._ami_reconnected,
             backoff_base=config.reconnect_base,
             backoff_cap=config.reconnect_cap,
+            stable_after=config.stable_after,
             # The fast path follows its calls through AMI's DialEnd and Hangup events.
             events=handoff.AMI_EVENTS if fast else "off",
             filters=handoff.AMI_FILTERS if fast else (),
@@ -273,66 +266,64 @@ class Daemon:
     # -- ARI events --------------------------------------------------------------------------
 
     async def _filter_events(self) -> None:
-        app = quote(self.config.ari.app, safe="")
         try:
-            await self.ari.request(
-                "PUT",
-                f"/applications/{app}/eventFilter",
-                body={"allowed": [{"type": t} for t in EVENTS]},
-            )
+            await self.ari.set_event_filter(EVENTS)
         except AriRequestError as err:  # an older Asterisk: everything still works, slower
             log.warning(kv("ari.event_filter_refused", error=err.message))
 
     def _policy(self) -> tenacity.AsyncRetrying:
-        return reconnect_policy(base=self.config.reconnect_base, cap=self.config.reconnect_cap)
+        return retry_policy(
+            _ari_retryable,
+            what="ARI",
+            base=self.config.reconnect_base,
+            cap=self.config.reconnect_cap,
+        )
+
+    async def _serve_events(self, stream: EventStream, reconnects: int) -> None:
+        """Reconcile, then handle events until the connection drops (AriUnavailable)."""
+        self.stream = stream
+        self.ari_connected = True
+        if reconnects:
+            self.metrics.reconnects.inc(interface="ari")
+        try:
+            await self._filter_events()
+            self.app_registered = await self.ari.is_registered()
+            plan = await self.router.reconcile(self.config.ari.app)
+            log.info(
+                kv(
+                    "ari.connected",
+                    app=self.config.ari.app,
+                    connects=reconnects + 1,
+                    registered=self.app_registered,
+                    calls=len(self.router.calls),
+                    cleaned=len(plan.orphan_channels) + len(plan.orphan_bridges),
+                )
+            )
+            async for event in stream:
+                try:
+                    self.router.handle(event)
+                except Exception:  # one odd event must not take every call down with it
+                    log.exception(kv("ari.event_error", type=event.type))
+        finally:
+            self.ari_connected = False
+            self.app_registered = False
+            if not stream.closed:
+                await stream.close()
 
     async def _events(self) -> None:
         """Connect, reconcile, handle events; on any drop mark unhealthy and do it again."""
-        connects = 0
-        quick_drops = 0
-        while True:
-            stream = await connect_with_retry(self.ari, self._policy())
-            self.stream = stream
-            started = time.monotonic()
-            self.ari_connected = True
-            if connects:
-                self.metrics.reconnects.inc(interface="ari")
-            connects += 1
-            try:
-                await self._filter_events()
-                self.app_registered = await self.ari.is_registered()
-                plan = await self.router.reconcile(self.config.ari.app)
-                log.info(
-                    kv(
-                        "ari.connected",
-                        app=self.config.ari.app,
-                        connects=connects,
-                        registered=self.app_registered,
-                        calls=len(self.router.calls),
-                        cleaned=len(plan.orphan_channels) + len(plan.orphan_bridges),
-                    )
-                )
-                async for event in stream:
-                    try:
-                        self.router.handle(event)
-                    except Exception:  # one odd event must not take every call down with it
-                        log.exception(kv("ari.event_error", type=event.type))
-                return
-            except AriAuthError:
-                raise
-            except AriUnavailable as err:
-                log.warning(kv("ari.lost", error=err.message))
-            finally:
-                self.ari_connected = False
-                self.app_registered = False
-                if not stream.closed:
-                    await stream.close()
-            quick_drops = (
-                quick_drops + 1 if time.monotonic() - started < self.config.stable_after else 0
-            )
-            if quick_drops:
-                await asyncio.sleep(
-                    backoff_delay(
-                        quick_drops, base=self.config.reconnect_base, cap=self.config.reconnect_cap
-                    )
-                )
+        await keep_connected(
+            lambda: self.ari.connect_events(),  # looked up per connect (tests wrap it)
+            self._serve_events,
+            policy=self._policy,
+            lost=_ari_retryable,
+            what="ARI events",
+            stable_after=self.config.stable_after,
+            base=self.config.reconnect_base,
+            cap=self.config.reconnect_cap,
+        )
+
+
+def _ari_retryable(err: BaseException) -> bool:
+    # Bad credentials are not retried: a wrong password only fills the logs.
+    return isinstance(err, AriUnavailable) and not isinstance(err, AriAuthError)

@@ -12,12 +12,11 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from urllib.parse import quote
 
-from callctl.ari import AriNotFound, AriRequestError, AriUnavailable, Event
+from callctl.asterisk.ari import AriNotFound, AriRequestError, AriUnavailable, Event
 from callctl.daemon import calls as C
 from callctl.daemon import handoff as fastpath
 from callctl.daemon import reconcile
@@ -47,7 +46,7 @@ EVENTS = (
 
 
 class Ari(Protocol):
-    """What the router needs from callctl.ari.AriClient (a fake in unit tests)."""
+    """What the router needs from callctl.asterisk.ari.AriClient (a fake in unit tests)."""
 
     async def create_bridge(
         self, *, bridge_id: str | None = None, name: str | None = None, bridge_type: str = ...
@@ -65,14 +64,11 @@ class Ari(Protocol):
     async def dial(
         self, channel_id: str, *, caller: str | None = None, timeout: int | None = None
     ) -> None: ...
-    async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, object | None] | None = None,
-        body: dict[str, Any] | None = None,
-    ) -> Any: ...
+    async def set_variable(self, channel_id: str, variable: str, value: str) -> None: ...
+    async def continue_in_dialplan(
+        self, channel_id: str, *, context: str, extension: str, priority: int = 1
+    ) -> None: ...
+    async def channel(self, channel_id: str) -> dict[str, Any]: ...
     async def answer(self, channel_id: str) -> None: ...
     async def hangup(
         self, channel_id: str, *, reason: str | None = None, reason_code: int | None = None
@@ -358,9 +354,7 @@ class Router:
         ]
         for call in waiting:
             try:
-                channel = await self.ari.request(
-                    "GET", f"/channels/{quote(call.caller_channel, safe='')}"
-                )
+                channel = await self.ari.channel(call.caller_channel)
             except (AriNotFound, AriRequestError, AriUnavailable):
                 continue
             if isinstance(channel, dict) and channel.get("state") == "Up" and not call.ended:
@@ -475,15 +469,15 @@ class Router:
             await self._quiet(self.ari.destroy_bridge(effect.bridge_id))
 
     async def _setup_bridge(self, call: C.Call, setup: C.SetupBridge) -> None:
-        steps = [self.ari.create_bridge(bridge_id=setup.bridge_id, name=call.id)]
+        steps: list[Awaitable[Any]] = [
+            self.ari.create_bridge(bridge_id=setup.bridge_id, name=call.id)
+        ]
         if setup.caller_id:
             # A validated E.164 number from the config, never caller-supplied text.
             number = setup.caller_id
             steps.append(
-                self.ari.request(
-                    "POST",
-                    f"/channels/{quote(setup.caller_channel, safe='')}/variable",
-                    params={"variable": "CALLERID(all)", "value": f'"{number}" <{number}>'},
+                self.ari.set_variable(
+                    setup.caller_channel, "CALLERID(all)", f'"{number}" <{number}>'
                 )
             )
         await asyncio.gather(*steps)
@@ -543,17 +537,10 @@ class Router:
         if call.ended:
             return
         value = fastpath.dial_arguments(leg.endpoint.split("&"), leg.timeout, leg.caller_id)
-        channel = quote(leg.caller_channel, safe="")
         try:
-            await self.ari.request(
-                "POST",
-                f"/channels/{channel}/variable",
-                params={"variable": fastpath.DIAL_VARIABLE, "value": value},
-            )
-            await self.ari.request(
-                "POST",
-                f"/channels/{channel}/continue",
-                params={"context": fastpath.CONTEXT, "extension": "s", "priority": 1},
+            await self.ari.set_variable(leg.caller_channel, fastpath.DIAL_VARIABLE, value)
+            await self.ari.continue_in_dialplan(
+                leg.caller_channel, context=fastpath.CONTEXT, extension="s", priority=1
             )
         except AriNotFound:
             # The caller left meanwhile: its hangup handler never ran, so end the call here.

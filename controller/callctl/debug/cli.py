@@ -9,7 +9,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from callctl.ami import AmiConfig, resolve_config
+from callctl.asterisk.ami import AmiConfig
+from callctl.asterisk.connect import resolve_ami
 from callctl.debug._model import (
     CATEGORIES,
     DEFAULT_DURATION,
@@ -21,6 +22,7 @@ from callctl.debug._model import (
     parse_duration,
 )
 from callctl.debug.service import DebugService
+from callctl.sandbox.state import load_connection
 
 if TYPE_CHECKING:
     from callctl.cli import Console
@@ -65,13 +67,14 @@ def add_ami_flags(p: argparse.ArgumentParser) -> None:
 
 
 def ami_config(args: argparse.Namespace) -> AmiConfig:
-    return resolve_config(
+    return resolve_ami(
         host=args.ami_host,
         port=args.ami_port,
         user=args.ami_user,
         secret=None,  # from the environment or a file only
         secret_file=args.ami_secret_file,
         timeout=args.ami_timeout,
+        sandbox=load_connection,
     )
 
 

@@ -8,7 +8,7 @@ Safety rules (issue 4):
 - Any failure while turning on undoes what was applied, in reverse, and reports both.
   If the AMI connection was lost, the undo runs on a new connection and includes the step
   that was in flight (it may or may not have run).
-- Nothing is ever re-sent automatically (see `callctl.ami`).
+- Nothing is ever re-sent automatically (see `callctl.asterisk.ami`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any, NoReturn
 
-from callctl.ami import (
+from callctl.asterisk.ami import (
     AmiCommandRejected,
     AmiConfig,
     AmiError,

@@ -33,8 +33,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from callctl.ami import AmiConfig
-from callctl.ari import AriClient, AriCredentials
+from callctl.asterisk.ami import AmiConfig
+from callctl.asterisk.ari import AriClient, AriCredentials
 from callctl.daemon.server import Daemon, DaemonConfig
 from callctl.debug.service import DebugService
 from callctl.errors import CallctlError

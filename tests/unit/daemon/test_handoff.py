@@ -77,10 +77,9 @@ async def test_router_hands_off_only_configured_shapes(jid: str, dest: str, inbo
     router.handle(stasis_start("1.1", "from-trunk" if inbound else "from-jingle", dest, name=name))
     await router.settle()
     for entry in ari.log:
-        if entry[0] == "POST" and entry[1].endswith("/variable"):
-            params = dict(entry[2])
-            assert params["variable"] == "CALLCTL_DIAL"
-            assert _ARGS.fullmatch(params["value"]), params["value"]
+        if entry[0] == "setvar":
+            assert entry[2] == "CALLCTL_DIAL"
+            assert _ARGS.fullmatch(entry[3]), entry[3]
         assert entry[0] not in ("create", "bridge", "dial")  # nothing placed over ARI
     router.hangup_all()
     await router.settle()
@@ -231,29 +230,23 @@ async def test_router_hands_off_then_follows_the_call() -> None:
     (call,) = router.calls.values()
     assert ari.log == [
         (
-            "POST",
-            "/channels/1.1/variable",
-            (
-                ("value", "PJSIP/+15551230000@carrier-a,20,f(+15550104400 <+15550104400>)"),
-                ("variable", "CALLCTL_DIAL"),
-            ),
+            "setvar",
+            "1.1",
+            "CALLCTL_DIAL",
+            "PJSIP/+15551230000@carrier-a,20,f(+15550104400 <+15550104400>)",
         ),
-        (
-            "POST",
-            "/channels/1.1/continue",
-            (("context", "callctl-dial"), ("extension", "s"), ("priority", 1)),
-        ),
+        ("continue", "1.1", "callctl-dial", "s", 1),
     ]
     # Dial() came back congested: the next trunk, on the same channel
     router.handle(stasis_start("1.1", "dialed", "CONGESTION", "34"))
     await router.settle()
-    assert ari.log[-2][2][0][1].startswith("PJSIP/+15551230000@carrier-b,")
+    assert ari.log[-2][3].startswith("PJSIP/+15551230000@carrier-b,")
     router.report(handoff.Answered("someone-else"))  # not a caller of ours: ignored
     router.report(handoff.Answered("1.1"))
     assert call.phase is Phase.ANSWERED and call.trunk == "carrier-b"
     router.report(handoff.Ended("1.1", 16))
     await router.settle()
-    assert not router.calls and ari.log[-1][0] == "POST"  # no hangup needed: already gone
+    assert not router.calls and ari.log[-1][0] == "continue"  # no hangup: already gone
     assert router.metrics.calls.get(direction="outbound", outcome="answered") == 1
     assert router.metrics.failovers.get(direction="outbound") == 1
 
@@ -270,12 +263,12 @@ async def test_router_handoff_caller_gone_before_continue() -> None:
     ari = RecordingAri()
     router = Router(ari, config(), handoff=True)
 
-    async def gone(method: str, path: str, **kw: object) -> None:
-        from callctl.ari import AriNotFound
+    async def gone(channel_id: str, variable: str, value: str) -> None:
+        from callctl.asterisk.ari import AriNotFound
 
         raise AriNotFound("gone", http_status=404, ari_message="Channel not found")
 
-    ari.request = gone  # type: ignore[assignment,method-assign]
+    ari.set_variable = gone  # type: ignore[method-assign]
     router.handle(stasis_start("1.1", "from-jingle", "5551230000"))
     await router.settle()
     assert not router.calls
@@ -284,11 +277,9 @@ async def test_router_handoff_caller_gone_before_continue() -> None:
 
 async def test_refresh_learns_an_answer_missed_during_an_ami_gap() -> None:
     class Ari(RecordingAri):
-        async def request(
-            self, method: str, path: str, *, params: object = None, body: object = None
-        ) -> object:
-            await super().request(method, path, params=params, body=body)
-            return {"id": "1.1", "state": "Up"} if method == "GET" else None
+        async def channel(self, channel_id: str) -> dict[str, object]:
+            await super().channel(channel_id)
+            return {"id": channel_id, "state": "Up"}
 
     ari = Ari()
     router = Router(ari, config(), handoff=True, clock=lambda: 12.0)
@@ -297,5 +288,5 @@ async def test_refresh_learns_an_answer_missed_during_an_ami_gap() -> None:
     (call,) = router.calls.values()
     assert call.phase is Phase.DIALING
     await router.refresh()
-    assert ("GET", "/channels/1.1", ()) in ari.log
+    assert ("get", "1.1") in ari.log
     assert call.phase is Phase.ANSWERED and router.snapshot()[0]["state"] == "answered"

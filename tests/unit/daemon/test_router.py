@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from callctl.ari import Event
+from callctl.asterisk.ari import Event
 from callctl.daemon import calls as C
 from callctl.daemon import http, logfmt, reconcile
 from callctl.daemon.metrics import Histogram, Metrics
@@ -133,11 +133,7 @@ async def test_router_outbound_flow_with_failover_and_metrics() -> None:
             repr,
             [
                 ("bridge", call.bridge_id),
-                (
-                    "POST",
-                    "/channels/1.1/variable",
-                    (("value", '"+15550104400" <+15550104400>'), ("variable", "CALLERID(all)")),
-                ),
+                ("setvar", "1.1", "CALLERID(all)", '"+15550104400" <+15550104400>'),
                 ("add", call.bridge_id, ("1.1",)),
                 ("create", "PJSIP/+15551230000@carrier-a", leg1, {}),
             ],
@@ -330,8 +326,8 @@ async def test_router_only_ever_dials_configured_shapes(jid: str, dest: str, inb
     for entry in ari.log:
         if entry[0] == "create":
             assert SAFE_ENDPOINT.fullmatch(entry[1]), entry
-        if entry[0] == "POST":  # the caller ID set on the caller: the configured number only
-            assert dict(entry[2])["value"] == '"+15550104400" <+15550104400>'
+        if entry[0] == "setvar":  # the caller ID set on the caller: the configured number only
+            assert entry[3] == '"+15550104400" <+15550104400>'
     router.hangup_all()
     await router.settle()
 

@@ -1,4 +1,4 @@
-"""callctl.ami against a fake AMI server on loopback (real panoramisk wire layer)."""
+"""callctl.asterisk.ami against a fake AMI server on loopback (real panoramisk wire layer)."""
 
 from __future__ import annotations
 
@@ -6,15 +6,14 @@ import asyncio
 import socket
 
 import pytest
-from callctl.ami import (
+from callctl.asterisk.ami import (
     AmiCommandRejected,
     AmiConfig,
     AmiConnectionLost,
     AmiSession,
     normalise_output,
-    resolve_config,
 )
-from callctl.errors import AsteriskUnavailable, UsageError
+from callctl.errors import AsteriskUnavailable
 from support.fake_ami import FakeAmiServer, FakeAsterisk
 
 
@@ -88,31 +87,3 @@ async def test_lost_connection_fails_pending_and_never_resends(server):
     await ami.close()
     assert server.received.count("core set debug 5") == 1
     assert server.logins == 1
-
-
-def test_resolve_config_precedence(tmp_path):
-    env = {"CALLCTL_AMI_HOST": "10.1.1.1", "CALLCTL_AMI_PORT": "6000", "CALLCTL_AMI_SECRET": "e"}
-    c = resolve_config(env=env, use_sandbox=False)
-    assert (c.host, c.port, c.secret) == ("10.1.1.1", 6000, "e")
-    c = resolve_config(host="127.0.0.2", port=7000, env=env, use_sandbox=False)
-    assert (c.host, c.port) == ("127.0.0.2", 7000)
-    assert "secret=" not in repr(c)
-    f = tmp_path / "secret"
-    f.write_text("fromfile\n")
-    f.chmod(0o644)
-    with pytest.raises(UsageError, match="readable by others"):
-        resolve_config(secret_file=str(f), env={}, use_sandbox=False)
-    f.chmod(0o600)
-    assert resolve_config(secret_file=str(f), env={}, use_sandbox=False).secret == "fromfile"
-    assert "fromfile" not in repr(resolve_config(secret_file=str(f), env={}, use_sandbox=False))
-
-
-def test_resolve_config_uses_the_sandbox_connection_when_present(monkeypatch):
-    import callctl.sandbox.state as sandbox_state
-
-    conn = {"ami_host": "127.0.0.9", "ami_port": 7777, "ami_user": "sb", "ami_secret": "x"}
-    monkeypatch.setattr(sandbox_state, "load_connection", lambda: conn, raising=False)
-    c = resolve_config(env={})
-    assert (c.host, c.port, c.user, c.secret, c.source) == ("127.0.0.9", 7777, "sb", "x", "sandbox")
-    c = resolve_config(env={"CALLCTL_AMI_PORT": "6000"})
-    assert (c.host, c.port) == ("127.0.0.9", 6000)

@@ -1,19 +1,17 @@
-"""ARI client parts that need no Asterisk: credentials, backoff, retry policy, event parsing,
-error mapping (against a tiny fake server on loopback), and events_forever's reconnect loop."""
+"""ARI client parts that need no Asterisk: credentials, event parsing, error mapping and
+retries (against a tiny fake server on loopback)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any, cast
 
 import pytest
 from aiohttp import web
-from callctl.ari import (
+from callctl.asterisk.ari import (
     AriAuthError,
     AriBadRequest,
     AriClient,
@@ -24,11 +22,7 @@ from callctl.ari import (
     AriNotFound,
     AriRequestError,
     AriUnavailable,
-    Event,
-    backoff_delay,
-    events_forever,
     parse_event,
-    reconnect_policy,
 )
 from callctl.errors import ExitStatus, UsageError
 
@@ -58,98 +52,6 @@ def test_bad_urls_are_refused_without_echoing_them(url: str) -> None:
     with pytest.raises(UsageError) as caught:
         AriCredentials(url, "callctl", SECRET)
     assert "pw@" not in caught.value.message and "api_key" not in caught.value.message
-
-
-def test_from_env() -> None:
-    env = {
-        "CALLCTL_ARI_URL": "http://127.0.0.1:8088/ari",
-        "CALLCTL_ARI_USER": "u",
-        "CALLCTL_ARI_PASSWORD": SECRET,
-    }
-    creds = AriCredentials.from_env(env)
-    assert (creds.base, creds.user, creds.password, creds.app) == (
-        "http://127.0.0.1:8088/ari",
-        "u",
-        SECRET,
-        "callctl",
-    )
-    with pytest.raises(UsageError, match="CALLCTL_ARI_PASSWORD"):
-        AriCredentials.from_env({**env, "CALLCTL_ARI_PASSWORD": ""})
-
-
-def test_from_file_requires_owner_only_mode(tmp_path: Path) -> None:
-    path = tmp_path / "ari.env"
-    path.write_text(
-        "# ARI\nCALLCTL_ARI_URL=http://127.0.0.1:8088/ari/\n"
-        f"CALLCTL_ARI_USER = callctl\nCALLCTL_ARI_PASSWORD={SECRET}\n"
-    )
-    os.chmod(path, 0o640)
-    with pytest.raises(UsageError, match="readable by others") as caught:
-        AriCredentials.from_file(path)
-    assert caught.value.hint == f"chmod 600 {path}"
-    os.chmod(path, 0o600)
-    creds = AriCredentials.from_file(path)
-    assert (creds.base, creds.user, creds.password) == (
-        "http://127.0.0.1:8088/ari",
-        "callctl",
-        SECRET,
-    )
-    path.write_text("CALLCTL_ARI_URL\n")
-    with pytest.raises(UsageError, match=r":1: expected KEY=value"):
-        AriCredentials.from_file(path)
-    with pytest.raises(UsageError, match="does not exist"):
-        AriCredentials.from_file(tmp_path / "nope")
-
-
-# -- backoff and retry ---------------------------------------------------------------------
-
-
-def test_backoff_doubles_with_jitter_and_is_capped() -> None:
-    lows = [backoff_delay(n, base=0.5, cap=8.0, rand=lambda: 0.0) for n in range(1, 9)]
-    highs = [backoff_delay(n, base=0.5, cap=8.0, rand=lambda: 1.0) for n in range(1, 9)]
-    assert highs == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0, 8.0]
-    assert lows == [h / 2 for h in highs]
-    assert backoff_delay(10_000, base=0.5, cap=30.0) <= 30.0  # no overflow on long outages
-
-
-async def test_policy_retries_unavailable_with_growing_waits_then_gives_up() -> None:
-    waits: list[float] = []
-
-    async def sleep(seconds: float) -> None:
-        waits.append(seconds)
-
-    calls = 0
-    with pytest.raises(AriUnavailable, match="down 4"):
-        async for attempt in reconnect_policy(
-            max_attempts=4, base=1.0, cap=3.0, sleep=sleep, rand=lambda: 1.0
-        ):
-            with attempt:
-                calls += 1
-                raise AriUnavailable(f"down {calls}")
-    assert calls == 4
-    assert waits == [1.0, 2.0, 3.0]
-
-
-@pytest.mark.parametrize(
-    "error",
-    [
-        AriAuthError("bad password"),
-        AriNotFound("gone", http_status=404, ari_message="Channel not found"),
-        ValueError("a bug"),
-    ],
-)
-async def test_policy_does_not_retry_other_errors(error: Exception) -> None:
-    calls = 0
-
-    async def sleep(seconds: float) -> None:
-        raise AssertionError("must not sleep")
-
-    with pytest.raises(type(error)):
-        async for attempt in reconnect_policy(max_attempts=5, sleep=sleep):
-            with attempt:
-                calls += 1
-                raise error
-    assert calls == 1
 
 
 def test_exit_statuses() -> None:
@@ -378,122 +280,3 @@ async def test_connect_gives_up_if_the_app_never_registers(
     ari = await ari_server(registering_ari(registered_after=10**6))
     with pytest.raises(AriUnavailable, match=r"'callctl' not registered 0\.3 s after"):
         await ari.connect_events(wait_registered=0.3)
-
-
-# -- events_forever's loop, with a scripted client ------------------------------------------
-
-
-class ScriptedStream:
-    def __init__(self, events: list[Event], then: Exception | None) -> None:
-        self._events = list(events)
-        self._then = then
-        self.closed = False
-
-    def __aiter__(self) -> ScriptedStream:
-        return self
-
-    async def __anext__(self) -> Event:
-        if self._events:
-            return self._events.pop(0)
-        if self._then is not None:
-            raise self._then
-        raise StopAsyncIteration
-
-    async def close(self) -> None:
-        self.closed = True
-
-
-class ScriptedClient:
-    """connect_events() returns the next scripted outcome: a stream or an exception."""
-
-    def __init__(self, script: list[ScriptedStream | Exception]) -> None:
-        self.script = script
-        self.connects = 0
-
-    async def connect_events(self) -> ScriptedStream:
-        self.connects += 1
-        item = self.script.pop(0)
-        if isinstance(item, Exception):
-            raise item
-        return item
-
-
-def ev(name: str) -> Event:
-    return Event("StasisStart", {"type": "StasisStart", "channel": {"id": name}})
-
-
-async def test_events_forever_reconnects_and_reconciles_before_events() -> None:
-    drop = AriDisconnected("dropped")
-    streams = [ScriptedStream([ev("a"), ev("b")], drop), ScriptedStream([ev("c")], None)]
-    client = ScriptedClient([streams[0], AriUnavailable("refused"), streams[1]])
-    log: list[str] = []
-    sleeps: list[float] = []
-
-    async def on_connect(n: int) -> None:
-        log.append(f"connect {n}")
-
-    async def sleep(seconds: float) -> None:
-        sleeps.append(seconds)
-
-    clock = iter([0.0, 100.0, 200.0, 300.0])
-    got = events_forever(
-        cast(AriClient, client),
-        on_connect=on_connect,
-        policy_factory=lambda: reconnect_policy(
-            max_attempts=3, base=1, sleep=sleep, rand=lambda: 1.0
-        ),
-        sleep=sleep,
-        clock=lambda: next(clock),
-    )
-    async for event in got:
-        log.append(f"event {event.channel_id}")
-    assert log == ["connect 0", "event a", "event b", "connect 1", "event c"]
-    assert client.connects == 3
-    assert sleeps == [1.0]  # only the refused connect waited: the dropped one had lived long
-    assert all(s.closed for s in streams)
-
-
-async def test_quick_drops_back_off() -> None:
-    drop = AriDisconnected("dropped at once")
-    client = ScriptedClient(
-        [ScriptedStream([], drop) for _ in range(3)] + [AriAuthError("password changed")]
-    )
-    sleeps: list[float] = []
-
-    async def sleep(seconds: float) -> None:
-        sleeps.append(seconds)
-
-    got = events_forever(
-        cast(AriClient, client),
-        sleep=sleep,
-        clock=lambda: 0.0,  # every connection "lives" 0 s
-        pause=lambda n: float(n),
-    )
-    with pytest.raises(AriAuthError):
-        async for _ in got:
-            pass
-    assert sleeps == [1.0, 2.0, 3.0]
-
-
-async def test_failing_reconcile_is_retried_like_a_drop() -> None:
-    streams = [ScriptedStream([ev("x")], None), ScriptedStream([ev("y")], None)]
-    client = ScriptedClient(list(streams))
-    calls: list[int] = []
-
-    async def on_connect(n: int) -> None:
-        calls.append(n)
-        if len(calls) == 1:
-            raise AriUnavailable("channels list failed")
-
-    async def sleep(seconds: float) -> None:
-        pass
-
-    got = [
-        e.channel_id
-        async for e in events_forever(
-            cast(AriClient, client), on_connect=on_connect, sleep=sleep, clock=lambda: 0.0
-        )
-    ]
-    assert got == ["y"]
-    assert calls == [0, 0]  # the count only moves once a connection is reconciled
-    assert streams[0].closed

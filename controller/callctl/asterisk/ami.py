@@ -13,34 +13,30 @@ Asterisk state, so this module uses only panoramisk's wire layer (`AMIProtocol`,
 - `Command` output is normalised to a list of lines (panoramisk gives a list, or a plain str
   when there is one line, or nothing at all).
 
-The secret is never logged nor put in an error message.
+The secret is never logged nor put in an error message. Where AMI is and who logs in:
+callctl.asterisk.connect.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import stat
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
 from panoramisk.actions import Action, Command
 from panoramisk.ami_protocol import AMIProtocol
 
-from callctl.errors import AsteriskUnavailable, UsageError
+from callctl.errors import AsteriskUnavailable
 
 log = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5038
 DEFAULT_TIMEOUT = 5.0
-
-ENV_PREFIX = "CALLCTL_AMI_"
 
 
 @dataclass(frozen=True)
@@ -57,98 +53,6 @@ class AmiConfig:
     @property
     def target(self) -> str:
         return f"{self.host}:{self.port}"
-
-
-def _read_secret_file(path: str) -> str:
-    p = Path(path)
-    try:
-        st = p.stat()
-    except OSError as err:
-        raise UsageError(f"cannot read AMI secret file {path}: {err.strerror}") from None
-    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise UsageError(
-            f"AMI secret file {path} is readable by others (mode {stat.S_IMODE(st.st_mode):o})",
-            hint=f"chmod 600 {path}",
-        )
-    return p.read_text(encoding="utf-8").strip()
-
-
-def _sandbox_connection() -> dict[str, Any] | None:
-    """The lead's sandbox connection info, if that module exists yet.
-
-    `callctl.sandbox.state.load_connection()` may return an object with `ami_host`,
-    `ami_port`, `ami_user`, `ami_secret` attributes, or a mapping with those keys, or None.
-    """
-    try:
-        from callctl.sandbox import state as sandbox_state
-    except ImportError:
-        return None
-    loader = getattr(sandbox_state, "load_connection", None)
-    if loader is None:
-        return None
-    try:
-        conn = loader()
-    except Exception as err:  # the sandbox is optional; never fail because of it
-        log.debug("sandbox load_connection() failed: %s", err)
-        return None
-    if conn is None:
-        return None
-    keys = ("ami_host", "ami_port", "ami_user", "ami_secret")
-    if isinstance(conn, Mapping):
-        found = {k: conn.get(k) for k in keys}
-    else:
-        found = {k: getattr(conn, k, None) for k in keys}
-    return {k: v for k, v in found.items() if v is not None}
-
-
-def resolve_config(
-    *,
-    host: str | None = None,
-    port: int | None = None,
-    user: str | None = None,
-    secret: str | None = None,
-    secret_file: str | None = None,
-    timeout: float | None = None,
-    env: Mapping[str, str] | None = None,
-    use_sandbox: bool = True,
-) -> AmiConfig:
-    """Build the AMI config: explicit values, then CALLCTL_AMI_*, then the sandbox, then defaults.
-
-    Environment: CALLCTL_AMI_HOST, _PORT, _USER, _SECRET, _SECRET_FILE (a 0600 file), _TIMEOUT.
-    """
-    env = os.environ if env is None else env
-    sandbox = _sandbox_connection() if use_sandbox else None
-    sources: list[str] = []
-
-    def pick(explicit: Any, env_key: str, sandbox_key: str, default: Any) -> Any:
-        if explicit is not None:
-            sources.append("flags")
-            return explicit
-        if env.get(ENV_PREFIX + env_key):
-            sources.append("env")
-            return env[ENV_PREFIX + env_key]
-        if sandbox and sandbox.get(sandbox_key) is not None:
-            sources.append("sandbox")
-            return sandbox[sandbox_key]
-        return default
-
-    r_host = str(pick(host, "HOST", "ami_host", DEFAULT_HOST))
-    r_port_raw = pick(port, "PORT", "ami_port", DEFAULT_PORT)
-    try:
-        r_port = int(r_port_raw)
-    except (TypeError, ValueError):
-        raise UsageError(f"AMI port is not a number: {r_port_raw!r}") from None
-    r_user = str(pick(user, "USER", "ami_user", "callctl"))
-    if secret is None and secret_file is None:
-        secret_file = env.get(ENV_PREFIX + "SECRET_FILE") or None
-    if secret_file is not None and secret is None:
-        r_secret = _read_secret_file(secret_file)
-        sources.append("secret-file")
-    else:
-        r_secret = str(pick(secret, "SECRET", "ami_secret", ""))
-    r_timeout = float(pick(timeout, "TIMEOUT", "ami_timeout", DEFAULT_TIMEOUT))
-    source = ",".join(dict.fromkeys(sources)) or "defaults"
-    return AmiConfig(r_host, r_port, r_user, r_secret, r_timeout, source)
 
 
 class AmiError(AsteriskUnavailable):
@@ -219,8 +123,10 @@ class AmiSession:
         *,
         events: str = "off",
         on_event: Callable[[Mapping[str, Any]], None] | None = None,
+        on_lost: Callable[[], None] | None = None,
     ) -> None:
         self.config = config
+        self.on_lost = on_lost  # told when the connection drops (the daemon's link waits on it)
         self.events = events  # the Login's event classes, e.g. "call"; "off" for none
         self.on_event = on_event
         # The attributes below form the duck-typed "factory" AMIProtocol talks to.
@@ -253,6 +159,8 @@ class AmiSession:
                         f"{_describe(action)}; it may or may not have run (not re-sent)"
                     )
                 )
+        if self.on_lost is not None:
+            self.on_lost()
 
     # -- public API --------------------------------------------------------------------------
     async def __aenter__(self) -> AmiSession:
@@ -370,6 +278,12 @@ class AmiSession:
         if not result.ok:
             raise AmiCommandRejected(command, output, message or "Response: Error")
         return result
+
+    async def ping(self) -> None:
+        """A Ping that must be answered within the timeout (panoramisk's own never checks)."""
+        reply = await self._send(Action({"Action": "Ping"}), "Ping")
+        if not reply.success:
+            raise AmiError(f"AMI at {self.config.target} answered Ping with an error")
 
     async def close(self) -> None:
         if self._closed:

@@ -1,9 +1,14 @@
-"""A typed async client for the Asterisk REST Interface (ARI), on aiohttp.
+"""A typed async client for the Asterisk REST Interface (ARI).
 
-    AriClient          REST calls (JSON in, JSON out) and the events WebSocket of one app
+    AriClient          typed REST calls and the events WebSocket of one Stasis app
     EventStream        `async for event in stream`: one WebSocket connection's events
-    events_forever()   events across reconnects, with a hook to reconcile after each connect
-    reconnect_policy() tenacity retrying: exponential backoff, jitter, capped
+    Event              one event; `parse_event(text)` makes one from a WebSocket message
+
+REST goes through a callctl.asterisk.transport (aiohttp, or the pooled one the daemon uses),
+bounded in connections and requests in flight. A request that got no answer is retried when
+that is safe: it is idempotent (GET, PUT, DELETE, or said so by the typed method) or it
+certainly never reached Asterisk. The events WebSocket stays on aiohttp. Reconnecting is the
+caller's: see callctl.asterisk.reconnect.
 
 Errors (every one a CallctlError, none carrying credentials):
 
@@ -19,36 +24,38 @@ Errors (every one a CallctlError, none carrying credentials):
 
 The password lives only in the Authorization header: it is never in a URL, a message, a repr or a
 log line. Asterisk drops Stasis events while no WebSocket is connected for the app, so after
-any reconnect the caller must re-read channels and bridges (see `events_forever`).
+any reconnect the caller must re-read channels and bridges.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import logging
-import os
-import random
-import stat
-import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
 from urllib.parse import quote, urlsplit
 
 import aiohttp
-import tenacity
 
+from callctl.asterisk.connect import DEFAULT_APP, ENV_PASSWORD, ENV_USER
+from callctl.asterisk.reconnect import retry_policy
+from callctl.asterisk.transport import (
+    DEFAULT_MAX_CONNECTIONS,
+    AiohttpTransport,
+    PooledTransport,
+    Request,
+    Transport,
+    TransportError,
+    basic_auth,
+)
 from callctl.errors import AsteriskUnavailable, CallctlError, UsageError
 
-log = logging.getLogger("callctl.ari")
+log = logging.getLogger("callctl.asterisk.ari")
 
 JSON = dict[str, Any]
-DEFAULT_APP = "callctl"
-ENV_URL, ENV_USER, ENV_PASSWORD = "CALLCTL_ARI_URL", "CALLCTL_ARI_USER", "CALLCTL_ARI_PASSWORD"
 
 
 # -- errors --------------------------------------------------------------------------------
@@ -132,39 +139,6 @@ class AriCredentials:
     @property
     def base(self) -> str:
         return self.url.rstrip("/")
-
-    @classmethod
-    def from_env(
-        cls, environ: Mapping[str, str] | None = None, app: str = DEFAULT_APP
-    ) -> AriCredentials:
-        env = os.environ if environ is None else environ
-        missing = [k for k in (ENV_URL, ENV_USER, ENV_PASSWORD) if not env.get(k)]
-        if missing:
-            raise UsageError(f"ARI credentials missing from the environment: {', '.join(missing)}")
-        return cls(env[ENV_URL], env[ENV_USER], env[ENV_PASSWORD], app)
-
-    @classmethod
-    def from_file(cls, path: Path, app: str = DEFAULT_APP) -> AriCredentials:
-        """Read `KEY=value` lines (the CALLCTL_ARI_* names) from a file only its owner can read."""
-        try:
-            mode = path.stat().st_mode
-        except FileNotFoundError:
-            raise UsageError(f"ARI credentials file {path} does not exist") from None
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise UsageError(
-                f"ARI credentials file {path} is readable by others (mode {mode & 0o777:o})",
-                hint=f"chmod 600 {path}",
-            )
-        values: dict[str, str] = {}
-        for number, line in enumerate(path.read_text().splitlines(), 1):
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            key, sep, value = line.partition("=")
-            if not sep:
-                raise UsageError(f"{path}:{number}: expected KEY=value")
-            values[key.strip()] = value.strip()
-        return cls.from_env(values, app)
 
 
 # -- events --------------------------------------------------------------------------------
@@ -256,12 +230,6 @@ class EventStream:
 # -- client --------------------------------------------------------------------------------
 
 
-def _basic_auth(user: str, password: str) -> str:
-    # Built by hand: aiohttp.BasicAuth is deprecated in 3.14 and its replacement is new there.
-    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-    return f"Basic {token}"
-
-
 def _path_part(value: str) -> str:
     # IDs go into URL paths: quote everything, so "a/../b" or "?x" cannot change the target.
     return quote(value, safe="")
@@ -281,8 +249,15 @@ def _clean_params(params: Mapping[str, object | None]) -> dict[str, str]:
     return out
 
 
+_IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE"})
+
+
 class AriClient:
-    """ARI for one Stasis application. Use as `async with AriClient(creds) as ari:`."""
+    """ARI for one Stasis application. Use as `async with AriClient(creds) as ari:`.
+
+    `pooled=True` (plain http only) sends REST over the lean kept-alive pool instead of
+    aiohttp; `max_connections` bounds open connections (and so requests in flight) either
+    way; `attempts` is how often a request that got no answer is tried when safe."""
 
     def __init__(
         self,
@@ -290,20 +265,29 @@ class AriClient:
         *,
         request_timeout: float = 10.0,
         heartbeat: float = 10.0,
-        session: aiohttp.ClientSession | None = None,
+        pooled: bool = False,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        attempts: int = 3,
+        transport: Transport | None = None,
     ) -> None:
         self.credentials = credentials
-        self._headers = {"Authorization": _basic_auth(credentials.user, credentials.password)}
-        self._timeout = aiohttp.ClientTimeout(total=request_timeout)
+        auth = basic_auth(credentials.user, credentials.password)
+        self._headers = {"Authorization": auth}
+        self._request_timeout = request_timeout
         self._heartbeat = heartbeat
-        self._session = session
-        self._owns_session = session is None
+        self._attempts = max(1, attempts)
+        if transport is None:
+            kind = PooledTransport if pooled else AiohttpTransport
+            transport = kind(
+                credentials.base, auth, timeout=request_timeout, max_connections=max_connections
+            )
+        self.transport = transport
+        self._ws_session: aiohttp.ClientSession | None = None
 
     def __repr__(self) -> str:
         return f"AriClient(url={self.credentials.base!r}, user={self.credentials.user!r})"
 
     async def __aenter__(self) -> AriClient:
-        self._ensure_session()
         return self
 
     async def __aexit__(
@@ -314,18 +298,13 @@ class AriClient:
     ) -> None:
         await self.close()
 
-    def _ensure_session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
-            self._owns_session = True
-        return self._session
-
     async def close(self) -> None:
-        if self._session is not None and self._owns_session:
-            await self._session.close()
-        self._session = None
+        await self.transport.close()
+        if self._ws_session is not None:
+            await self._ws_session.close()
+        self._ws_session = None
 
-    # -- transport ------------------------------------------------------------------------
+    # -- requests -------------------------------------------------------------------------
 
     async def request(
         self,
@@ -334,37 +313,45 @@ class AriClient:
         *,
         params: Mapping[str, object | None] | None = None,
         body: JSON | None = None,
+        idempotent: bool | None = None,
     ) -> Any:
-        """One REST call; returns the decoded JSON (None for 204). `path` is below /ari."""
-        session = self._ensure_session()
-        where = f"{method} {path}"
+        """One REST call; returns the decoded JSON (None for 204). `path` is below /ari.
+
+        Retried (a few times, quickly) when no answer came and running it twice is harmless:
+        `idempotent` defaults to True for GET, HEAD, PUT and DELETE."""
+        request = Request(
+            method,
+            path,
+            _clean_params(params or {}),
+            json.dumps(body).encode() if body is not None else None,
+        )
+        safe = method in _IDEMPOTENT_METHODS if idempotent is None else idempotent
+
+        def retryable(err: BaseException) -> bool:
+            return isinstance(err, TransportError) and (safe or not err.sent)
+
+        policy = retry_policy(
+            retryable, what=f"ARI {request.where}", base=0.05, cap=0.5, max_attempts=self._attempts
+        )
         try:
-            async with session.request(
-                method,
-                self.credentials.base + path,
-                params=_clean_params(params or {}),
-                json=body,
-                headers=self._headers,
-                timeout=self._timeout,  # also when the session was passed in
-            ) as resp:
-                text = await resp.text()
-                status = resp.status
-        except (aiohttp.ClientError, TimeoutError) as err:
+            async for attempt in policy:
+                with attempt:
+                    status, text = await self.transport.send(request)
+        except TransportError as err:
             raise AriUnavailable(
-                f"cannot reach ARI at {self.credentials.base} ({where}): "
-                f"{type(err).__name__}{': ' + str(err) if str(err) else ''}",
+                f"cannot reach ARI at {self.credentials.base} ({request.where}): {err.reason}",
                 hint="is Asterisk running, with http.conf and ari.conf enabled?",
             ) from None
-        log.debug("ARI %s -> %d", where, status)
+        log.debug("ARI %s -> %d", request.where, status)
         if status >= 300:
-            raise self._error(where, status, text)
+            raise self._error(request.where, status, text)
         if not text.strip():
             return None
         try:
             return json.loads(text)
         except ValueError:
             raise AriUnavailable(
-                f"ARI {where} answered {status} with a body that is not JSON"
+                f"ARI {request.where} answered {status} with a body that is not JSON"
             ) from None
 
     def _error(self, where: str, status: int, text: str) -> CallctlError:
@@ -411,11 +398,14 @@ class AriClient:
         is None, this returns only once GET /applications/{app} shows it (so a health check
         or an originate right after cannot race the registration).
         """
-        session = self._ensure_session()
+        if self._ws_session is None or self._ws_session.closed:
+            # Bounds the handshake; the stream lives as long as the connection (tested).
+            timeout = aiohttp.ClientTimeout(total=self._request_timeout)
+            self._ws_session = aiohttp.ClientSession(timeout=timeout)
         app = self.credentials.app
         where = f"{self.credentials.base}/events?app={app}"
         try:
-            ws = await session.ws_connect(
+            ws = await self._ws_session.ws_connect(
                 self.credentials.base + "/events",
                 params={"app": app, "subscribeAll": "false"},
                 headers=self._headers,
@@ -472,6 +462,14 @@ class AriClient:
                 )
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.5)
+
+    async def set_event_filter(self, allowed: Sequence[str]) -> None:
+        """Ask Asterisk to send our app only these event types."""
+        await self.request(
+            "PUT",
+            f"/applications/{_path_part(self.credentials.app)}/eventFilter",
+            body={"allowed": [{"type": t} for t in allowed]},
+        )
 
     # -- REST: channels -------------------------------------------------------------------
 
@@ -539,14 +537,15 @@ class AriClient:
         )
 
     async def answer(self, channel_id: str) -> None:
-        await self.request("POST", f"/channels/{_path_part(channel_id)}/answer")
+        # Answering twice is refused (412) at worst: safe to retry.
+        await self.request("POST", f"/channels/{_path_part(channel_id)}/answer", idempotent=True)
 
     async def ring(self, channel_id: str) -> None:
-        await self.request("POST", f"/channels/{_path_part(channel_id)}/ring")
+        await self.request("POST", f"/channels/{_path_part(channel_id)}/ring", idempotent=True)
 
     async def progress(self, channel_id: str) -> None:
         """Indicate progress (SIP 183, early media) on the channel."""
-        await self.request("POST", f"/channels/{_path_part(channel_id)}/progress")
+        await self.request("POST", f"/channels/{_path_part(channel_id)}/progress", idempotent=True)
 
     async def ring_stop(self, channel_id: str) -> None:
         await self.request("DELETE", f"/channels/{_path_part(channel_id)}/ring")
@@ -567,6 +566,25 @@ class AriClient:
         )
         return str(doc.get("value", ""))
 
+    async def set_variable(self, channel_id: str, variable: str, value: str) -> None:
+        await self.request(
+            "POST",
+            f"/channels/{_path_part(channel_id)}/variable",
+            params={"variable": variable, "value": value},
+            idempotent=True,
+        )
+
+    async def continue_in_dialplan(
+        self, channel_id: str, *, context: str, extension: str, priority: int = 1
+    ) -> None:
+        """Leave the app for the dialplan at context,extension,priority (not retried: it
+        may have run; a second one would be refused with 404 or 409 anyway)."""
+        await self.request(
+            "POST",
+            f"/channels/{_path_part(channel_id)}/continue",
+            params={"context": context, "extension": extension, "priority": priority},
+        )
+
     # -- REST: bridges --------------------------------------------------------------------
 
     async def bridges(self) -> list[JSON]:
@@ -575,14 +593,21 @@ class AriClient:
     async def create_bridge(
         self, *, bridge_id: str | None = None, name: str | None = None, bridge_type: str = "mixing"
     ) -> JSON:
+        # With an id, creating it again answers the same bridge: safe to retry.
         path = "/bridges" if bridge_id is None else f"/bridges/{_path_part(bridge_id)}"
-        return await self._json_object("POST", path, params={"type": bridge_type, "name": name})
+        return await self._json_object(
+            "POST",
+            path,
+            params={"type": bridge_type, "name": name},
+            idempotent=bridge_id is not None,
+        )
 
     async def add_channels(self, bridge_id: str, channel_ids: Sequence[str]) -> None:
         await self.request(
             "POST",
             f"/bridges/{_path_part(bridge_id)}/addChannel",
             params={"channel": list(channel_ids)},
+            idempotent=True,
         )
 
     async def remove_channels(self, bridge_id: str, channel_ids: Sequence[str]) -> None:
@@ -590,116 +615,8 @@ class AriClient:
             "POST",
             f"/bridges/{_path_part(bridge_id)}/removeChannel",
             params={"channel": list(channel_ids)},
+            idempotent=True,
         )
 
     async def destroy_bridge(self, bridge_id: str) -> None:
         await self.request("DELETE", f"/bridges/{_path_part(bridge_id)}")
-
-
-# -- reconnecting ----------------------------------------------------------------------------
-
-
-def backoff_delay(
-    attempt: int, *, base: float = 0.5, cap: float = 30.0, rand: Callable[[], float] = random.random
-) -> float:
-    """Seconds to wait before retry `attempt` (1-based): the ceiling doubles per attempt up
-    to `cap`, and the wait is drawn from [ceiling/2, ceiling] so that many controllers
-    restarting together do not retry in step."""
-    exponent = min(max(attempt, 1) - 1, 32)  # base * 2**32 is past any sensible cap
-    ceiling = min(cap, base * 2.0**exponent)
-    return ceiling / 2 + rand() * ceiling / 2
-
-
-def backoff(
-    base: float = 0.5, cap: float = 30.0, rand: Callable[[], float] = random.random
-) -> Callable[[tenacity.RetryCallState], float]:
-    """backoff_delay as a tenacity wait strategy."""
-
-    def wait(state: tenacity.RetryCallState) -> float:
-        return backoff_delay(state.attempt_number, base=base, cap=cap, rand=rand)
-
-    return wait
-
-
-def _log_retry(state: tenacity.RetryCallState) -> None:
-    exc = state.outcome.exception() if state.outcome else None
-    delay = state.next_action.sleep if state.next_action else 0.0
-    # Our error messages never hold credentials, so they are safe to log.
-    log.warning(
-        "ARI unavailable (attempt %d): %s; retrying in %.1f s", state.attempt_number, exc, delay
-    )
-
-
-def reconnect_policy(
-    *,
-    base: float = 0.5,
-    cap: float = 30.0,
-    max_attempts: int | None = None,
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    rand: Callable[[], float] = random.random,
-) -> tenacity.AsyncRetrying:
-    """Retry on AriUnavailable only; a refused request or bad credentials are not retried
-    (AriAuthError is raised at once: retrying a wrong password just fills the logs)."""
-    return tenacity.AsyncRetrying(
-        wait=backoff(base, cap, rand),
-        stop=tenacity.stop_after_attempt(max_attempts) if max_attempts else tenacity.stop_never,
-        retry=tenacity.retry_if_exception(
-            lambda e: isinstance(e, AriUnavailable) and not isinstance(e, AriAuthError)
-        ),
-        before_sleep=_log_retry,
-        sleep=sleep,
-        reraise=True,
-    )
-
-
-async def connect_with_retry(
-    client: AriClient, policy: tenacity.AsyncRetrying | None = None
-) -> EventStream:
-    async for attempt in policy or reconnect_policy():
-        with attempt:
-            return await client.connect_events()
-    raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
-
-
-async def events_forever(
-    client: AriClient,
-    *,
-    on_connect: Callable[[int], Awaitable[None]] | None = None,
-    policy_factory: Callable[[], tenacity.AsyncRetrying] = reconnect_policy,
-    stable_after: float = 30.0,
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    clock: Callable[[], float] = time.monotonic,
-    pause: Callable[[int], float] = backoff_delay,
-) -> AsyncGenerator[Event, None]:
-    """Every event of our app across reconnects.
-
-    After each successful (re)connect `on_connect(n)` runs (n = 0 the first time, then the
-    reconnect count) BEFORE any event of that connection is yielded: that is where the caller
-    re-reads channels and bridges, since events sent while disconnected are lost. If it raises
-    AriUnavailable, the connection is dropped and retried like any other failure.
-
-    A connection that drops within `stable_after` seconds counts as a failure for the backoff,
-    so an Asterisk that accepts and at once closes the WebSocket is not hammered.
-    """
-    connects = 0
-    quick_drops = 0
-    while True:
-        stream = await connect_with_retry(client, policy_factory())
-        started = clock()
-        try:
-            if on_connect is not None:
-                await on_connect(connects)
-            connects += 1
-            async for event in stream:
-                yield event
-            return  # the stream was closed on purpose
-        except AriAuthError:
-            raise
-        except AriUnavailable as err:
-            log.warning("ARI events lost: %s", err.message)
-        finally:
-            if not stream.closed:
-                await stream.close()
-        quick_drops = quick_drops + 1 if clock() - started < stable_after else 0
-        if quick_drops:
-            await sleep(pause(quick_drops))

@@ -1,0 +1,236 @@
+"""How an ARI request reaches Asterisk: one interface, two transports, both bounded.
+
+    Transport          `send(request) -> (status, body)`, `close()`; raises TransportError
+    AiohttpTransport   aiohttp's client (http and https)
+    PooledTransport    kept-alive HTTP/1.1 connections on plain http, for the daemon
+
+Every call costs about ten REST requests; through aiohttp's client each one took ~0.5 ms of
+CPU here, which capped the daemon's calls per second well below the dialplan's. ARI answers
+are small JSON bodies with a Content-Length, so a plain request/response exchange on a reused
+connection does the same work for a fraction of the cost.
+
+Both hold at most `max_connections` connections open, and so as many requests in flight;
+further requests wait their turn. Asterisk refuses HTTP sessions past its http.conf
+`sessionlimit` (by closing them at once), so a backlog opening one connection per request
+failed calls after a stall: the limit here stays below it. A request is never re-sent here;
+the ARI client decides what is safe to retry (TransportError.sent says whether it may have run).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+from urllib.parse import urlencode, urlsplit
+
+import aiohttp
+
+IDLE_MAX = 5.0  # seconds a kept-alive connection may sit idle before it is not reused
+DEFAULT_MAX_CONNECTIONS = 20  # Asterisk's default sessionlimit is 100 for all its clients
+_Conn = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str  # below the ARI base URL, ids already quoted
+    params: Mapping[str, str]
+    body: bytes | None = None  # JSON
+
+    @property
+    def where(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+class TransportError(Exception):
+    """No answer: unreachable, dropped or timed out. `sent` is False only when the request
+    certainly did not reach Asterisk (the connection could not be opened)."""
+
+    def __init__(self, reason: str, *, sent: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.sent = sent
+
+
+class Transport(Protocol):
+    async def send(self, request: Request) -> tuple[int, str]: ...
+    async def close(self) -> None: ...
+
+
+def basic_auth(user: str, password: str) -> str:
+    # Built by hand: aiohttp.BasicAuth is deprecated in 3.14 and its replacement is new there.
+    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    return f"Basic {token}"
+
+
+class AiohttpTransport:
+    def __init__(
+        self,
+        base: str,
+        authorization: str,
+        *,
+        timeout: float = 10.0,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+    ) -> None:
+        self._base = base
+        self._headers = {"Authorization": authorization}
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._max = max_connections
+        self._session: aiohttp.ClientSession | None = None
+
+    async def send(self, request: Request) -> tuple[int, str]:
+        if self._session is None or self._session.closed:
+            # The connector's limit bounds open connections; requests beyond it wait.
+            connector = aiohttp.TCPConnector(limit=self._max)
+            self._session = aiohttp.ClientSession(timeout=self._timeout, connector=connector)
+        headers = dict(self._headers)
+        if request.body is not None:
+            headers["Content-Type"] = "application/json"
+        try:
+            async with self._session.request(
+                request.method,
+                self._base + request.path,
+                params=dict(request.params),
+                data=request.body,
+                headers=headers,
+            ) as resp:
+                return resp.status, await resp.text()
+        except aiohttp.ClientConnectorError as err:
+            raise TransportError(_describe(err), sent=False) from None
+        except (aiohttp.ClientError, TimeoutError) as err:
+            raise TransportError(_describe(err), sent=True) from None
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+        self._session = None
+
+
+class PooledTransport:
+    def __init__(
+        self,
+        base: str,
+        authorization: str,
+        *,
+        timeout: float = 10.0,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+    ) -> None:
+        parts = urlsplit(base)
+        if parts.scheme != "http":
+            raise ValueError("PooledTransport speaks plain HTTP only (ARI on loopback)")
+        self._host = parts.hostname or "127.0.0.1"
+        self._port = parts.port or 80
+        self._prefix = parts.path.rstrip("/")
+        self._auth = authorization
+        self._timeout = timeout
+        # Held from taking a connection until it is idle again or closed: a new connection
+        # is opened only when none is idle, so open connections never exceed this either.
+        self._slots = asyncio.Semaphore(max_connections)
+        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
+        self.max_connections = max_connections
+        self.in_flight = 0
+        self.waiting = 0
+
+    @property
+    def open_connections(self) -> int:
+        return self.in_flight + len(self._idle)
+
+    async def send(self, request: Request) -> tuple[int, str]:
+        query = urlencode(dict(request.params))
+        target = self._prefix + request.path + ("?" + query if query else "")
+        payload = request.body or b""
+        head = (
+            f"{request.method} {target} HTTP/1.1\r\nHost: {self._host}:{self._port}\r\n"
+            f"Authorization: {self._auth}\r\nContent-Length: {len(payload)}\r\n"
+        )
+        if request.body is not None:
+            head += "Content-Type: application/json\r\n"
+        data = head.encode("latin-1") + b"\r\n" + payload
+        self.waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self.waiting -= 1
+        self.in_flight += 1
+        try:
+            return await self._exchange(data)
+        finally:
+            self.in_flight -= 1
+            self._slots.release()
+
+    async def _exchange(self, data: bytes) -> tuple[int, str]:
+        conn = self._take_idle()
+        if conn is None:
+            try:
+                conn = await asyncio.wait_for(
+                    asyncio.open_connection(self._host, self._port), self._timeout
+                )
+            except (OSError, TimeoutError) as err:
+                raise TransportError(_describe(err), sent=False) from None
+        reader, writer = conn
+        try:
+            writer.write(data)
+            status, text, keep = await asyncio.wait_for(self._read(reader), self._timeout)
+        except (OSError, EOFError, ValueError, TimeoutError) as err:
+            writer.close()
+            raise TransportError(_describe(err), sent=True) from None
+        except BaseException:
+            writer.close()
+            raise
+        if keep:
+            self._idle.append((reader, writer, time.monotonic()))
+        else:
+            writer.close()
+        return status, text
+
+    def _take_idle(self) -> _Conn | None:
+        # Asterisk closes a kept-alive session after 15 s idle (http.conf
+        # session_keep_alive): older connections are dropped, not risked.
+        now = time.monotonic()
+        while self._idle:
+            reader, writer, used = self._idle.pop()
+            if now - used < IDLE_MAX and not reader.at_eof() and not writer.is_closing():
+                return reader, writer
+            writer.close()
+        return None
+
+    @staticmethod
+    async def _read(reader: asyncio.StreamReader) -> tuple[int, str, bool]:
+        status_line = await reader.readline()
+        if not status_line:
+            raise EOFError("connection closed")
+        parts = status_line.split(None, 2)
+        if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
+            raise ValueError("not an HTTP response")
+        status = int(parts[1])
+        length = 0
+        keep = parts[0] == b"HTTP/1.1"
+        while True:
+            line = await reader.readline()
+            if line in (b"\r\n", b"\n", b""):
+                break
+            name, _, value = line.partition(b":")
+            key = name.strip().lower()
+            if key == b"content-length":
+                length = int(value.strip())
+            elif key == b"connection":
+                keep = value.strip().lower() == b"keep-alive" or (
+                    keep and value.strip().lower() != b"close"
+                )
+            elif key == b"transfer-encoding":
+                raise ValueError("chunked ARI responses are not expected")
+        body = await reader.readexactly(length) if length else b""
+        return status, body.decode("utf-8", "replace"), keep
+
+    async def close(self) -> None:
+        while self._idle:
+            self._idle.pop()[1].close()
+
+
+def _describe(err: BaseException) -> str:
+    text = str(err)
+    # Connection errors may name the address, never credentials: safe to show.
+    return f"{type(err).__name__}{': ' + text if text else ''}"

@@ -1,0 +1,196 @@
+"""ARI's transports against a small real HTTP server on loopback: the lean pool's wire
+format, error mapping, the bound on open connections, and which requests are retried."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from callctl.asterisk.ari import (
+    AriAuthError,
+    AriClient,
+    AriConflict,
+    AriCredentials,
+    AriNotFound,
+    AriUnavailable,
+)
+
+PASSWORD = "s3cret-pw"
+
+
+class Server:
+    """Answers from a script of (status, body, extra headers); records every request."""
+
+    def __init__(self, script: list[tuple[int, str, str]]) -> None:
+        self.script = script
+        self.requests: list[str] = []
+        self.connections = 0
+        self.server: asyncio.Server | None = None
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        while self.script:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(
+                next(
+                    (
+                        ln.split(b":")[1]
+                        for ln in head.split(b"\r\n")
+                        if ln.lower().startswith(b"content-length")
+                    ),
+                    b"0",
+                )
+            )
+            body = await reader.readexactly(length) if length else b""
+            self.requests.append((head + body).decode())
+            status, text, extra = self.script.pop(0)
+            writer.write(
+                f"HTTP/1.1 {status} X\r\nContent-Length: {len(text)}\r\n{extra}\r\n{text}".encode()
+            )
+            await writer.drain()
+            if "close" in extra:
+                break
+        writer.close()
+
+    async def __aenter__(self) -> AriClient:
+        self.server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
+        port = self.server.sockets[0].getsockname()[1]
+        self.client = AriClient(
+            AriCredentials(f"http://127.0.0.1:{port}/ari", "u", PASSWORD), pooled=True
+        )
+        return self.client
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.client.close()
+        assert self.server is not None
+        self.server.close()
+        await self.server.wait_closed()
+
+
+async def test_requests_reuse_one_connection_and_decode_json() -> None:
+    server = Server([(200, '{"id": "b1"}', ""), (204, "", ""), (200, "[1, 2]", "")])
+    async with server as ari:
+        assert await ari.create_bridge(bridge_id="b1") == {"id": "b1"}
+        assert await ari.set_variable("c1", "CALLERID(all)", '"+1" <+1>') is None
+        assert await ari.request(
+            "PUT", "/applications/callctl/eventFilter", body={"allowed": [{"type": "Dial"}]}
+        ) == [1, 2]
+    assert server.connections == 1
+    first, second, third = server.requests
+    assert first.startswith("POST /ari/bridges/b1?type=mixing HTTP/1.1\r\n")
+    assert "Authorization: Basic dTpzM2NyZXQtcHc=\r\n" in first
+    assert "variable=CALLERID%28all%29&value=%22%2B1%22+%3C%2B1%3E" in second
+    assert json.loads(third.split("\r\n\r\n", 1)[1]) == {"allowed": [{"type": "Dial"}]}
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(404, AriNotFound), (409, AriConflict), (401, AriAuthError), (500, AriUnavailable)],
+)
+async def test_errors_map_like_the_aiohttp_client(status: int, error: type[Exception]) -> None:
+    async with Server([(status, '{"message": "nope"}', "")]) as ari:
+        with pytest.raises(error) as info:
+            await ari.hangup("c1")
+    assert PASSWORD not in str(info.value)
+
+
+async def test_closed_connection_is_not_reused() -> None:
+    server = Server([(204, "", "Connection: close\r\n"), (204, "", "")])
+    async with server as ari:
+        await ari.answer("c1")
+        await ari.answer("c2")
+    assert server.connections == 2 and len(server.requests) == 2
+
+
+async def test_unreachable_and_dropped_mid_request() -> None:
+    ari = AriClient(AriCredentials("http://127.0.0.1:1/ari", "u", PASSWORD), pooled=True)
+    with pytest.raises(AriUnavailable) as info:
+        await ari.answer("c1")
+    assert PASSWORD not in info.value.message
+    await ari.close()
+
+    async def drop(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.close()  # request read, no answer: it may have run, so it is not re-sent
+
+    server = await asyncio.start_server(drop, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    ari = AriClient(AriCredentials(f"http://127.0.0.1:{port}/ari", "u", PASSWORD), pooled=True)
+    with pytest.raises(AriUnavailable):
+        await ari.dial("c1", timeout=5)
+    await ari.close()
+    server.close()
+    await server.wait_closed()
+
+
+async def test_a_request_without_answer_is_retried_only_when_safe() -> None:
+    """A dropped GET (or other idempotent request) is tried again and succeeds; a dropped
+    POST that may have run (dial, continue) is not re-sent: the caller decides."""
+    seen: list[str] = []
+
+    async def drop_first(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = (await reader.readuntil(b"\r\n\r\n")).decode()
+        seen.append(head.split(" ", 2)[1])
+        if len(seen) % 2:
+            writer.close()  # read, never answered
+            return
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(drop_first, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    creds = AriCredentials(f"http://127.0.0.1:{port}/ari", "u", PASSWORD)
+    for pooled in (True, False):
+        seen.clear()
+        async with AriClient(creds, pooled=pooled) as ari:
+            assert await ari.channel("c1") == {}
+            assert seen == ["/ari/channels/c1", "/ari/channels/c1"]
+            seen.clear()
+            with pytest.raises(AriUnavailable):
+                await ari.dial("c1", timeout=5)
+            assert seen == ["/ari/channels/c1/dial?timeout=5"]
+    server.close()
+    await server.wait_closed()
+
+
+@pytest.mark.parametrize("pooled", [True, False])
+async def test_open_connections_stay_within_the_bound_and_the_backlog_waits(pooled: bool) -> None:
+    """A burst of requests (a backlog after a stall) opens at most `max_connections`
+    connections: Asterisk refuses sessions past its http.conf sessionlimit."""
+    open_now = 0
+    most = 0
+    release = asyncio.Event()
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal open_now, most
+        open_now += 1
+        most = max(most, open_now)
+        try:
+            while True:
+                try:
+                    await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    return
+                await release.wait()
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+                await writer.drain()
+        finally:
+            open_now -= 1
+            writer.close()
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    creds = AriCredentials(f"http://127.0.0.1:{port}/ari", "u", PASSWORD)
+    async with AriClient(creds, pooled=pooled, max_connections=3) as ari:
+        burst = [asyncio.ensure_future(ari.channel(f"c{n}")) for n in range(12)]
+        for _ in range(50):  # let every request reach the server or the queue
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.05)
+        assert 1 <= most <= 3
+        release.set()
+        assert await asyncio.gather(*burst) == [{}] * 12
+    assert most <= 3
+    server.close()
+    await server.wait_closed()
