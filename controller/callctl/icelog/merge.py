@@ -115,6 +115,7 @@ def merged_report(capture: CaptureReader, log: IceLogAnalyzer | None) -> dict[st
             {"src": f.src, "dst": f.dst, "packets": f.packets, "first": dict(f.kinds)}
             for f in list(wire.flows.values())[:200]
         ],
+        "turn": wire.turn,  # allocations and the like, before any ICE session knows the address
         "sessions": out,
         "signatures": signatures,
     }
@@ -151,6 +152,8 @@ def render_wire_text(rep: dict[str, Any], max_events: int) -> list[str]:
             out.append(f"    evidence: {sig['evidence']}")
             out.append(f"    fix:      {sig['patch']}")
         out.append("")
+    for t in rep["turn"][:max_events]:
+        out.append(f"TURN: {t['detail']}")
     out.append(
         f"capture: {rep['frames']} frames, {rep['udp']} UDP: {rep['stun']} STUN, "
         f"{rep['dtls']} DTLS, {rep['rtp']} RTP/RTCP; {len(rep['sessions'])} ICE session(s)"

@@ -35,6 +35,7 @@ MAX_EVENTS = 200  # per session
 MAX_TRANSACTIONS = 256  # transaction IDs kept per session (to align with the log)
 MAX_OPEN = 1024  # requests awaiting an answer, per session
 MAX_OPEN_TOTAL = 65536  # and in all
+MAX_TURN = 200  # TURN messages listed
 
 SIGNATURES = {
     "wire-nomination-not-understood": (
@@ -135,6 +136,7 @@ class WireIce:
         self.decode_errors = 0
         self.decode_error_examples: list[str] = []
         self.dropped = 0
+        self.turn: list[dict[str, Any]] = []  # TURN transactions (allocations...), bounded
 
     # -- input ----------------------------------------------------------------------------------
     def datagram(self, d: Datagram) -> None:
@@ -184,13 +186,19 @@ class WireIce:
     def _stun(self, d: Datagram, m: stun.StunMessage) -> None:
         self._flow(d, "check" if m.cls == "request" else "stun")
         if m.method != "Binding":
+            detail = f"{d.src} -> {d.dst} TURN {m.name}"
+            if m.xor_relayed:
+                detail += f", relayed {m.xor_relayed}"
+            if m.lifetime is not None:
+                detail += f", lifetime {m.lifetime} s"
+            if m.error:
+                detail += f", error {m.error[0]} {m.error[1]}"
+            if len(self.turn) < MAX_TURN:
+                self.turn.append({"t": d.ts, "message": m.name, "detail": detail})
+            else:
+                self.dropped += 1
             s = self._by_addr.get(d.src) or self._by_addr.get(d.dst)
             if s is not None:
-                detail = f"{d.src} -> {d.dst} TURN {m.name}"
-                if m.xor_relayed:
-                    detail += f", relayed {m.xor_relayed}"
-                if m.error:
-                    detail += f", error {m.error[0]} {m.error[1]}"
                 s.event(d.ts, "turn", detail)
             return
         if m.cls == "request":

@@ -178,3 +178,24 @@ def test_pjsua_capture_and_log_on_one_timeline():
     assert ctl["use_candidate"] == ctl["checks_sent"] >= 2 and ctl["nomination"] == {}
     assert s["log_session"] == "icetp00" and s["clock"].startswith("aligned")
     assert len(s["nominated"]) == 2  # both components
+
+
+def test_turn_allocation_is_listed():
+    relayed = struct.pack("!BBH", 0, 1, 49152 ^ (stun.MAGIC >> 16)) + bytes(
+        a ^ b for a, b in zip(bytes([203, 0, 113, 5]), struct.pack("!I", stun.MAGIC), strict=True)
+    )
+    ok = struct.pack("!HH", stun.XOR_RELAYED_ADDRESS, 8) + relayed
+    ok += struct.pack("!HHI", stun.LIFETIME, 4, 600)
+    w = WireIce()
+    alloc = struct.pack("!HHI", 0x0003, 0, stun.MAGIC) + bytes(12)
+    w.datagram(Datagram(1.0, "10.0.0.1:1", "10.0.0.9:3478", alloc))
+    w.datagram(
+        Datagram(
+            1.1,
+            "10.0.0.9:3478",
+            "10.0.0.1:1",
+            struct.pack("!HHI", 0x0103, len(ok), stun.MAGIC) + bytes(12) + ok,
+        )
+    )
+    assert [t["message"] for t in w.turn] == ["Allocate request", "Allocate success"]
+    assert "relayed 203.0.113.5:49152, lifetime 600 s" in w.turn[1]["detail"]
