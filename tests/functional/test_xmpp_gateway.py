@@ -8,6 +8,7 @@ that component (XEP-0114) in the test's event loop; the rig's slixmpp clients ta
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import xml.etree.ElementTree as ET
 from typing import Any
 
@@ -16,13 +17,13 @@ from callctl.asterisk.ami import AmiConfig
 from callctl.asterisk.ari import AriCredentials
 from callctl.daemon.server import Daemon, DaemonConfig
 from callctl.routing import parse_config
-from callctl.xmppgw import Gateway, disco
+from callctl.xmppgw import Component, ComponentTarget, Gateway, GatewayConfig, disco
 from callctl.xmppgw.link import SECRET_ENV, component_target
 from slixmpp.exceptions import IqError
 from support import xmppgw
 from support.jingle.fixtures import ClientFactory
 from support.jingle.prosody import Prosody
-from support.xmppgw import GATEWAY_DOMAIN, ComponentConf
+from support.xmppgw import GATEWAY_DOMAIN, ComponentConf, add_component
 
 # The rig's fixtures, with the prosody that has the gateway's component.
 gateway_prosody = xmppgw.gateway_prosody
@@ -144,3 +145,60 @@ async def test_callctl_run_serves_the_gateway_domain_with_xmpp_component(
     finally:
         await daemon.shutdown()
     assert daemon.health()["checks"]["xmpp"] is False
+
+
+async def test_the_component_reconnects_after_the_server_restarts() -> None:
+    """A prosody of its own (the module's stays up): stop it under a connected component,
+    start it again on the same port; the component logs in again by itself, with the
+    gateway's state (here: a registered inbound call) kept."""
+    server = Prosody.prepare()
+    try:
+        conf = add_component(server)
+        server.start()
+        gw = Gateway(GatewayConfig(asterisk_jid=xmppgw.ASTERISK_JID, domain=conf.domain))
+        link = Component(
+            gw,
+            ComponentTarget("127.0.0.1", conf.port, conf.secret),
+            backoff_base=0.1,
+            backoff_cap=0.5,
+        )
+        task = asyncio.create_task(link.run())
+        try:
+            await asyncio.wait_for(link.ready.wait(), 10)
+            relay = gw.expect_inbound("alice@jingle.test", "+15550109999")
+            await asyncio.to_thread(server.stop)
+            for _ in range(100):
+                if not link.connected:
+                    break
+                await asyncio.sleep(0.05)
+            assert not link.connected
+            await asyncio.to_thread(server.start)
+            await asyncio.wait_for(link.ready.wait(), 10)
+            assert link.connected and len(gw.legs) == 1
+            assert relay.startswith("t-")
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    finally:
+        server.cleanup()
+
+
+async def test_a_wrong_secret_never_connects() -> None:
+    server = Prosody.prepare()
+    try:
+        conf = add_component(server)
+        server.start()
+        gw = Gateway(GatewayConfig(asterisk_jid=xmppgw.ASTERISK_JID, domain=conf.domain))
+        link = Component(gw, ComponentTarget("127.0.0.1", conf.port, "wrong"), backoff_base=0.1)
+        task = asyncio.create_task(link.run())
+        try:
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(link.ready.wait(), 3)
+            assert not link.connected
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    finally:
+        server.cleanup()
