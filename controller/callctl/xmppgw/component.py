@@ -105,7 +105,7 @@ class Component:
                 if not data:
                     raise StreamError("the server closed the connection")
                 for elem in parser.feed(data):
-                    self.send(*self.gateway.handle(elem))
+                    self.send(*self._handle(elem))
                 await writer.drain()
         finally:
             ticker.cancel()
@@ -133,6 +133,15 @@ class Component:
                 if elem.tag == q(NS_COMPONENT, "handshake"):
                     return
                 raise StreamError(f"unexpected {elem.tag} before the handshake")
+
+    def _handle(self, elem: ET.Element) -> list[ET.Element]:
+        """One stanza through the gateway. A stanza that trips a bug is dropped and logged:
+        one client's odd stanza must not end every call's signalling (or the daemon)."""
+        try:
+            return self.gateway.handle(elem)
+        except Exception as err:
+            log.exception(kv("xmppgw.stanza_failed", tag=elem.tag[:80], error=type(err).__name__))
+            return []
 
     def send(self, *stanzas: ET.Element) -> None:
         writer = self._writer

@@ -63,3 +63,58 @@ def test_inbound_caller_jids_are_e164_or_anonymous(number: str | None) -> None:
     jid = caller_jid("gw.localhost", number)
     local = jid.partition("@")[0]
     assert local == "anonymous" or re.fullmatch(r"\+[1-9][0-9]{6,14}", local)
+
+
+jid_text = st.one_of(
+    st.sampled_from(
+        [
+            "alice@example.org/phone",
+            "asterisk@example.org/a",
+            "gw.localhost",
+            "+15551234567@gw.localhost",
+            "+15551234567@gw.localhost/gateway",
+            "c-" + "0" * 20 + "@gw.localhost/relay",
+            "t-" + "0" * 20 + "@gw.localhost/relay",
+            "@gw.localhost",
+            "",
+        ]
+    ),
+    hostile.map(lambda t: f"{t}@gw.localhost"),
+    hostile,
+)
+children = st.sampled_from(
+    [
+        f"{{{NS_JINGLE}}}jingle",
+        "{urn:xmpp:jingle-message:0}propose",
+        "{urn:xmpp:jingle-message:0}proceed",
+        "{urn:xmpp:jingle-message:0}reject",
+        "{http://jabber.org/protocol/disco#info}query",
+        "{jabber:component:accept}error",
+        "{x}y",
+    ]
+)
+
+
+@given(
+    kind=st.sampled_from(["iq", "message", "presence", "handshake"]),
+    stanza_type=st.sampled_from(
+        ["get", "set", "result", "error", "chat", "subscribe", "probe", ""]
+    ),
+    frm=jid_text,
+    to=jid_text,
+    child=st.lists(children, max_size=2),
+    action=st.sampled_from(["session-initiate", "session-terminate", "transport-info", "", "x"]),
+    sid=hostile,
+)
+def test_any_stanza_is_handled_without_raising(
+    kind: str, stanza_type: str, frm: str, to: str, child: list[str], action: str, sid: str
+) -> None:
+    gw = Gateway(GatewayConfig(asterisk_jid="asterisk@example.org/a", domain="gw.localhost"))
+    gw.expect_inbound("alice@example.org", "+15550001111")
+    elem = ET.Element(
+        f"{{{NS_COMPONENT}}}{kind}", {"type": stanza_type, "from": frm, "to": to, "id": "1"}
+    )
+    for tag in child:
+        ET.SubElement(elem, tag, {"action": action, "sid": sid, "id": sid})
+    for out in gw.handle(elem):
+        assert out.get("to") is not None  # every reply is addressed
