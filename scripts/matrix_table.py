@@ -6,6 +6,8 @@
 RESULTS.json is what the test wrote ($CALLCTL_MATRIX_OUT, else jingle-matrix.json in the
 pytest basetemp). The table replaces whatever is between `<!-- matrix:begin -->` and
 `<!-- matrix:end -->` in the README; `--check` only tells (exit 1) whether it would change.
+The real-client rows (tests/functional/test_webrtc_matrix.py, webrtc-matrix.json: cells with
+a `browser`) go between `<!-- webrtc-matrix:begin -->` and `<!-- webrtc-matrix:end -->`.
 """
 
 from __future__ import annotations
@@ -17,9 +19,14 @@ from pathlib import Path
 from typing import Any
 
 BEGIN, END = "<!-- matrix:begin -->", "<!-- matrix:end -->"
+WEBRTC_BEGIN, WEBRTC_END = "<!-- webrtc-matrix:begin -->", "<!-- webrtc-matrix:end -->"
 FLAVOURS = ("stock", "patched")
 DIRECTIONS = {"out": "client calls phone", "in": "phone calls client"}
-ANSWERS = {"at-once": "at once", "ring10": "after 10 s ringing"}
+ANSWERS = {
+    "at-once": "at once",
+    "ring10": "after 10 s ringing",
+    "ring60": "after 60 s ringing",
+}
 
 
 def _seconds(value: float | None) -> str:
@@ -56,6 +63,44 @@ def verdict(cell: dict[str, Any] | None) -> str:
     return f"**FAIL**: {cause}" + (f"; analyzer: {found}" if found else "")
 
 
+def is_webrtc(doc: dict[str, Any]) -> bool:
+    """A real-client results file: its cells name the browser."""
+    return any(
+        "browser" in cell for col in doc.get("columns", {}).values() for cell in col["cells"]
+    )
+
+
+def webrtc_verdict(cell: dict[str, Any] | None) -> str:
+    """One real-client table cell: pass with the counts, or FAIL with what stopped it."""
+    if cell is None:
+        return "not run"
+    rtp = cell.get("rtp", {})
+    if cell.get("passed"):
+        nom = cell.get("nominations") or {}
+        wire = (
+            f"; wire: NOMINATION in {nom.get('nomination')} of {nom.get('requests')} checks, "
+            f"USE-CANDIDATE in {nom.get('use_candidate')}"
+            if nom
+            else ""
+        )
+        return (
+            f"pass: DTLS-SRTP; audio {rtp.get('received_by_browser')}/"
+            f"{rtp.get('sent_by_browser')} in {rtp.get('window_s'):g} s, phone leg "
+            f"{rtp.get('asterisk_to_phone')}/{rtp.get('phone_to_asterisk')}, SIPp echoed "
+            f"{rtp.get('echoed_by_sipp')}{wire}"
+        )
+    if cell.get("error"):
+        cause = str(cell["error"])[:80]
+    elif cell.get("terminate_reason"):
+        cause = f"Jingle session-terminate ({cell['terminate_reason']})"
+    elif cell.get("connection") not in ("", None, "connected"):
+        cause = f"connection {cell['connection']}, DTLS {cell.get('dtls')}, no audio"
+    else:
+        cause = f"no media (connection {cell.get('connection') or '-'})"
+    found = ", ".join(f"`{s}`" for s in cell.get("analyzer", []))
+    return f"**FAIL**: {cause}" + (f"; analyzer: {found}" if found else "")
+
+
 def render(doc: dict[str, Any]) -> str:
     columns = doc.get("columns", {})
     by_key: dict[str, dict[tuple[str, str, str], dict[str, Any]]] = {
@@ -67,12 +112,14 @@ def render(doc: dict[str, Any]) -> str:
         for key in by_key.get(flavour, {}):
             if key not in keys:
                 keys.append(key)
+    webrtc = is_webrtc(doc)
+    judge = webrtc_verdict if webrtc else verdict
     lines = [
         "| client | call | callee answers | stock | patched |",
         "| --- | --- | --- | --- | --- |",
     ]
     for profile, direction, answer in keys:
-        cells = [verdict(by_key.get(f, {}).get((profile, direction, answer))) for f in FLAVOURS]
+        cells = [judge(by_key.get(f, {}).get((profile, direction, answer))) for f in FLAVOURS]
         lines.append(
             f"| {profile} | {DIRECTIONS.get(direction, direction)} | "
             f"{ANSWERS.get(answer, answer)} | {cells[0]} | {cells[1]} |"
@@ -93,6 +140,9 @@ def render(doc: dict[str, Any]) -> str:
             and c.get("ice_after_answer_asterisk") is not None
         ]
         worst = f"; slowest ICE after answer {_seconds(max(times))}" if times else ""
+        if webrtc:
+            browsers = sorted({c["browser"] for c in cells if c.get("browser")})
+            worst = f"; {', '.join(browsers)}"
         lines.append(
             f"- {flavour}: build `{col.get('build')}` (Asterisk {col.get('asterisk')}, "
             f"{len(col.get('patches', []))} patches), {passed} of {len(cells)} cells pass"
@@ -101,11 +151,11 @@ def render(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def replace_block(readme: str, table: str) -> str:
-    start, end = readme.find(BEGIN), readme.find(END)
+def replace_block(readme: str, table: str, begin: str = BEGIN, end_mark: str = END) -> str:
+    start, end = readme.find(begin), readme.find(end_mark)
     if start < 0 or end < start:
-        raise SystemExit(f"README has no {BEGIN} ... {END} block")
-    return readme[: start + len(BEGIN)] + "\n" + table + "\n" + readme[end:]
+        raise SystemExit(f"README has no {begin} ... {end_mark} block")
+    return readme[: start + len(begin)] + "\n" + table + "\n" + readme[end:]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     if doc.get("version") != 1:
         raise SystemExit(f"{args.results}: not a version-1 matrix result")
     old = args.readme.read_text()
-    new = replace_block(old, render(doc))
+    marks = (WEBRTC_BEGIN, WEBRTC_END) if is_webrtc(doc) else (BEGIN, END)
+    new = replace_block(old, render(doc), *marks)
     if args.check:
         return int(new != old)
     if new != old:

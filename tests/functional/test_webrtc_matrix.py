@@ -17,6 +17,13 @@ the browser, the browser creates its answer - and so gathers, trickles and check
 it accepts, so Asterisk has nothing to check while it rings: 60 s there is the same call as
 10 s (the 10 s cells of that direction stay).
 
+`conversations-webrtc` (issue 12 item 6): Chromium with `a=ice-options:renomination` munged
+into both descriptions (the page's `renomination` option), calling out, as the Conversations
+of the write-up did. A tcpdump capture on the rig's veth, read by tshark, must show the
+browser's checks nominating with NOMINATION (0xC001) and never with USE-CANDIDATE (libwebrtc
+does exactly that once both sides signal the option: test_webrtc_rig.py shows it between two
+browsers, with a control); the patched build must pass the cell, stock fails it.
+
 Stock fails every cell, and for each `callctl ice analyze` must name the cause in the cell's
 debug capture (STOCK_CAUSES: the signatures of controller/callctl/icelog/webrtc.py).
 Results: `$CALLCTL_WEBRTC_MATRIX_OUT` or `webrtc-matrix.json` in the pytest basetemp, in the
@@ -37,20 +44,31 @@ import pytest
 from callctl.sandbox.manager import free_port
 from support.jingle.fixtures import AsteriskFactory
 from support.jingle.matrix import CARRIER_IP, RING_LONG, TRUNK, CellSpec, matrix
+from support.jingle.netns import RigNet
 from support.webrtc import cells
+from support.webrtc.capture import binding_requests, nominations, tcpdump
 from support.webrtc.fixtures import BrowserFactory
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.slow]
 
 RING_VERY_LONG = 60.0
-BROWSERS = {"chromium-webrtc": "chromium", "firefox-webrtc": "firefox"}
+# profile -> (browser, renomination munged into both descriptions)
+BROWSERS = {
+    "chromium-webrtc": ("chromium", False),
+    "firefox-webrtc": ("firefox", False),
+    "conversations-webrtc": ("chromium", True),
+}
 SPECS = [
     CellSpec(profile, direction, ring)
-    for profile in BROWSERS
+    for profile in ("chromium-webrtc", "firefox-webrtc")
     for direction in ("out", "in")
     for ring in (0.0, RING_LONG, RING_VERY_LONG)
     if not (direction == "in" and ring == RING_VERY_LONG)
 ]
+# Issue 12 item 6: Chromium as the Conversations of the write-up, calling out (the direction
+# where the client is the controlling agent and so the one that nominates).
+CONVERSATIONS = CellSpec("conversations-webrtc", "out", 0.0)
+SPECS.append(CONVERSATIONS)
 RING_TIMEOUT = 90  # the daemon's policy: longer than the longest ring
 # The chan_motif patches of issue 12 items 1-3 (XEP-0320 DTLS-SRTP, rtcp-mux offered, what real
 # clients send). A patched build without all of them cannot pass a real-client cell: its
@@ -115,7 +133,13 @@ def save_column(
 def judge(flavour: str, result: cells.BrowserCellResult) -> str | None:
     """None when the cell came out as predicted, else what is wrong."""
     if flavour == "patched":
-        return None if result.passed else "patched must pass"
+        if not result.passed:
+            return "patched must pass"
+        if result.spec == CONVERSATIONS and not (
+            result.nominations.get("nomination") and not result.nominations.get("use_candidate")
+        ):
+            return f"the capture must show NOMINATION and no USE-CANDIDATE: {result.nominations}"
+        return None
     if result.passed:
         return "stock must fail every real-client cell"
     if result.error:
@@ -135,6 +159,7 @@ async def test_webrtc_interop_matrix(
     tmp_path: Path,
     flavour: str,
     jingle_asterisk: AsteriskFactory,
+    jingle_net: RigNet,
     webrtc_browser: BrowserFactory,
 ) -> None:
     stock = flavour == "stock"
@@ -156,7 +181,10 @@ async def test_webrtc_interop_matrix(
         trunks=[{"name": TRUNK, "host": CARRIER_IP, "port": carrier_port}],
     )
     # Browsers start before the cells (a browser that cannot start fails the test here).
-    browsers = {p: await webrtc_browser(kind, resource=f"w-{kind}") for p, kind in BROWSERS.items()}
+    browsers = {
+        p: await webrtc_browser(kind, resource=f"w-{p}", renomination=renomination)
+        for p, (kind, renomination) in BROWSERS.items()
+    }
     only = os.environ.get("CALLCTL_WEBRTC_ONLY")  # e.g. chromium-webrtc/out/at-once (debugging)
     specs = [s for s in SPECS if not only or s.key == only]
     results = []
@@ -164,7 +192,13 @@ async def test_webrtc_interop_matrix(
         flavour, sandbox, ast, browsers, carrier_port, tmp_path, ring_timeout=RING_TIMEOUT
     ) as m:
         for spec in specs:
-            result = await cells.run(m, spec, browsers[spec.profile])
+            if spec == CONVERSATIONS:  # the browser's checks, on the veth, read by tshark
+                pcap = tmp_path / "conversations-webrtc.pcap"
+                with tcpdump(pcap, jingle_net.host_link):
+                    result = await cells.run(m, spec, browsers[spec.profile])
+                result.nominations = nominations(binding_requests(pcap), jingle_net.ns_addr)
+            else:
+                result = await cells.run(m, spec, browsers[spec.profile])
             results.append(result)
             print(("PASS " if result.passed else "FAIL ") + result.why(), flush=True)
     out = results_path(tmp_path_factory.getbasetemp())
