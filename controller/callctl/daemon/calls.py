@@ -5,10 +5,11 @@ placed towards candidates (trunks for outbound, JIDs for inbound), one at a time
 sequential ringing) or all at once (parallel ringing). The executor (stasis.py) performs the
 effects in order and feeds ARI events back in.
 
-A `handoff` call (the fast path, callctl.daemon.handoff) has no bridge: each DialLeg is a
-Dial() the dialplan runs on the caller's channel, so a leg's id is only a label, parallel
-candidates form one leg, and the call learns what happened from `dial_returned` (Dial() came
-back unanswered), `leg_answered` and `handoff_ended` (the caller's channel hung up).
+The machine knows nothing of how its effects are carried out: each dispatch mode
+(callctl.daemon.bridge, callctl.daemon.dialplan) performs them its own way. In the dialplan
+mode a leg is a destination of a Dial() on the caller's channel, not a channel of ours: that
+mode skips the bridge and the legs' hangups, and reports a Dial() that came back unanswered
+with `legs_returned` (every leg it rang ended with that status).
 
     DIALING -> RINGING/EARLY_MEDIA -> ANSWERED -> ENDED
         \\____________________________________/^  (every failure, refusal, hangup)
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from callctl.routing.causes import Cause, outcome, should_failover
+from callctl.routing.dialstring import DialTarget
 
 
 class Direction(StrEnum):
@@ -43,16 +45,10 @@ class LegState(StrEnum):
     GONE = "gone"
 
 
-@dataclass(frozen=True)
-class Candidate:
-    label: str  # trunk name (outbound) or JID (inbound): for logs and `callctl calls`
-    dial_string: str  # built by callctl.routing.dialstring only
-
-
 @dataclass
 class Leg:
-    channel_id: str
-    candidate: Candidate
+    channel_id: str  # our channel (bridge mode), else a label for the destination
+    target: DialTarget
     state: LegState = LegState.DIALING
     dialstatus: str = ""
     cause: int | None = None
@@ -74,8 +70,10 @@ class SetupBridge:
 
 @dataclass(frozen=True)
 class DialLeg:
+    """Ring `target`. Several in one effect list ring at once (parallel ringing)."""
+
     channel_id: str
-    endpoint: str
+    target: DialTarget
     bridge_id: str
     caller_channel: str
     timeout: int
@@ -136,7 +134,7 @@ class Call:
     id: str
     direction: Direction
     caller_channel: str
-    candidates: tuple[Candidate, ...]
+    candidates: tuple[DialTarget, ...]
     started: float  # monotonic seconds, from the executor's clock
     ring_timeout: int
     parallel: bool = False
@@ -149,7 +147,6 @@ class Call:
     answered_at: float | None = None
     final_cause: int | None = None
     caller_gone: bool = False
-    handoff: bool = False
     _next: int = 0
 
     @property
@@ -174,7 +171,7 @@ class Call:
         """The candidate of the answered leg, else of the newest leg."""
         leg = self.leg(self.answered_leg) if self.answered_leg else None
         leg = leg or (self.legs[-1] if self.legs else None)
-        return leg.candidate.label if leg else None
+        return leg.target.label if leg else None
 
     def setup_seconds(self) -> float | None:
         return None if self.answered_at is None else self.answered_at - self.started
@@ -184,8 +181,6 @@ class Call:
     def start(self) -> list[Effect]:
         if not self.candidates:
             return self._finish(int(Cause.NO_ROUTE_DESTINATION))
-        if self.handoff:
-            return [self._dial_next()]
         effects: list[Effect] = [SetupBridge(self.bridge_id, self.caller_channel, self.caller_id)]
         count = len(self.candidates) if self.parallel else 1
         for _ in range(count):
@@ -230,8 +225,6 @@ class Call:
         self.phase = Phase.ANSWERED
         self.answered_leg = channel_id
         self.answered_at = now
-        if self.handoff:
-            return []  # Dial() answers the caller and bridges by itself
         effects: list[Effect] = [Answer(self.caller_channel)]
         for other in self.live_legs():
             if other is not leg:
@@ -265,22 +258,16 @@ class Call:
         self.caller_gone = True
         return self._finish(cause or int(Cause.NORMAL_CLEARING), by_caller=True)
 
-    def dial_returned(self, dialstatus: str, cause: int | None) -> list[Effect]:
-        """Fast path: Dial() came back to the controller without an answer."""
-        if self.ended or not self.legs:
-            return []
-        leg = self.legs[-1]
-        self.leg_dialstatus(leg.channel_id, dialstatus)
-        return self.leg_gone(leg.channel_id, cause)
+    def legs_returned(self, dialstatus: str, cause: int | None) -> list[Effect]:
+        """Every live leg ended with this status (a Dial() came back unanswered)."""
+        effects: list[Effect] = []
+        for leg in self.live_legs():
+            self.leg_dialstatus(leg.channel_id, dialstatus)
+            effects += self.leg_gone(leg.channel_id, cause)
+        return effects
 
-    def handoff_ended(self, cause: int | None, now: float) -> list[Effect]:
-        """Fast path: the caller's channel hung up, whoever ended the call."""
-        if self.ended:
-            return []
-        self.caller_gone = True
-        if self.answered_leg is not None:
-            return self._finish(cause or int(Cause.NORMAL_CLEARING))
-        return self._finish(cause or int(Cause.NORMAL_CLEARING), by_caller=True)
+    def first_live_leg(self) -> Leg | None:
+        return next(iter(self.live_legs()), None)
 
     def hangup(self, cause: int = Cause.NORMAL_CLEARING) -> list[Effect]:
         """Ended from outside (`callctl hangup`, shutdown, reconcile)."""
@@ -291,20 +278,13 @@ class Call:
     # -- internals -------------------------------------------------------------------------
 
     def _dial_next(self) -> DialLeg:
-        candidate = self.candidates[self._next]
+        target = self.candidates[self._next]
         self._next += 1
-        if self.handoff and self.parallel:
-            # One Dial() rings them all: one leg, its dial strings joined by Dial's '&'.
-            candidate = Candidate(
-                ",".join(c.label for c in self.candidates),
-                "&".join(c.dial_string for c in self.candidates),
-            )
-            self._next = len(self.candidates)
-        leg = Leg(f"{self.id}-{self._next}", candidate)
+        leg = Leg(f"{self.id}-{self._next}", target)
         self.legs.append(leg)
         return DialLeg(
             channel_id=leg.channel_id,
-            endpoint=candidate.dial_string,
+            target=target,
             bridge_id=self.bridge_id,
             caller_channel=self.caller_channel,
             timeout=self.ring_timeout,
@@ -329,18 +309,15 @@ class Call:
         answered = self.answered_leg is not None
         self.phase = Phase.ENDED
         self.final_cause = cause
-        # A handoff leg is not a channel of ours: hanging up the caller ends its Dial().
-        effects: list[Effect] = (
-            [] if self.handoff else [Hangup(leg.channel_id, cause) for leg in self.live_legs()]
-        )
+        effects: list[Effect] = [Hangup(leg.channel_id, cause) for leg in self.live_legs()]
         for leg in self.live_legs():
             leg.state = LegState.GONE
-            if self.handoff and leg.cause is None:
-                leg.cause = cause  # no event will bring the leg's own
+            if leg.cause is None:
+                leg.cause = cause  # ended by us: no event will bring the leg's own
         if not self.caller_gone:
             effects.append(Hangup(self.caller_channel, cause))
             self.caller_gone = True
-        if self.legs and not self.handoff:
+        if self.legs:
             effects.append(DestroyBridge(self.bridge_id))
         if answered:
             result = "answered"
@@ -363,7 +340,7 @@ class Call:
             "legs": [
                 {
                     "channel": leg.channel_id,
-                    "target": leg.candidate.label,
+                    "target": leg.target.label,
                     "state": str(leg.state),
                     "cause": leg.cause,
                 }

@@ -51,7 +51,9 @@ class Plan:
         return not (self.lost or self.answered or self.orphan_channels or self.orphan_bridges)
 
 
-def plan(calls: Iterable[Call], snap: Snapshot) -> Plan:
+def plan(calls: Iterable[Call], snap: Snapshot, legs_are_channels: bool = True) -> Plan:
+    """`legs_are_channels` is False on the fast path (callctl.daemon.dialplan): a leg is a
+    destination of a Dial() on the caller's channel, not a channel of ours."""
     result = Plan()
     known_channels: set[str] = set()
     known_bridges: set[str] = set()
@@ -62,7 +64,7 @@ def plan(calls: Iterable[Call], snap: Snapshot) -> Plan:
         known_bridges.add(call.bridge_id)
         if call.caller_channel not in snap.channels:
             result.lost.append((call.id, call.caller_channel))
-        if call.handoff:
+        if not legs_are_channels:
             # Its legs are Dial()'s channels, not ours: the caller's channel tells all. Back
             # in the app with a live leg means Dial() returned while events were not
             # arriving; why is unknown, so the leg counts as lost (no failover).

@@ -32,6 +32,7 @@ from callctl.asterisk.reconnect import keep_connected, retry_policy
 from callctl.daemon import handoff, http
 from callctl.daemon.amilink import AmiLink
 from callctl.daemon.calls import TEMPORARY
+from callctl.daemon.dialplan import DialplanDispatch
 from callctl.daemon.logfmt import kv
 from callctl.daemon.metrics import Metrics
 from callctl.daemon.stasis import EVENTS, Router
@@ -75,8 +76,14 @@ class Daemon:
         self.ari = AriClient(config.ari, pooled=config.ari.base.startswith("http:"))
         fast = config.dispatch == "dialplan"
         self.router = Router(
-            self.ari, config.routing, self.metrics, standins=config.standins, handoff=fast
+            self.ari,
+            config.routing,
+            self.metrics,
+            standins=config.standins,
+            dispatch=config.dispatch,
         )
+        # The fast path's own home: it follows its calls through AMI (DialEnd, Hangup).
+        self.dialplan = self.router.mode if isinstance(self.router.mode, DialplanDispatch) else None
         self.xmpp: Component | None = None
         if config.xmpp_component is not None and config.routing.gateway is not None:
             self.xmpp = xmppgw_link.component_for(
@@ -165,7 +172,7 @@ class Daemon:
             metrics=self.render_metrics,
             calls=self.router.snapshot,
             hangup=self.router.hangup_call,
-            refresh=self.router.refresh if self.router.handoff else None,
+            refresh=self.dialplan.refresh if self.dialplan is not None else None,
         )
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -254,8 +261,8 @@ class Daemon:
 
     def _ami_event(self, event: Any) -> None:
         news = handoff.parse_ami_event(event)
-        if news is not None:
-            self.router.report(news)
+        if news is not None and self.dialplan is not None:
+            self.dialplan.report(news)
 
     def _ami_reconnected(self) -> None:
         self.metrics.reconnects.inc(interface="ami")

@@ -8,14 +8,8 @@ causes.should_failover(cause), causes.outcome(cause), causes.cause_from_sip(stat
 
 from callctl.routing.causes import Cause, Outcome, should_failover
 from callctl.routing.config import ConfigError, load_config, parse_config
-from callctl.routing.decide import (
-    InboundDecision,
-    OutboundDecision,
-    RingTarget,
-    TrunkLeg,
-    inbound,
-    outbound,
-)
+from callctl.routing.decide import InboundDecision, OutboundDecision, inbound, outbound
+from callctl.routing.dialstring import DialTarget
 from callctl.routing.model import RingMode, RoutingConfig
 from callctl.routing.names import caller_key
 from callctl.routing.policy import Reason
@@ -23,14 +17,13 @@ from callctl.routing.policy import Reason
 __all__ = [
     "Cause",
     "ConfigError",
+    "DialTarget",
     "InboundDecision",
     "OutboundDecision",
     "Outcome",
     "Reason",
     "RingMode",
-    "RingTarget",
     "RoutingConfig",
-    "TrunkLeg",
     "caller_key",
     "inbound",
     "load_config",

@@ -137,7 +137,8 @@ def cause_from_sip(status: int) -> int:
     return int(Cause.NORMAL_CLEARING)
 
 
-def ari_hangup_params(cause: int) -> dict[str, str]:
-    """Query parameters for ARI's channel hangup that carry `cause` to the other leg."""
+def ari_hangup_reason(cause: int) -> tuple[str | None, int | None]:
+    """(reason, reason_code) for ARI's channel hangup, carrying `cause` to the other side:
+    ARI's name for it when it has one, else the number itself."""
     reason = _ARI_REASONS.get(cause)
-    return {"reason": reason} if reason else {"reason_code": str(int(cause))}
+    return (reason, None) if reason else (None, int(cause))

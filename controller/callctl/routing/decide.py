@@ -13,23 +13,12 @@ from typing import Any
 
 from callctl.routing import dialstring
 from callctl.routing.causes import Cause
+from callctl.routing.dialstring import DialTarget
 from callctl.routing.model import RingMode, Route, RoutingConfig
 from callctl.routing.names import caller_key
 from callctl.routing.numbers import NumberError, NumberingPlan, is_e164, normalise
 from callctl.routing.patterns import Pattern, first_match
 from callctl.routing.policy import Reason, Refusal, check_destination, check_limit
-
-
-@dataclass(frozen=True)
-class TrunkLeg:
-    trunk: str
-    dial_string: str
-
-
-@dataclass(frozen=True)
-class RingTarget:
-    jid: str
-    dial_string: str
 
 
 @dataclass(frozen=True)
@@ -44,7 +33,7 @@ class OutboundDecision:
     caller_id: str | None
     number: str | None  # E.164
     route: str | None
-    legs: tuple[TrunkLeg, ...] = ()
+    legs: tuple[DialTarget, ...] = ()  # labelled with the trunk
     ring_timeout: int = 0
     hotline: bool = False  # no number was dialled: `number` is the caller's hotline
 
@@ -54,7 +43,7 @@ class OutboundDecision:
 
     @property
     def trunks(self) -> tuple[str, ...]:
-        return tuple(leg.trunk for leg in self.legs)
+        return tuple(leg.label for leg in self.legs)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -85,12 +74,16 @@ class InboundDecision:
     cause: Cause | None
     number: str | None  # the DID in E.164
     mode: RingMode | None = None
-    targets: tuple[RingTarget, ...] = ()
+    targets: tuple[DialTarget, ...] = ()  # labelled with the JID
     ring_timeout: int = 0  # per target when sequential, for all at once when parallel
 
     @property
     def dial_strings(self) -> tuple[str, ...]:
         return tuple(target.dial_string for target in self.targets)
+
+    @property
+    def jids(self) -> tuple[str, ...]:
+        return tuple(target.label for target in self.targets)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -102,7 +95,7 @@ class InboundDecision:
             "cause_name": None if self.cause is None else self.cause.name,
             "number": self.number,
             "mode": None if self.mode is None else str(self.mode),
-            "jids": [target.jid for target in self.targets],
+            "jids": list(self.jids),
             "dial_strings": list(self.dial_strings),
             "ring_timeout": self.ring_timeout,
         }
@@ -160,7 +153,7 @@ def outbound(
     if refusal is not None:
         return refuse(refusal, number)
     route, pattern = match
-    legs = tuple(TrunkLeg(trunk, dialstring.pjsip(number, trunk)) for trunk in route.trunks)
+    legs = tuple(dialstring.trunk_target(number, trunk) for trunk in route.trunks)
     return OutboundDecision(
         allowed=True,
         reason=Reason.OK,
@@ -183,9 +176,7 @@ def inbound(config: RoutingConfig, did: str) -> InboundDecision:
     if entry is None:
         why = "not a phone number" if number is None else f"{number} is not a configured DID"
         return InboundDecision(False, Reason.UNKNOWN_DID, why, Cause.UNALLOCATED, number)
-    targets = tuple(
-        RingTarget(jid, dialstring.motif(config.motif_endpoint, jid)) for jid in entry.jids
-    )
+    targets = tuple(dialstring.jid_target(config.motif_endpoint, jid) for jid in entry.jids)
     return InboundDecision(
         allowed=True,
         reason=Reason.OK,

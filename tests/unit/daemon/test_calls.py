@@ -6,14 +6,15 @@ import pytest
 from callctl.daemon import calls as C
 from callctl.daemon.calls import Direction, Phase
 from callctl.routing.causes import Cause
+from callctl.routing.dialstring import DialTarget
 
 TRUNKS = (
-    C.Candidate("carrier-a", "PJSIP/+15551230000@carrier-a"),
-    C.Candidate("carrier-b", "PJSIP/+15551230000@carrier-b"),
+    DialTarget("carrier-a", "PJSIP/+15551230000@carrier-a"),
+    DialTarget("carrier-b", "PJSIP/+15551230000@carrier-b"),
 )
 JIDS = (
-    C.Candidate("a@example.org/x", "Motif/xmpp-gw/a@example.org/x"),
-    C.Candidate("b@example.org", "Motif/xmpp-gw/b@example.org"),
+    DialTarget("a@example.org/x", "Motif/xmpp-gw/a@example.org/x"),
+    DialTarget("b@example.org", "Motif/xmpp-gw/b@example.org"),
 )
 
 
@@ -52,7 +53,7 @@ def test_outbound_answer_bridges_and_measures_setup() -> None:
         C.SetupBridge("callctl-1-br", "chan", "+15550104400"),
         C.DialLeg(
             "callctl-1-1",
-            "PJSIP/+15551230000@carrier-a",
+            TRUNKS[0],
             "callctl-1-br",
             "chan",
             30,
@@ -92,7 +93,7 @@ def test_carrier_trouble_fails_over_to_next_trunk(cause: int) -> None:
     assert effects == [
         C.DialLeg(
             "callctl-1-2",
-            "PJSIP/+15551230000@carrier-b",
+            TRUNKS[1],
             "callctl-1-br",
             "chan",
             30,
@@ -172,9 +173,7 @@ def test_sequential_ringing_tries_next_whatever_the_cause() -> None:
     assert kinds(call.start()) == ["SetupBridge", "DialLeg"]
     call.leg_dialstatus("callctl-2-1", "NOANSWER")
     effects = call.leg_gone("callctl-2-1", 16)
-    assert effects == [
-        C.DialLeg("callctl-2-2", "Motif/xmpp-gw/b@example.org", "callctl-2-br", "trunk", 15, None)
-    ]
+    assert effects == [C.DialLeg("callctl-2-2", JIDS[1], "callctl-2-br", "trunk", 15, None)]
 
 
 def test_outside_hangup_and_lost_channels() -> None:

@@ -11,8 +11,10 @@ import pytest
 from callctl.daemon import calls as C
 from callctl.daemon import handoff, reconcile
 from callctl.daemon.calls import Direction, Phase
+from callctl.daemon.dialplan import DialplanDispatch
 from callctl.daemon.stasis import Router
 from callctl.paths import REPO_ROOT
+from callctl.routing.dialstring import DialTarget
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from support.daemon_fakes import DESTINATIONS, HOSTILE, RecordingAri, config, stasis_start
@@ -70,7 +72,7 @@ async def test_router_hands_off_only_configured_shapes(jid: str, dest: str, inbo
     router = Router(
         ari,
         config(),
-        handoff=True,
+        dispatch="dialplan",
         standins={"alice@example.org/a": "ph-a", "alice@example.org/b": "ph-b"},
     )
     name = jid if inbound else f"alice@example.org/{jid}"
@@ -133,12 +135,12 @@ def test_dialplan_has_the_fast_path_context() -> None:
 # -- state machine -------------------------------------------------------------------------
 
 TRUNKS = (
-    C.Candidate("carrier-a", TRUNK_A),
-    C.Candidate("carrier-b", "PJSIP/+15551230000@carrier-b"),
+    DialTarget("carrier-a", TRUNK_A),
+    DialTarget("carrier-b", "PJSIP/+15551230000@carrier-b"),
 )
 JIDS = (
-    C.Candidate("a@example.org/x", "Motif/gw/a@example.org/x"),
-    C.Candidate("b@example.org", "Motif/gw/b@example.org"),
+    DialTarget("a@example.org/x", "Motif/gw/a@example.org/x"),
+    DialTarget("b@example.org", "Motif/gw/b@example.org"),
 )
 
 
@@ -151,41 +153,48 @@ def out_call() -> C.Call:
         started=100.0,
         ring_timeout=30,
         caller_id="+15550104400",
-        handoff=True,
     )
 
 
-def test_handoff_call_dials_without_a_bridge_and_fails_over() -> None:
+def performed(call: C.Call, effects: list[C.Effect]) -> list[C.Effect]:
+    """The effects the dialplan mode turns into requests (the others are Dial()'s)."""
+    mode = DialplanDispatch(Router(RecordingAri(), config(), dispatch="dialplan"))
+    return [effect for effect, _ in mode.steps(call, effects)]
+
+
+def test_dialplan_mode_dials_without_a_bridge_and_fails_over() -> None:
     call = out_call()
-    (first,) = call.start()
-    assert isinstance(first, C.DialLeg) and first.endpoint == TRUNK_A
-    (second,) = call.dial_returned("CONGESTION", 34)
-    assert isinstance(second, C.DialLeg) and second.endpoint.endswith("@carrier-b")
-    effects = call.dial_returned("BUSY", 17)
+    (first,) = performed(call, call.start())  # no bridge to set up
+    assert isinstance(first, C.DialLeg) and first.target == TRUNKS[0]
+    (second,) = performed(call, call.legs_returned("CONGESTION", 34))
+    assert isinstance(second, C.DialLeg) and second.target == TRUNKS[1]
+    effects = call.legs_returned("BUSY", 17)
+    assert effects[-1] == C.Finished("busy", 17)
     # no leg to hang up and no bridge: hanging up the caller ends it all
-    assert effects == [C.Hangup("chan", 17), C.Finished("busy", 17)]
+    assert performed(call, effects) == [C.Hangup("chan", 17)]
 
 
-def test_handoff_call_answered_then_ended() -> None:
+def test_dialplan_mode_answered_then_ended() -> None:
     call = out_call()
     call.start()
-    assert call.leg_answered(call.legs[0].channel_id, 101.5) == []  # Dial() answers by itself
+    assert performed(call, call.leg_answered(call.legs[0].channel_id, 101.5)) == []  # Dial()'s
     assert call.phase is Phase.ANSWERED and call.setup_seconds() == 1.5
-    effects = call.handoff_ended(16, 130.0)
-    assert effects == [C.Finished("answered", 16)]
+    effects = call.caller_hung_up(16)
+    assert effects[-1] == C.Finished("answered", 16) and performed(call, effects) == []
     assert call.to_dict(130.0)["legs"] == [
         {"channel": "callctl-1-1", "target": "carrier-a", "state": "gone", "cause": 16}
     ]
-    assert call.handoff_ended(16, 131.0) == []
+    assert call.caller_hung_up(16) == []
 
 
-def test_handoff_caller_abandons_while_ringing() -> None:
+def test_dialplan_mode_caller_abandons_while_ringing() -> None:
     call = out_call()
     call.start()
-    assert call.handoff_ended(None, 103.0) == [C.Finished("abandoned", 16)]
+    effects = call.caller_hung_up(None)
+    assert effects[-1] == C.Finished("abandoned", 16) and performed(call, effects) == []
 
 
-def test_handoff_parallel_ringing_is_one_dial() -> None:
+def test_parallel_ringing_is_one_dial() -> None:
     call = C.Call(
         id="callctl-2",
         direction=Direction.INBOUND,
@@ -194,29 +203,28 @@ def test_handoff_parallel_ringing_is_one_dial() -> None:
         started=0.0,
         ring_timeout=15,
         parallel=True,
-        handoff=True,
     )
-    (leg,) = call.start()
-    assert isinstance(leg, C.DialLeg)
-    assert leg.endpoint == "Motif/gw/a@example.org/x&Motif/gw/b@example.org"
-    assert call.dial_returned("NOANSWER", 16) == [
-        C.Hangup("trunk", 19),
-        C.Finished("no-answer", 19),
-    ]
+    effects = call.start()
+    assert [e.target for e in effects if isinstance(e, C.DialLeg)] == list(JIDS)
+    (dial,) = performed(call, effects)  # both targets in the one Dial()
+    assert isinstance(dial, C.DialLeg) and dial.target == JIDS[0]
+    ended = call.legs_returned("NOANSWER", 16)
+    assert ended[-1] == C.Finished("no-answer", 19)
+    assert performed(call, ended) == [C.Hangup("trunk", 19)]
 
 
 def test_reconcile_checks_only_the_caller_of_a_handoff_call() -> None:
     call = out_call()
     call.start()
     alive = reconcile.Snapshot(channels={"chan": "Ring"}, bridges=frozenset())
-    assert reconcile.plan([call], alive).empty  # its leg label is no channel: not "lost"
+    assert reconcile.plan([call], alive, False).empty  # its leg label is no channel: not lost
     gone = reconcile.Snapshot(channels={}, bridges=frozenset())
-    assert reconcile.plan([call], gone).lost == [("callctl-1", "chan")]
+    assert reconcile.plan([call], gone, False).lost == [("callctl-1", "chan")]
     # back in the app with a leg still live: Dial() returned while events were lost
     back = reconcile.Snapshot(
         channels={"chan": "Ring"}, bridges=frozenset(), app_channels=frozenset({"chan"})
     )
-    assert reconcile.plan([call], back).lost == [("callctl-1", "callctl-1-1")]
+    assert reconcile.plan([call], back, False).lost == [("callctl-1", "callctl-1-1")]
 
 
 # -- router ----------------------------------------------------------------------------------
@@ -224,7 +232,7 @@ def test_reconcile_checks_only_the_caller_of_a_handoff_call() -> None:
 
 async def test_router_hands_off_then_follows_the_call() -> None:
     ari = RecordingAri()
-    router = Router(ari, config(), handoff=True, clock=lambda: 10.0)
+    router = Router(ari, config(), dispatch="dialplan", clock=lambda: 10.0)
     router.handle(stasis_start("1.1", "from-jingle", "(555) 123-0000"))
     await router.settle()
     (call,) = router.calls.values()
@@ -241,10 +249,12 @@ async def test_router_hands_off_then_follows_the_call() -> None:
     router.handle(stasis_start("1.1", "dialed", "CONGESTION", "34"))
     await router.settle()
     assert ari.log[-2][3].startswith("PJSIP/+15551230000@carrier-b,")
-    router.report(handoff.Answered("someone-else"))  # not a caller of ours: ignored
-    router.report(handoff.Answered("1.1"))
+    fast = router.mode
+    assert isinstance(fast, DialplanDispatch)
+    fast.report(handoff.Answered("someone-else"))  # not a caller of ours: ignored
+    fast.report(handoff.Answered("1.1"))
     assert call.phase is Phase.ANSWERED and call.trunk == "carrier-b"
-    router.report(handoff.Ended("1.1", 16))
+    fast.report(handoff.Ended("1.1", 16))
     await router.settle()
     assert not router.calls and ari.log[-1][0] == "continue"  # no hangup: already gone
     assert router.metrics.calls.get(direction="outbound", outcome="answered") == 1
@@ -253,7 +263,7 @@ async def test_router_hands_off_then_follows_the_call() -> None:
 
 async def test_router_hangs_up_a_return_it_does_not_know() -> None:
     ari = RecordingAri()
-    router = Router(ari, config(), handoff=True)
+    router = Router(ari, config(), dispatch="dialplan")
     router.handle(stasis_start("9.9", "dialed", "BUSY", "17"))
     await router.settle()
     assert ari.log == [("hangup", "9.9", "congestion")]
@@ -261,7 +271,7 @@ async def test_router_hangs_up_a_return_it_does_not_know() -> None:
 
 async def test_router_handoff_caller_gone_before_continue() -> None:
     ari = RecordingAri()
-    router = Router(ari, config(), handoff=True)
+    router = Router(ari, config(), dispatch="dialplan")
 
     async def gone(channel_id: str, variable: str, value: str) -> None:
         from callctl.asterisk.ari import AriNotFound
@@ -282,11 +292,12 @@ async def test_refresh_learns_an_answer_missed_during_an_ami_gap() -> None:
             return {"id": channel_id, "state": "Up"}
 
     ari = Ari()
-    router = Router(ari, config(), handoff=True, clock=lambda: 12.0)
+    router = Router(ari, config(), dispatch="dialplan", clock=lambda: 12.0)
     router.handle(stasis_start("1.1", "from-jingle", "5551230000"))
     await router.settle()
     (call,) = router.calls.values()
     assert call.phase is Phase.DIALING
-    await router.refresh()
+    assert isinstance(router.mode, DialplanDispatch)
+    await router.mode.refresh()
     assert ("get", "1.1") in ari.log
     assert call.phase is Phase.ANSWERED and router.snapshot()[0]["state"] == "answered"

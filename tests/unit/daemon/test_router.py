@@ -14,7 +14,9 @@ from callctl.asterisk.ari import Event
 from callctl.daemon import calls as C
 from callctl.daemon import http, logfmt, reconcile
 from callctl.daemon.metrics import Histogram, Metrics
-from callctl.daemon.stasis import Router, standin_dial_string
+from callctl.daemon.stasis import Router
+from callctl.routing import dialstring
+from callctl.routing.dialstring import DialTarget
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from support.daemon_fakes import (
@@ -35,7 +37,7 @@ def started_call(call_id: str = "callctl-aa") -> C.Call:
         id=call_id,
         direction=C.Direction.OUTBOUND,
         caller_channel="1.1",
-        candidates=(C.Candidate("t", "PJSIP/+1@t"),),
+        candidates=(DialTarget("t", "PJSIP/+1@t"),),
         started=0,
         ring_timeout=5,
     )
@@ -210,9 +212,9 @@ async def test_router_inbound_standin_and_failed_create() -> None:
 
 
 def test_standin_names_are_checked() -> None:
-    assert standin_dial_string("ph-a") == "PJSIP/ph-a"
+    assert dialstring.endpoint_target("a@x", "ph-a") == DialTarget("a@x", "PJSIP/ph-a")
     with pytest.raises(ValueError):
-        standin_dial_string("ph&PJSIP/evil")
+        dialstring.endpoint_target("a@x", "ph&PJSIP/evil")
 
 
 async def test_router_reconcile_cleans_orphans_and_ends_lost_calls() -> None:
@@ -300,7 +302,7 @@ async def test_settle_is_bounded() -> None:
     async def forever() -> None:
         await asyncio.sleep(60)
 
-    router._spawn(forever())
+    router.spawn(forever())
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     await router.settle(0.2)

@@ -7,7 +7,7 @@ from callctl.routing.causes import (
     FAILOVER_CAUSES,
     Cause,
     Outcome,
-    ari_hangup_params,
+    ari_hangup_reason,
     cause_from_sip,
     outcome,
     should_failover,
@@ -60,8 +60,8 @@ def test_unknown_cause_is_failed() -> None:
     assert not should_failover(99)
 
 
-def test_ari_hangup_params() -> None:
-    assert ari_hangup_params(17) == {"reason": "busy"}
-    assert ari_hangup_params(34) == {"reason": "congestion"}
-    assert ari_hangup_params(1) == {"reason": "unallocated"}
-    assert ari_hangup_params(102) == {"reason_code": "102"}
+def test_ari_hangup_reason() -> None:
+    assert ari_hangup_reason(17) == ("busy", None)
+    assert ari_hangup_reason(34) == ("congestion", None)
+    assert ari_hangup_reason(1) == ("unallocated", None)
+    assert ari_hangup_reason(102) == (None, 102)

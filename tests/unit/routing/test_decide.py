@@ -147,7 +147,7 @@ def test_inbound_parallel(config: RoutingConfig) -> None:
 def test_inbound_sequential_keeps_configured_order(config: RoutingConfig) -> None:
     d = inbound(config, "+15550104401")
     assert d.mode is RingMode.SEQUENTIAL
-    assert [t.jid for t in d.targets] == [
+    assert list(d.jids) == [
         "bob@example.org/phone",
         "bob@example.org/laptop",
         "alice@example.org",
