@@ -129,20 +129,33 @@ async def test_client_call_gets_dtls_srtp_with_asterisk_active(
     assert "does not match that of peer certificate" not in log
 
 
+@pytest.mark.parametrize("direction", ["client-calls", "asterisk-calls"])
 async def test_fingerprint_in_transport_info_before_the_accept_is_used(
-    asterisk_build: Any, jingle_asterisk: AsteriskFactory, jingle_clients: ClientFactory
+    direction: str,
+    asterisk_build: Any,
+    jingle_asterisk: AsteriskFactory,
+    jingle_clients: ClientFactory,
 ) -> None:
-    """The client's offer has no fingerprint; its transport-info right after has one."""
-    _, ast = await jingle_asterisk(asterisk_build)
+    """The client's fingerprint comes only in a transport-info sent before the session-accept:
+    after its offer (client calls) or before its answer (Asterisk calls)."""
+    sandbox, ast = await jingle_asterisk(asterisk_build)
     alice = await jingle_clients("alice", "chromium", dtls="on", fingerprint_in="transport-info")
-    call = await alice.call(ast.jid)
-    await asyncio.wait_for(call.accepted.wait(), 15)
+    if direction == "client-calls":
+        call = await alice.call(ast.jid)
+        await asyncio.wait_for(call.accepted.wait(), 15)
+        assert_fingerprint(call.session_accept, "active")
+    else:
+        call = await answer_call_from_asterisk(sandbox, ast, alice)
+        assert_fingerprint(call.session_initiate, "actpass")
     await echo(call)
 
-    sent = [r.jingle for r in call.records if r.direction == "out"]
-    assert sent[0].action == "session-initiate" and not sent[0].fingerprints()
-    assert any(j.action == "transport-info" and j.fingerprints() for j in sent)
-    assert_fingerprint(call.session_accept, "active")
+    sent = [r.jingle for r in call.records if r.direction == "out" and r.jingle.contents]
+    first_info = next(i for i, j in enumerate(sent) if j.action == "transport-info")
+    assert sent[first_info].fingerprints(), sent[first_info]
+    assert all(not j.fingerprints() for j in sent if j.action != "transport-info")
+    if direction == "asterisk-calls":
+        accept = next(i for i, j in enumerate(sent) if j.action == "session-accept")
+        assert first_info < accept
     assert call.dtls is not None and call.dtls.keyed, call.dtls
     assert call.counter.pcmu >= PACKETS - 5, call.counter
     await call.hangup()

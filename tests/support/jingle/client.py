@@ -117,9 +117,14 @@ class Call:
     # ---- actions ------------------------------------------------------------------------
 
     async def accept(self) -> None:
-        """Answer an incoming call: session-accept, then trickle our candidates."""
+        """Answer an incoming call: session-accept, then trickle our candidates. With
+        `fingerprint_in="transport-info"` the transport-info (carrying the fingerprint) goes
+        first and the session-accept has none."""
         if self.role != "responder":
             raise JingleError("only the responder accepts")
+        trickle_first = self.client.fingerprint_in == "transport-info"
+        if trickle_first:
+            await self._trickle()
         content = self._local_content(with_candidates=False)
         await self.client.send_jingle(
             self,
@@ -127,7 +132,9 @@ class Call:
         )
         self.accepted_at = time.monotonic()
         self.accepted.set()
-        await self._trickle()
+        if not trickle_first:
+            await self._trickle()
+        self._maybe_setup_dtls()
         self._maybe_start_ice()
 
     async def ring(self) -> None:
