@@ -10,7 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from callctl.ami import AmiConfig
+from callctl.asterisk.ami import AmiConfig
 from callctl.debug.service import DebugService
 from callctl.sandbox.manager import free_port
 from support.sipp import run_uac

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from callctl.ami import AmiConfig
+from callctl.asterisk.ami import AmiConfig
 from callctl.debug._model import Prior, parse_categories, plan_steps
 from callctl.debug.service import DebugService
 from callctl.errors import AsteriskUnavailable, UsageError

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from callctl.ami import AmiConfig
+from callctl.asterisk.ami import AmiConfig
 from callctl.debug.service import DebugExpiryWatcher, DebugService, credentials_from
 from callctl.errors import StateError
 from support.fake_ami import FakeAmiServer, FakeAsterisk

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from callctl.ami import AmiConfig
+from callctl.asterisk.ami import AmiConfig
 from callctl.cli import Console, main
 from callctl.debug.service import DebugService
 from callctl.errors import AsteriskUnavailable

@@ -8,7 +8,7 @@ import socket
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from callctl.ami import AmiConfig
+from callctl.asterisk.ami import AmiConfig
 from callctl.cli import Console, main
 from callctl.debug._model import CHANNEL_LEVELS
 from callctl.debug.service import DebugExpiryWatcher, DebugService, credentials_from
