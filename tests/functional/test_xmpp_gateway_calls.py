@@ -144,6 +144,9 @@ async def test_a_jmi_propose_to_a_number_jid_is_proceeded_and_the_call_reaches_t
     assert result.passed, result.why()
     finish = await jmi.wait("finish", 5, sid="jmi-out-1")
     assert finish.frm == proceed.frm and finish.reason == "success"
+    # The phone's 180 reached the client as Jingle ringing, and as JMI <ringing/> too.
+    verbs = [e.verb for e in jmi.events if e.sid == "jmi-out-1"]
+    assert verbs == ["proceed", "ringing", "finish"], verbs
 
 
 DID_ROUTING_JID = "alice@jingle.test"  # the DID rings the bare JID: every device of alice
