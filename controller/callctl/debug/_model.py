@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from callctl.debug.capture import CaptureSpec
 from callctl.errors import StateError, UsageError
 
 DEFAULT_DURATION = timedelta(minutes=15)
@@ -146,7 +147,8 @@ class Step:
 
 STEP_ORDER = ("channel", "core_debug", "pjproject", "pjsip_logger")
 # With --category, `categories` takes the place of `core_debug`.
-KNOWN_STEPS = frozenset((*STEP_ORDER, "categories"))
+# `capture` (tcpdump, not an AMI command) comes last, so it is stopped first.
+KNOWN_STEPS = frozenset((*STEP_ORDER, "categories", "capture"))
 
 # What a prior value may hold before it is put into a command: a forged or corrupt state
 # file must not smuggle a second word (or a line break) into an AMI `Command:` header.
@@ -206,6 +208,8 @@ def step_for(
         return Step(key, (f"pjproject set log level {level}",), (_pj_undo(prior),))
     if key == "pjsip_logger":
         return Step(key, ("pjsip set logger on",), _pjsip_restore(prior.pjsip_logger))
+    if key == "capture":
+        return Step(key, (), ())  # the service starts and stops it (callctl.debug.capture)
     if key == "categories":
         return Step(
             key,
@@ -215,7 +219,9 @@ def step_for(
     raise StateError(f"unknown debug step {key!r}")
 
 
-def plan_keys(prior: Prior, level: int, categories: tuple[str, ...] = ()) -> list[str]:
+def plan_keys(
+    prior: Prior, level: int, categories: tuple[str, ...] = (), capture: bool = False
+) -> list[str]:
     """The changes `on` makes, in order. Nothing that is already as wanted is touched.
 
     Without categories: the write-up's four steps (channel, core debug, pjproject, pjsip
@@ -230,6 +236,8 @@ def plan_keys(prior: Prior, level: int, categories: tuple[str, ...] = ()) -> lis
         keys.append("pjproject")
     if prior.pjsip_logger not in ("on", "absent"):
         keys.append("pjsip_logger")
+    if capture:
+        keys.append("capture")
     return keys
 
 
@@ -322,6 +330,7 @@ class DebugState:
     requested_by: dict[str, Any]
     history: list[dict[str, Any]] = field(default_factory=list)
     categories: tuple[str, ...] = ()  # --category: these instead of the core debug level
+    capture: CaptureSpec | None = None  # --capture: the tcpdump processes' spec
 
     @property
     def steps(self) -> list[Step]:
@@ -343,6 +352,7 @@ class DebugState:
             "requested_by": dict(self.requested_by),
             "history": list(self.history),
             "categories": list(self.categories),
+            "capture": None if self.capture is None else self.capture.to_json(),
         }
 
     @classmethod
@@ -384,6 +394,9 @@ class DebugState:
                 requested_by=dict(doc["requested_by"]),
                 history=[h for h in doc.get("history", []) if isinstance(h, dict)][-10:],
                 categories=tuple(str(c) for c in doc.get("categories", [])),
+                capture=(
+                    None if doc.get("capture") is None else CaptureSpec.from_json(doc["capture"])
+                ),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise StateError(f"debug state file is incomplete or corrupt: {err}") from None
@@ -407,6 +420,8 @@ class DebugState:
         _check_categories(state.categories, "session")
         if ("categories" in state.planned) != bool(state.categories):
             raise StateError("debug state file: the categories step and its categories disagree")
+        if ("capture" in state.planned) != (state.capture is not None):
+            raise StateError("debug state file: the capture step and its spec disagree")
         return state
 
     def step(self, key: str) -> Step:

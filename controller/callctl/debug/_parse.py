@@ -19,6 +19,8 @@ Every format below is quoted from Asterisk 22.10.1:
 - `pjsip set logger on|off|host X` (res/res_pjsip_logger.c): "PJSIP Logging enabled",
   "PJSIP Logging disabled", "PJSIP Logging Enabled for host: %s".
 - `pjsip show settings` (res/res_pjsip/pjsip_cli.c): rows " %-*s : %s", one of them `debug`.
+- `rtp show settings` (res/res_rtp_asterisk.c): "  Port start:      %d" and
+  "  Port end:        %d" (rtp.conf's rtpstart/rtpend).
 - `core set debug category [off] NAME[:N] ...` (main/cli.c handle_debug_category) prints
   nothing: it returns CLI_SUCCESS without output, ignores unknown names silently, and no
   command lists the categories (main/logger_category.c keeps them in a private vector).
@@ -229,3 +231,18 @@ def check_silent(command: str, lines: Iterable[str]) -> None:
     text = " ".join(_lines(lines)).strip()
     if text:
         raise UnexpectedOutput(f"unexpected answer to {command!r}: {text}")
+
+
+_RTP_PORT = re.compile(r"\s*Port (start|end):\s+(\d+)\s*")
+
+
+def parse_rtp_ports(lines: Iterable[str]) -> tuple[int, int]:
+    """rtp.conf's rtpstart/rtpend as `rtp show settings` prints them."""
+    found: dict[str, int] = {}
+    for line in _lines(lines):
+        m = _RTP_PORT.fullmatch(line)
+        if m:
+            found.setdefault(m.group(1), int(m.group(2)))
+    if set(found) != {"start", "end"} or not 1 <= found["start"] <= found["end"] <= 65535:
+        raise UnexpectedOutput("no 'Port start:'/'Port end:' range in rtp show settings")
+    return found["start"], found["end"]

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from callctl.asterisk.ami import AmiConfig
 from callctl.asterisk.connect import resolve_ami
+from callctl.debug import capture as C
 from callctl.debug._model import (
     CATEGORIES,
     DEFAULT_DURATION,
@@ -130,6 +131,34 @@ def register(sub: Any) -> None:
         help="the categories that were on before, if set on the CLI (Asterisk cannot list "
         "them; by default none), or `none`",
     )
+    cap = on.add_argument_group("capture (tcpdump on Asterisk's RTP ports, same expiry)")
+    cap.add_argument(
+        "--capture",
+        action="store_true",
+        help="also capture UDP on the RTP port range into rings of files beside the log",
+    )
+    cap.add_argument(
+        "--capture-iface", default=None, help="interface (default lo for a loopback target)"
+    )
+    cap.add_argument(
+        "--capture-ports",
+        default=None,
+        metavar="LOW-HIGH",
+        help="port range (default rtp.conf's rtpstart-rtpend, read from Asterisk)",
+    )
+    cap.add_argument(
+        "--capture-mb",
+        type=int,
+        default=C.DEFAULT_MB,
+        help=f"size of each ring (signalling, media) in MB (default {C.DEFAULT_MB})",
+    )
+    cap.add_argument(
+        "--capture-snaplen",
+        type=int,
+        default=C.RTP_SNAPLEN,
+        help=f"bytes kept of each media packet (default {C.RTP_SNAPLEN}: headers, no "
+        "audio; 0: whole); STUN/DTLS are always kept whole",
+    )
     add_ami_flags(on)
     add_json_flag(on)
     on.set_defaults(func=cmd_on)
@@ -158,6 +187,14 @@ def cmd_on(args: argparse.Namespace, console: Console) -> int:
     duration = DEFAULT_DURATION if args.duration is None else parse_duration(args.duration)
     categories = parse_categories(args.categories) if args.categories else ()
     were = None if args.categories_were is None else parse_categories(args.categories_were)
+    capture = None
+    if args.capture:
+        capture = C.CaptureRequest(
+            iface=args.capture_iface,
+            ports=None if args.capture_ports is None else C.parse_ports(args.capture_ports),
+            mb=args.capture_mb,
+            snaplen=args.capture_snaplen,
+        )
     svc = _service(args)
     res = _run(
         svc.on(
@@ -167,6 +204,7 @@ def cmd_on(args: argparse.Namespace, console: Console) -> int:
             pjsip_logger_was=args.pjsip_logger_was,
             categories=categories,
             categories_were=were,
+            capture=capture,
         )
     )
     for w in res.warnings:
@@ -184,6 +222,12 @@ def cmd_on(args: argparse.Namespace, console: Console) -> int:
     if st.categories:
         console.result(f"debug categories: {','.join(st.categories)} (core debug level untouched)")
     console.result(f"log file: {st.log_file}")
+    if st.capture is not None:
+        spec = st.capture
+        console.result(
+            f"capture: {spec.iface} udp {spec.port_lo}-{spec.port_hi} into "
+            f"{spec.ring('signal')}N and {spec.ring('media')}N (ends at the expiry by itself)"
+        )
     return 0
 
 
@@ -204,6 +248,9 @@ def cmd_off(args: argparse.Namespace, console: Console) -> int:
         assert res.state is not None
         console.result(f"debug logging off on {res.state.target}; prior state restored")
         console.result(f"log file kept: {res.state.log_file}")
+        if res.state.capture is not None:
+            for f in C.files(res.state.capture):
+                console.result(f"capture file kept: {f}")
     return 0
 
 

@@ -21,7 +21,7 @@ import os
 import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any, NoReturn
 
@@ -33,6 +33,7 @@ from callctl.asterisk.ami import (
     CommandRunner,
 )
 from callctl.debug import _parse as P
+from callctl.debug import capture as C
 from callctl.debug._model import (
     DEFAULT_DURATION,
     DEFAULT_LEVEL,
@@ -55,6 +56,10 @@ from callctl.errors import AsteriskUnavailable, CallctlError, StateError, UsageE
 log = logging.getLogger(__name__)
 
 SessionFactory = Callable[[AmiConfig], Any]  # returns an async context manager -> CommandRunner
+
+
+def capture_tag(now: datetime) -> str:
+    return now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 class StepFailed(AsteriskUnavailable):
@@ -148,8 +153,18 @@ class DebugService:
 
     # -- applying and undoing single steps -----------------------------------------------------
     async def _apply(
-        self, ami: CommandRunner, step: Step, name: str, level: int, warnings: list[str]
+        self,
+        ami: CommandRunner,
+        step: Step,
+        name: str,
+        level: int,
+        warnings: list[str],
+        spec: C.CaptureSpec | None = None,
     ) -> None:
+        if step.key == "capture":
+            assert spec is not None
+            await C.start(spec)
+            return
         for cmd in step.apply:
             out = (await ami.command(cmd)).output
             try:
@@ -176,6 +191,10 @@ class DebugService:
         self, ami: CommandRunner, state: DebugState, step: Step, warnings: list[str]
     ) -> None:
         prior = state.prior
+        if step.key == "capture":
+            assert state.capture is not None
+            warnings.extend(await C.stop(state.capture))
+            return
         for cmd in step.undo:
             out = (await ami.command(cmd)).output
             try:
@@ -231,6 +250,10 @@ class DebugService:
         """
         left: dict[str, str] = {}
         prior = state.prior
+        if "capture" in undone and state.capture is not None:
+            pids = [pid for pids in C.running(state.capture).values() for pid in pids]
+            if pids:
+                left["capture"] = f"capture processes still run (pids {pids})"
         try:
             channels = await self._channels(ami) if "channel" in undone else []
             if any(c.matches(state.log_file) for c in channels):
@@ -314,8 +337,10 @@ class DebugService:
         pjsip_logger_was: str | None = None,
         categories: tuple[str, ...] = (),
         categories_were: tuple[str, ...] | None = None,
+        capture: C.CaptureRequest | None = None,
     ) -> OnResult:
-        """`categories` (see `_model.CATEGORIES`): enable these Asterisk debug categories
+        """`capture`: also capture UDP on the RTP port range (`callctl.debug.capture`).
+        `categories` (see `_model.CATEGORIES`): enable these Asterisk debug categories
         instead of raising the core debug level; `categories_were`: which of them were on
         before (Asterisk cannot report it; by default none)."""
         check_name(name)
@@ -323,6 +348,13 @@ class DebugService:
             parse_categories(",".join(categories))
         if categories_were:
             parse_categories(",".join(categories_were))
+        if capture is not None:
+            capture.check()
+            if capture.iface is None and C.default_iface(self.ami.host) is None:
+                raise UsageError(
+                    "--capture needs --capture-iface for a target that is not on loopback",
+                    hint="the interface Asterisk's media uses on this host",
+                )
         check_level(level)
         if duration > MAX_DURATION:
             raise UsageError(f"duration is longer than {format_duration(MAX_DURATION)}")
@@ -348,6 +380,11 @@ class DebugService:
                                 f"{','.join(state.categories) or '(none: core debug level)'}; "
                                 "--category ignored (run `off` first to change them)"
                             )
+                        if capture is not None and state.capture is None:
+                            warnings.append(
+                                "debug is already on without a capture; --capture ignored "
+                                "(run `off` first)"
+                            )
                         return await self._extend(ami, state, name, duration, level, warnings)
                     warnings.append(
                         f"logger channel {state.name!r} is gone (Asterisk restarted or it was "
@@ -365,6 +402,7 @@ class DebugService:
                     history,
                     tuple(categories),
                     categories_were,
+                    capture,
                 )
 
     async def _extend(
@@ -389,6 +427,16 @@ class DebugService:
                     state.applied.append(step.key)
             state.level = level
         now = self.clock()
+        if state.capture is not None and "capture" in state.applied:
+            # A new capture bounded by the new expiry, then the old one stopped.
+            old = state.capture
+            new = replace(
+                old, tag=capture_tag(now), seconds=C.seconds_until(duration.total_seconds())
+            )
+            await C.start(new)
+            state.capture = new
+            self.store.save(state)
+            warnings.extend(await C.stop(old))
         state.expires = now + duration
         ext = state.requested_by.setdefault("extended_by", [])
         ext.append({**who_asked(), "at": now.isoformat(timespec="seconds")})
@@ -407,6 +455,7 @@ class DebugService:
         history: list[dict[str, Any]],
         categories: tuple[str, ...] = (),
         categories_were: tuple[str, ...] | None = None,
+        capture: C.CaptureRequest | None = None,
     ) -> OnResult:
         prior = await self.read_prior(ami, pjsip_logger_was)
         if categories_were is not None:
@@ -420,6 +469,9 @@ class DebugService:
                 hint="pick another --name, or remove that channel yourself",
             )
         now = self.clock()
+        spec = None
+        if capture is not None:
+            spec = await self._capture_spec(ami, capture, log_file, name, now, duration)
         state = DebugState(
             status="turning_on",
             target=self.ami.target,
@@ -427,20 +479,21 @@ class DebugService:
             level=level,
             log_file=log_file,
             prior=prior,
-            planned=plan_keys(prior, level, categories),
+            planned=plan_keys(prior, level, categories, capture=spec is not None),
             applied=[],
             since=now,
             expires=now + duration,
             requested_by={**who_asked(), "at": now.isoformat(timespec="seconds")},
             history=history[-10:],
             categories=categories,
+            capture=spec,
         )
         self.store.save(state)  # nothing is changed unless the prior state is recorded
         current: Step | None = None
         try:
             for step in state.steps:
                 current = step
-                await self._apply(ami, step, name, level, warnings)
+                await self._apply(ami, step, name, level, warnings, spec)
                 state.applied.append(step.key)
                 self.store.save(state)
                 current = None
@@ -450,6 +503,44 @@ class DebugService:
         state.status = "on"
         self.store.save(state)
         return OnResult("started", state, warnings)
+
+    async def _capture_spec(
+        self,
+        ami: CommandRunner,
+        req: C.CaptureRequest,
+        log_file: str,
+        name: str,
+        now: datetime,
+        duration: timedelta,
+    ) -> C.CaptureSpec:
+        if req.ports is not None:
+            lo, hi = req.ports
+        else:
+            try:
+                lo, hi = P.parse_rtp_ports((await ami.command("rtp show settings")).output)
+            except (P.UnexpectedOutput, AmiCommandRejected) as err:
+                raise StepFailed(
+                    f"cannot read the RTP port range: {getattr(err, 'message', err)}",
+                    hint="give it with --capture-ports LOW-HIGH",
+                ) from None
+        directory = str(PurePosixPath(log_file).parent)
+        iface = req.iface or C.default_iface(self.ami.host) or ""
+        try:
+            return C.CaptureSpec(
+                iface=iface,
+                port_lo=lo,
+                port_hi=hi,
+                directory=directory,
+                stem=name,
+                tag=capture_tag(now),
+                seconds=C.seconds_until(duration.total_seconds()),
+                file_mb=max(1, req.mb // C.RING_FILES),
+                files=C.RING_FILES,
+                snaplen=req.snaplen,
+                user=C.owner_name(directory),
+            ).check()
+        except StateError as err:
+            raise UsageError(f"cannot capture: {err.message}") from None
 
     async def _rollback(
         self,
@@ -464,7 +555,7 @@ class DebugService:
         a successful save before undoing would leave debug applied with no record of it.
         """
         # A rejected command, a step's odd answer or a failed save leave the connection good.
-        lost = not isinstance(err, AmiCommandRejected | StepFailed | StateError)
+        lost = not isinstance(err, AmiCommandRejected | StepFailed | StateError | C.CaptureFailed)
         foreign_channel = (
             in_flight is not None
             and in_flight.key == "channel"
@@ -584,6 +675,11 @@ class DebugService:
         doc = state.to_json()
         doc.pop("history", None)
         doc.pop("version", None)
+        if state.capture is not None:
+            running = C.running(state.capture)
+            doc["capture"].update(
+                {"files": C.files(state.capture), "running": any(running.values())}
+            )
         doc.update(
             {
                 "on": state.status == "on",
