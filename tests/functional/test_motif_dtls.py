@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from support.jingle import observe
 from support.jingle.client import Call, JingleError
+from support.jingle.dtls import Certificate
 from support.jingle.echo import ICE_TIMEOUT, full_log, wait_log
 from support.jingle.fixtures import AsteriskFactory, ClientFactory
 from support.jingle.originate import call_from_asterisk
@@ -301,6 +304,61 @@ async def test_dtls_required_refuses_a_client_without_fingerprint(
     for sid in (out.sid, inc.sid):
         line = f"Refusing session '{sid}' with "
         assert line in log and "DTLS-SRTP is required (dtls = required)" in log, sid
+
+
+async def test_dtls_no_never_signals_a_fingerprint(
+    asterisk_build: Any, jingle_asterisk: AsteriskFactory, jingle_clients: ClientFactory
+) -> None:
+    """dtls = no: stock behaviour on purpose; a DTLS client falls back to plain RTP."""
+    sandbox, ast = await jingle_asterisk(asterisk_build, motif_options="dtls = no\n")
+    alice = await jingle_clients("alice", "chromium", dtls="on")
+
+    out = await alice.call(ast.jid)
+    await asyncio.wait_for(out.accepted.wait(), 15)
+    await echo(out)
+    assert out.session_accept is not None and out.session_accept.fingerprints() == []
+    assert out.dtls_declined and out.dtls is None
+    assert out.counter.pcmu >= PACKETS - 5, out.counter
+    await out.hangup()
+
+    inc = await answer_call_from_asterisk(sandbox, ast, alice)
+    assert inc.session_initiate is not None and inc.session_initiate.fingerprints() == []
+    await echo(inc)
+    assert inc.dtls_declined and inc.counter.pcmu >= PACKETS - 5, inc.counter
+    await inc.hangup()
+    log = full_log(sandbox)
+    assert "Ignoring DTLS fingerprint on session" in log and "DTLS-SRTP set up" not in log
+
+
+async def test_configured_certificate_is_the_one_signalled_and_presented(
+    tmp_path: Path,
+    asterisk_build: Any,
+    jingle_asterisk: AsteriskFactory,
+    jingle_clients: ClientFactory,
+) -> None:
+    """dtlscertfile + dtlsprivatekey instead of a generated certificate."""
+    cert = Certificate.generate("asterisk-configured")
+    cert_file, key_file = tmp_path / "dtls.crt", tmp_path / "dtls.key"
+    cert_file.write_bytes(cert.cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        cert.key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    options = f"dtlscertfile = {cert_file}\ndtlsprivatekey = {key_file}\n"
+    _, ast = await jingle_asterisk(asterisk_build, motif_options=options)
+    alice = await jingle_clients("alice", "chromium", dtls="on")
+    call = await alice.call(ast.jid)
+    await asyncio.wait_for(call.accepted.wait(), 15)
+    await echo(call)
+    assert call.session_accept is not None
+    (fp,) = call.session_accept.fingerprints()
+    assert fp.value == cert.fingerprint
+    assert call.dtls is not None and call.dtls.peer_fingerprint == cert.fingerprint
+    assert call.counter.pcmu >= PACKETS - 5, call.counter
+    await call.hangup()
 
 
 # ---- what real clients send -------------------------------------------------------------------

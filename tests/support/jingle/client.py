@@ -316,6 +316,10 @@ class Call:
         else:
             remote = self.remote_fingerprint
             if remote is None:
+                # An offer without a fingerprint: once we answer, the call is plain RTP.
+                if self.accepted.is_set():
+                    self.dtls_declined = True
+                    self.dtls_done.set()
                 return
             active = self.client.dtls_setup == "active"
         self.dtls = DtlsPeer(cert, active=active, remote=remote)
