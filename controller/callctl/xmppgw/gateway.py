@@ -442,7 +442,7 @@ class Gateway:
         log.info(kv("xmppgw.answered", token=leg.token, device=device))
         out = []
         for i, iq in enumerate(held):
-            sent = relay.to_client(iq, leg.user, leg.facing, leg.relay, self.config.asterisk_jid)
+            sent = relay.to_client(iq, leg.user, leg.facing, client_initiated=False)
             sent.set("id", self._id())
             # Asterisk already had its results; the device's come back to no one, except an
             # error to the session-initiate, which ends the call.
@@ -475,11 +475,12 @@ class Gateway:
     # -- relaying ----------------------------------------------------------------------------
 
     def _relay_to_asterisk(self, iq: ET.Element, leg: Leg) -> ET.Element:
-        sent = relay.to_asterisk(iq, leg.user, leg.facing, leg.relay, self.config.asterisk_jid)
+        out = leg.kind == OUT
+        sent = relay.to_asterisk(iq, leg.relay, self.config.asterisk_jid, client_initiated=out)
         return self._track(sent, iq, self.config.asterisk_jid)
 
     def _relay_to_client(self, iq: ET.Element, leg: Leg) -> ET.Element:
-        sent = relay.to_client(iq, leg.user, leg.facing, leg.relay, self.config.asterisk_jid)
+        sent = relay.to_client(iq, leg.user, leg.facing, client_initiated=leg.kind == OUT)
         return self._track(sent, iq, leg.user)
 
     def _track(self, sent: ET.Element, original: ET.Element, peer: str) -> ET.Element:

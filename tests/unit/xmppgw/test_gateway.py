@@ -425,3 +425,14 @@ def test_a_call_to_a_full_jid_goes_straight_to_that_device() -> None:
     assert jingle_of(initiate_sent).get("action") == "session-initiate"
     (info,) = g.handle(transport_info(relay))  # relayed now, not held
     assert info.get("to") == ALICE
+
+
+def test_a_client_cannot_name_a_third_party_to_asterisk() -> None:
+    g = gw()
+    forged = initiate()
+    jingle_of(forged).set("initiator", "eve@example.org/x")
+    jingle_of(forged).set("responder", "mallory@example.org/y")
+    (sent,) = g.handle(forged)
+    jingle = jingle_of(sent)
+    assert (jingle.get("initiator"), jingle.get("responder")) == (sent.get("from"), AST)
+    assert "eve" not in ET.tostring(sent, encoding="unicode")
