@@ -265,7 +265,9 @@ class Gateway:
             return [_error(iq, "cancel", "item-not-found")]
         if client is None or not client.resource or not _good_sid(sid):
             return [_error(iq, "modify", "bad-request")]
-        if (frm, sid) in self._by_client:
+        # chan_motif keys its sessions by sid alone: a sid in use by any call is refused,
+        # so one client cannot reach into another's session at Asterisk.
+        if (frm, sid) in self._by_client or any(leg.sid == sid for leg in self.legs.values()):
             return [_error(iq, "cancel", "conflict")]
         mine = sum(1 for leg in self.legs.values() if Jid.parse(leg.user) == client)
         if len(self.legs) >= self.config.max_sessions or mine >= self.config.max_sessions_per_user:

@@ -436,3 +436,14 @@ def test_a_client_cannot_name_a_third_party_to_asterisk() -> None:
     jingle = jingle_of(sent)
     assert (jingle.get("initiator"), jingle.get("responder")) == (sent.get("from"), AST)
     assert "eve" not in ET.tostring(sent, encoding="unicode")
+
+
+def test_a_sid_in_use_by_another_call_is_refused() -> None:
+    g = gw()
+    call_out(g)  # alice's sid s1
+    (err,) = g.handle(initiate(frm="eve@example.org/x", sid="s1"))
+    assert "conflict" in ET.tostring(err, encoding="unicode")
+    relay = offered(g)
+    g.handle(asterisk_initiate(relay, sid="ast1"))
+    (err,) = g.handle(initiate(frm="eve@example.org/x", sid="ast1"))
+    assert "conflict" in ET.tostring(err, encoding="unicode")
