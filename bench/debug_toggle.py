@@ -7,7 +7,9 @@ cached build of --spec (default specs/stock.yaml: toggling does not depend on ca
 patches; built first if needed) and stops it after.
 Each round times the full operation as the CLI does it: connect, log in, read the prior state
 (4 commands, `on` only), apply or undo the steps, rewrite the state file after each step
-(fsync), log off. Reports min / median / p95 / max in milliseconds.
+(fsync), read back what `off` undid, log off. Reports min / median / p95 / max in
+milliseconds, for the default steps, `--category ice,dtls,stun,rtp` and (as root, on
+loopback) `--capture` (until both tcpdumps say they listen / are gone).
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from callctl.asterisk.ami import AmiConfig  # noqa: E402
 from callctl.asterisk.connect import resolve_ami  # noqa: E402
+from callctl.debug import capture as C  # noqa: E402
 from callctl.debug.service import DebugService  # noqa: E402
 
 
@@ -37,17 +41,24 @@ def pct(values: list[float], p: float) -> float:
 
 async def bench(cfg: AmiConfig, rounds: int, state_dir: Path) -> dict[str, list[float]]:
     svc = DebugService(cfg, state_dir=state_dir)
-    on: list[float] = []
-    off: list[float] = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        await svc.on(name="cct-bench", duration=timedelta(minutes=5))
-        t1 = time.perf_counter()
-        await svc.off()
-        t2 = time.perf_counter()
-        on.append((t1 - t0) * 1000)
-        off.append((t2 - t1) * 1000)
-    return {"on": on, "off": off}
+    res: dict[str, list[float]] = {}
+    variants: list[tuple[str, dict[str, Any]]] = [
+        ("", {}),
+        (" --category", {"categories": ("ice", "dtls", "stun", "rtp")}),
+    ]
+    if os.geteuid() == 0 and cfg.host.startswith("127."):
+        variants.append((" --capture", {"capture": C.CaptureRequest(mb=5)}))
+    for label, kw in variants:
+        on, off = res.setdefault(f"on{label}", []), res.setdefault(f"off{label}", [])
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            await svc.on(name="cct-bench", duration=timedelta(minutes=5), **kw)
+            t1 = time.perf_counter()
+            await svc.off()
+            t2 = time.perf_counter()
+            on.append((t1 - t0) * 1000)
+            off.append((t2 - t1) * 1000)
+    return res
 
 
 def bench_cli(cfg: AmiConfig, rounds: int, state_dir: Path) -> dict[str, list[float]]:
@@ -110,7 +121,7 @@ def main() -> None:
     print(f"Asterisk AMI at {cfg.target}, {args.rounds} rounds")
     for what, vals in res.items():
         print(
-            f"debug {what:9}: min {min(vals):6.1f}  median {statistics.median(vals):6.1f}  "
+            f"debug {what:14}: min {min(vals):6.1f}  median {statistics.median(vals):6.1f}  "
             f"p95 {pct(vals, 95):6.1f}  max {max(vals):6.1f} ms"
         )
 
