@@ -111,6 +111,7 @@ class Jmi:
     client: JingleClient
     events: list[JmiEvent] = field(default_factory=list)
     arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.client.register_handler(
@@ -134,7 +135,9 @@ class Jmi:
             (nick.text or "") if nick is not None else "",
         )
         self.events.append(event)
-        asyncio.get_running_loop().create_task(self._notify())
+        task = asyncio.get_running_loop().create_task(self._notify())
+        self._tasks.add(task)  # asyncio keeps only weak references to tasks
+        task.add_done_callback(self._tasks.discard)
 
     async def _notify(self) -> None:
         async with self.arrived:
