@@ -43,9 +43,11 @@ def add_component(server: Prosody, domain: str = GATEWAY_DOMAIN) -> ComponentCon
     """Give a prepared prosody a component host for the gateway (before `start()`)."""
     conf = ComponentConf(domain, free_port(), secrets.token_hex(16))
     text = server.config_path.read_text()
+    if "component_ports = { }" not in text or "\ninterfaces = {" not in text:
+        raise AssertionError("the rig's prosody config changed: add_component needs updating")
     text = text.replace("component_ports = { }", f"component_ports = {{ {conf.port} }}")
     text = text.replace(
-        "interfaces = {", 'component_interfaces = { "127.0.0.1" }\ninterfaces = {', 1
+        "\ninterfaces = {", '\ncomponent_interfaces = { "127.0.0.1" }\ninterfaces = {', 1
     )
     text += f'Component "{domain}"\n    component_secret = "{conf.secret}"\n'
     server.config_path.write_text(text)
