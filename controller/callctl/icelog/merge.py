@@ -17,6 +17,7 @@ from callctl.icelog.session import Session
 from callctl.wire.capture import CaptureReader
 from callctl.wire.ice import WireSession
 from callctl.wire.ice import session_report as wire_session_report
+from callctl.wire.signatures import diagnose
 
 
 def _log_addresses(s: Session) -> tuple[set[str], set[str]]:
@@ -65,7 +66,7 @@ def _active_sides(log: IceLogAnalyzer | None) -> dict[str, str]:
 
 def merged_report(capture: CaptureReader, log: IceLogAnalyzer | None) -> dict[str, Any]:
     wire = capture.ice
-    sessions = wire.sessions(_active_sides(log))
+    sessions = diagnose(wire, _active_sides(log))
     log_sessions = log.finished if log is not None else []
     out: list[dict[str, Any]] = []
     for w in sessions:

@@ -6,7 +6,7 @@ receiver's ufrag, a colon, the sender's); each side ("agent") is known by its uf
 addresses it checks from. Memory is bounded: at most `MAX_SESSIONS` sessions, `MAX_FLOWS`
 5-tuples and `MAX_EVENTS` events each, everything past that counted.
 
-Signatures (each with its evidence):
+Signatures (signatures.py, each with its evidence):
 - `wire-nomination-not-understood`: the controlling agent nominated with NOMINATION only
   (0xC001 or 0x0030), never USE-CANDIDATE, and the controlled agent sent no media or never
   ran a check of its own: it waits for a USE-CANDIDATE that never comes (or runs no ICE).
@@ -36,35 +36,6 @@ MAX_TRANSACTIONS = 256  # transaction IDs kept per session (to align with the lo
 MAX_OPEN = 1024  # requests awaiting an answer, per session
 MAX_OPEN_TOTAL = 65536  # and in all
 MAX_TURN = 200  # TURN messages listed
-
-SIGNATURES = {
-    "wire-nomination-not-understood": (
-        "the controlling agent nominated with the NOMINATION attribute only; the controlled "
-        "agent never saw USE-CANDIDATE, so it waited and sent no media",
-        "renomination patch (patches/pjproject/0110-pjnath-honour-NOMINATION-largest-value-"
-        "wins.patch: honour the NOMINATION attribute 0xC001, largest value wins)",
-    ),
-    "wire-check-not-triggered-back": (
-        "an agent answered the peer's check but never checked back to that address, so the "
-        "pair never became valid on its side",
-        "pjnath triggered-check patch (patches/pjproject/0100-pjnath-retry-failed-pairs-and-"
-        "wait-for-a-late-peer.patch: a Failed pair goes back to Waiting on an incoming check)",
-    ),
-    "wire-role-conflict": (
-        "both agents claimed the same ICE role; one answered 487 Role Conflict",
-        "chan_motif ICE role patch (patches/asterisk/0050-chan_motif-ice-role.patch: set the "
-        "role from the Jingle initiator)",
-    ),
-    "wire-dtls-no-client-hello": (
-        "the side that said setup='active' never sent a DTLS ClientHello, so no SRTP keys",
-        "none in the series: check the DTLS setup role the client and Asterisk negotiated",
-    ),
-    "wire-media-not-to-nominated": (
-        "media went to an address that is not the nominated pair's",
-        "res_rtp_asterisk nominated_check patch (patches/asterisk/0010-res_rtp_asterisk-"
-        "nominated-pair.patch: take the remote address from comp[].nominated_check)",
-    ),
-}
 
 
 @dataclass
@@ -102,7 +73,7 @@ class WireSession:
     nominated: set[tuple[str, str]] = field(default_factory=set)  # (src,dst) checks nominated
     errors: list[dict[str, Any]] = field(default_factory=list)
     transactions: dict[str, float] = field(default_factory=dict)  # tid -> first seen
-    found: list[dict[str, Any]] = field(default_factory=list)
+    found: list[dict[str, Any]] = field(default_factory=list)  # set by signatures.diagnose
 
     def event(self, t: float, what: str, detail: str) -> None:
         if len(self.events) < MAX_EVENTS:
@@ -286,95 +257,8 @@ class WireIce:
         if first:
             s.event(d.ts, f"first-{kind}", f"{d.src} -> {d.dst}")
 
-    # -- output ---------------------------------------------------------------------------------
-    def sessions(self, active_side: dict[str, str] | None = None) -> list[WireSession]:
-        """The sessions with their signatures. `active_side`: ufrag or address -> "active"/
-        "passive" as signalled (the log's Jingle `setup`), when known."""
-        out = list(self.sessions_by_key.values())
-        for s in out:
-            s.found = wire_signatures(s, self.flows, active_side or {})
-        return out
-
-
-def _describe(sig: str, evidence: str) -> dict[str, Any]:
-    explanation, patch = SIGNATURES[sig]
-    return {"signature": sig, "explanation": explanation, "patch": patch, "evidence": evidence}
-
-
-def wire_signatures(
-    s: WireSession, flows: dict[tuple[str, str], Flow], active_side: dict[str, str]
-) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    agents = list(s.agents.values())
-    controlling = [a for a in agents if a.role == "controlling"]
-    # 1. NOMINATION only, and the controlled side waits.
-    for a in controlling:
-        if a.nomination and not a.use_candidate:
-            # the other side shows it never took the nomination: no media, or no ICE at all
-            waiting = [b for b in agents if b is not a and (b.rtp_sent == 0 or b.requests == 0)]
-            if waiting:
-                b = waiting[0]
-                codes = ", ".join(f"0x{c:04X} up to {v}" for c, v in sorted(a.nomination.items()))
-                shows = "sent no RTP" if b.rtp_sent == 0 else "never ran a check of its own"
-                found.append(
-                    _describe(
-                        "wire-nomination-not-understood",
-                        f"{a.ufrag} (controlling, {a.requests} checks) nominated with "
-                        f"NOMINATION ({codes}) and never USE-CANDIDATE; {b.ufrag} {shows}",
-                    )
-                )
-    # 2. Answered, never checked back.
-    for (src, dst), t in sorted(s.answered.items(), key=lambda kv: kv[1]):
-        back = flows.get((dst, src))
-        if back is None or "check" not in back.kinds:
-            found.append(
-                _describe(
-                    "wire-check-not-triggered-back",
-                    f"{dst} answered the check from {src} at {t - (s.first or t):.3f} s but "
-                    f"never sent a check to {src}",
-                )
-            )
-            break
-    # 3. Role conflict.
-    for e in s.errors:
-        if e["code"] == 487:
-            roles = ", ".join(
-                f"{a.ufrag} {a.role} tie-breaker {a.tie_breaker:#018x}"
-                for a in agents
-                if a.role and a.tie_breaker is not None
-            )
-            found.append(_describe("wire-role-conflict", f"487 from {e['from']}; {roles}"))
-            break
-    # 4. The active side never sent a ClientHello (needs the signalled setup roles).
-    ice_ok = bool(s.answered)
-    for a in agents:
-        said = active_side.get(a.ufrag) or next(
-            (active_side[x] for x in a.addrs if x in active_side), None
-        )
-        if said == "active" and ice_ok and a.client_hello == 0:
-            found.append(
-                _describe(
-                    "wire-dtls-no-client-hello",
-                    f"{a.ufrag} ({', '.join(sorted(a.addrs))}) said setup='active' but sent "
-                    "no ClientHello",
-                )
-            )
-    # 5. Media not to the nominated pair.
-    if s.nominated:
-        nominated_dst = {dst for _src, dst in s.nominated} | {src for src, _dst in s.nominated}
-        for f in flows.values():
-            if "rtp" not in f.kinds or s.owner(f.src) is None:
-                continue
-            if f.dst not in nominated_dst:
-                found.append(
-                    _describe(
-                        "wire-media-not-to-nominated",
-                        f"RTP {f.src} -> {f.dst}; the nominated pair(s): "
-                        + ", ".join(f"{a} -> {b}" for a, b in sorted(s.nominated)),
-                    )
-                )
-                break
-    return found
+    def sessions(self) -> list[WireSession]:
+        return list(self.sessions_by_key.values())
 
 
 def session_report(s: WireSession) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import struct
 from callctl.wire import dtls, stun
 from callctl.wire.ice import WireIce
 from callctl.wire.packet import Datagram
+from callctl.wire.signatures import diagnose
 from support.jingle.dtls import Certificate, DtlsPeer
 
 CLIENT, SERVER = "10.0.0.1:5000", "10.0.0.2:6000"
@@ -61,10 +62,10 @@ def test_client_hello_is_counted_for_the_active_side():
     w.datagram(Datagram(0.3, CLIENT, SERVER, _answer(2)))
     for i, (src, dst, d) in enumerate(handshake()):
         w.datagram(Datagram(1.0 + i / 100, src, dst, d))
-    (s,) = w.sessions({CLIENT: "active", SERVER: "passive"})
+    (s,) = diagnose(w, {CLIENT: "active", SERVER: "passive"})
     assert s.agents["C"].client_hello == 1 and s.agents["S"].client_hello == 0
     assert s.found == []
-    (s,) = w.sessions({SERVER: "active"})  # had the server said active, it never sent one
+    (s,) = diagnose(w, {SERVER: "active"})  # had the server said active, it never sent one
     assert [f["signature"] for f in s.found] == ["wire-dtls-no-client-hello"]
     dtls_events = [e["detail"] for e in s.events if e["event"] == "dtls"]
     assert dtls_events[0].endswith("ClientHello") and any("ServerHello" in e for e in dtls_events)

@@ -12,6 +12,7 @@ from callctl.wire.classify import classify
 from callctl.wire.errors import DecodeError
 from callctl.wire.packet import udp_datagram
 from callctl.wire.pcap import Frame, PcapReader
+from callctl.wire.signatures import diagnose
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -66,4 +67,4 @@ def test_a_real_capture_with_bytes_overwritten(pos, junk):
         r.finish()
     except DecodeError:
         return
-    r.ice.sessions({})
+    diagnose(r.ice)

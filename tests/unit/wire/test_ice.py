@@ -12,6 +12,7 @@ from callctl.paths import REPO_ROOT
 from callctl.wire import stun
 from callctl.wire.ice import WireIce
 from callctl.wire.packet import Datagram
+from callctl.wire.signatures import diagnose
 
 DATA = REPO_ROOT / "tests" / "data" / "pcap"
 
@@ -79,7 +80,7 @@ def test_role_conflict_487():
     ctl = struct.pack("!HHQ", stun.ICE_CONTROLLING, 8, 5)
     w.datagram(Datagram(1.0, "10.0.0.1:1", "10.0.0.2:2", _req(1, "B:A", ctl)))
     w.datagram(Datagram(1.1, "10.0.0.2:2", "10.0.0.1:1", _resp(1, 487)))
-    (s,) = w.sessions()
+    (s,) = diagnose(w)
     assert [f["signature"] for f in s.found] == ["wire-role-conflict"]
     assert any("tie-breaker 0x0000000000000005" in f["evidence"] for f in s.found)
 
@@ -90,9 +91,9 @@ def test_active_side_without_client_hello():
     w.datagram(Datagram(1.1, "10.0.0.2:2", "10.0.0.1:1", _resp(1)))
     w.datagram(Datagram(1.2, "10.0.0.2:2", "10.0.0.1:1", _req(2, "A:B")))
     w.datagram(Datagram(1.3, "10.0.0.1:1", "10.0.0.2:2", _resp(2)))
-    (s,) = w.sessions({"10.0.0.1:1": "active"})
+    (s,) = diagnose(w, {"10.0.0.1:1": "active"})
     assert [f["signature"] for f in s.found] == ["wire-dtls-no-client-hello"]
-    (s,) = w.sessions({"10.0.0.1:1": "passive"})
+    (s,) = diagnose(w, {"10.0.0.1:1": "passive"})
     assert s.found == []
 
 
