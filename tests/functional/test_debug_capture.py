@@ -254,3 +254,31 @@ async def test_a_capture_that_cannot_start_rolls_everything_back(sandbox, tmp_pa
     assert "Debug level:                 0" in settings and "cct-nocap" not in channels
     assert (settings, channels) == before
     assert not svc.status()["on"]
+
+
+async def test_status_shows_the_capture(sandbox, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    import io
+
+    from callctl.cli import Console, main
+
+    sb = sandbox
+    secret = tmp_path / "secret"
+    secret.touch(mode=0o600)
+    secret.write_text(sb.ami_secret)
+    monkeypatch.setenv("CALLCTL_STATE_DIR", str(tmp_path / "st"))
+    ami = ["--ami-host", sb.ami_host, "--ami-port", str(sb.ami_port), "--ami-user", sb.ami_user]
+    ami += ["--ami-secret-file", str(secret)]
+
+    def cli(*argv: str) -> tuple[int, str]:
+        out = io.StringIO()
+        rc = main([*argv, *ami], Console(stdout=out, stderr=out))
+        return rc, out.getvalue()
+
+    rc, text = await asyncio.to_thread(cli, "debug", "on", "--capture", "--name", "cct-st")
+    assert rc == 0, text
+    assert "capture: lo udp " in text and "(ends at the expiry by itself)" in text
+    rc, text = await asyncio.to_thread(cli, "debug", "status")
+    assert rc == 0 and "  capture:  running, lo udp " in text and " 2 files " in text, text
+    rc, text = await asyncio.to_thread(cli, "debug", "off")
+    assert rc == 0 and "prior state restored" in text, text
+    assert text.count("capture file kept: ") == 2

@@ -283,6 +283,13 @@ def cmd_status(args: argparse.Namespace, console: Console) -> int:
         f"  asked by: {who.get('user')}@{who.get('host')} (pid {who.get('pid')})",
         f"  applied:  {', '.join(doc['applied']) or 'nothing'}",
     ]
+    cap = doc.get("capture")
+    if cap:
+        state = "running" if cap["running"] else "ended"
+        lines.append(
+            f"  capture:  {state}, {cap['iface']} udp {cap['port_lo']}-{cap['port_hi']}, "
+            f"{len(cap['files'])} files ({cap['directory']}/{cap['stem']}.{cap['tag']}.*)"
+        )
     for line in lines:
         console.result(line)
     return 0
