@@ -6,9 +6,11 @@ Asterisk logged) and returns the signatures found, each with its evidence.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from callctl.icelog.session import Session, key_text
+from callctl.icelog.session import CheckInfo, Session, key_text
 
 PATCHES = {
     "late-peer-no-triggered-check": "pjnath triggered-check patch "
@@ -96,105 +98,144 @@ def describe(sig: str, evidence: str) -> dict[str, Any]:
     }
 
 
-def signatures(s: Session, media: list[tuple[float | None, str]]) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
+@dataclass(frozen=True)
+class _Facts:
+    """What several signatures read from one session."""
 
-    def add(sig: str, evidence: str) -> None:
-        found.append(describe(sig, evidence))
+    s: Session
+    media: list[tuple[float | None, str]]
+    outcome: str
+    checks: list[CheckInfo]
+    succeeded: list[CheckInfo]
+    nominated: list[CheckInfo]
+    role_unknown: bool
 
-    outcome = s.outcome()
-    checks = list(s.checks.values())
-    succeeded = [c for c in checks if c.state == "Succeeded" or c.succeeded_at is not None]
-    nominated = [c for c in checks if c.nominated] or [
-        c for c in checks if any(n["pair"] == key_text(c.key) for n in s.nominations)
-    ]
+    @classmethod
+    def of(cls, s: Session, media: list[tuple[float | None, str]]) -> _Facts:
+        checks = list(s.checks.values())
+        nominated = [c for c in checks if c.nominated] or [
+            c for c in checks if any(n["pair"] == key_text(c.key) for n in s.nominations)
+        ]
+        return cls(
+            s,
+            media,
+            s.outcome(),
+            checks,
+            [c for c in checks if c.state == "Succeeded" or c.succeeded_at is not None],
+            nominated,
+            s.roles == ["Unknown"] and s.role == "Unknown",
+        )
 
-    # 1. Checks failed before the peer started; no triggered check followed.
+
+def _late_peer(f: _Facts) -> str | None:
+    """Checks failed before the peer started; no triggered check followed."""
+    s = f.s
     failed_early = [
         c
-        for c in checks
+        for c in f.checks
         if c.failed_at is not None and (s.peer_first is None or c.failed_at <= s.peer_first)
     ]
     if (
-        outcome != "success"
-        and failed_early
-        and s.peer_first is not None
-        and s.triggered_after_peer == 0
-        and not succeeded
+        f.outcome == "success"
+        or not failed_early
+        or s.peer_first is None
+        or s.triggered_after_peer
+        or f.succeeded
     ):
-        first_fail = min(c.failed_at for c in failed_early if c.failed_at is not None)
-        late = s.peer_first - first_fail if s.peer_first is not None else 0.0
-        extra = (
-            f"; {s.ignored_after_complete} incoming check(s) ignored after ICE completed"
-            if s.ignored_after_complete
-            else ""
-        )
-        add(
-            "late-peer-no-triggered-check",
-            f"{len(failed_early)} check(s) failed, the peer's first check came {late:.1f} s "
-            f"after the first failure, no triggered check followed{extra}",
-        )
+        return None
+    first_fail = min(c.failed_at for c in failed_early if c.failed_at is not None)
+    late = s.peer_first - first_fail
+    extra = (
+        f"; {s.ignored_after_complete} incoming check(s) ignored after ICE completed"
+        if s.ignored_after_complete
+        else ""
+    )
+    return (
+        f"{len(failed_early)} check(s) failed, the peer's first check came {late:.1f} s "
+        f"after the first failure, no triggered check followed{extra}"
+    )
 
-    # 2. Component-2-only.
-    comps = {k[0] for k in s.checks}
-    if comps == {2} or (s.skipped_checklist.startswith("no RTP")):
-        add(
-            "component-2-only",
-            "checklist pairs are all component 2"
-            if comps == {2}
-            else "Asterisk skipped the checklist: no component-1 candidates",
-        )
 
-    # 2b. The peer muxes RTCP (component 1 only); Asterisk wanted 2 and skipped the checklist.
-    if s.skipped_checklist.startswith("no RTCP") and not s.checks:
-        add(
-            "rtcp-mux-one-component",
-            "Asterisk skipped the checklist: ICE no RTCP candidates (2-component session)",
-        )
+def _component_2_only(f: _Facts) -> str | None:
+    comps = {k[0] for k in f.s.checks}
+    if comps == {2}:
+        return "checklist pairs are all component 2"
+    if f.s.skipped_checklist.startswith("no RTP"):
+        return "Asterisk skipped the checklist: no component-1 candidates"
+    return None
 
-    # 3. The role was never set (chan_motif): pjnath's outcome is meaningless.
-    role_unknown = s.roles == ["Unknown"] and s.role == "Unknown"
-    if role_unknown and (s.started is not None or s.checks):
-        add(
-            "ice-role-unknown",
-            "pjnath logged 'role is Unknown agent' and no role change"
-            + (f"; outcome {s.status}" if s.status else ""),
-        )
 
-    # 4. Valid pairs but no nomination (the controlled agent waited in vain).
-    if succeeded and not nominated and outcome != "success" and not role_unknown:
-        comps_valid = sorted({c.key[0] for c in succeeded})
-        why = (
-            "the peer's checks carried the renomination attribute 0xC001 "
-            f"({s.renomination_attr_seen} seen)"
-            if s.renomination_attr_seen
-            else "no USE-CANDIDATE was ever received (a renomination-only peer looks "
-            "like this; level-5 STUN dumps would show Attr 0xc001)"
-        )
-        if s.nomination_timeout:
-            why += "; pjnath timed out waiting for nomination"
-        add(
-            "no-nomination-renomination",
-            f"valid pair(s) for component(s) {comps_valid} but none nominated: {why}",
-        )
+def _rtcp_mux_one_component(f: _Facts) -> str | None:
+    """The peer muxes RTCP (component 1 only); Asterisk wanted 2 and skipped the checklist."""
+    if f.s.skipped_checklist.startswith("no RTCP") and not f.s.checks:
+        return "Asterisk skipped the checklist: ICE no RTCP candidates (2-component session)"
+    return None
 
-    # 5. Media to a valid pair that is not the nominated one.
-    nominated_remote = {c.key[2] for c in nominated if c.key[0] == 1}
-    valid_remote = {c.key[2] for c in succeeded if c.key[0] == 1} | {
+
+def _role_unknown(f: _Facts) -> str | None:
+    """The role was never set (chan_motif): pjnath's outcome is meaningless."""
+    if f.role_unknown and (f.s.started is not None or f.s.checks):
+        status = f"; outcome {f.s.status}" if f.s.status else ""
+        return f"pjnath logged 'role is Unknown agent' and no role change{status}"
+    return None
+
+
+def _no_nomination(f: _Facts) -> str | None:
+    """Valid pairs but no nomination (the controlled agent waited in vain)."""
+    s = f.s
+    if not f.succeeded or f.nominated or f.outcome == "success" or f.role_unknown:
+        return None
+    comps_valid = sorted({c.key[0] for c in f.succeeded})
+    why = (
+        "the peer's checks carried the renomination attribute 0xC001 "
+        f"({s.renomination_attr_seen} seen)"
+        if s.renomination_attr_seen
+        else "no USE-CANDIDATE was ever received (a renomination-only peer looks "
+        "like this; level-5 STUN dumps would show Attr 0xc001)"
+    )
+    if s.nomination_timeout:
+        why += "; pjnath timed out waiting for nomination"
+    return f"valid pair(s) for component(s) {comps_valid} but none nominated: {why}"
+
+
+def _media_not_to_nominated(f: _Facts) -> str | None:
+    """Media to a valid pair that is not the nominated one."""
+    s = f.s
+    nominated_remote = {c.key[2] for c in f.nominated if c.key[0] == 1}
+    if not nominated_remote:
+        return None
+    valid_remote = {c.key[2] for c in f.succeeded if c.key[0] == 1} | {
         v["remote"] for v in s.valid_list if v["comp"] == 1
     }
-    if nominated_remote:
-        t0 = s.created if s.created is not None else s.started
-        for ts, dest in media:
-            if t0 is not None and ts is not None and ts < t0:
-                continue
-            if s.ended is not None and ts is not None and ts > s.ended + 60:
-                continue
-            if dest in valid_remote and dest not in nominated_remote:
-                add(
-                    "media-not-to-nominated",
-                    f"media sent to {dest}; nominated pair goes to "
-                    f"{', '.join(sorted(nominated_remote))}",
-                )
-                break
+    t0 = s.created if s.created is not None else s.started
+    for ts, dest in f.media:
+        if t0 is not None and ts is not None and ts < t0:
+            continue
+        if s.ended is not None and ts is not None and ts > s.ended + 60:
+            continue
+        if dest in valid_remote and dest not in nominated_remote:
+            return (
+                f"media sent to {dest}; nominated pair goes to "
+                f"{', '.join(sorted(nominated_remote))}"
+            )
+    return None
+
+
+_CHECKS: tuple[tuple[str, Callable[[_Facts], str | None]], ...] = (
+    ("late-peer-no-triggered-check", _late_peer),
+    ("component-2-only", _component_2_only),
+    ("rtcp-mux-one-component", _rtcp_mux_one_component),
+    ("ice-role-unknown", _role_unknown),
+    ("no-nomination-renomination", _no_nomination),
+    ("media-not-to-nominated", _media_not_to_nominated),
+)
+
+
+def signatures(s: Session, media: list[tuple[float | None, str]]) -> list[dict[str, Any]]:
+    facts = _Facts.of(s, media)
+    found: list[dict[str, Any]] = []
+    for name, check in _CHECKS:
+        evidence = check(facts)
+        if evidence is not None:
+            found.append(describe(name, evidence))
     return found
