@@ -1,7 +1,7 @@
 """Chaos soak (issue 19): calls through the fast path while the daemon and Asterisk are hurt.
 
     .venv/bin/python bench/chaos_soak.py [--rate 30] [--hold 5] [--baseline 60] [--gap 40]
-        [--faults kill,stall,drop,asterisk] [--give-up 20] [--bound 10] [--settle 15]
+        [--faults kill,stall,drop,asterisk] [--give-up 20] [--bound 15] [--settle 15]
         [--out FILE] [--keep]
 
 One sandbox Asterisk on 127.0.0.1, `callctl run` (its own process, fast path), SIPp carriers
@@ -208,7 +208,12 @@ def main() -> int:
     ap.add_argument("--gap", type=float, default=40.0, help="s between faults")
     ap.add_argument("--faults", default=",".join(FAULTS))
     ap.add_argument("--give-up", type=float, default=20.0, help="s a caller waits for an answer")
-    ap.add_argument("--bound", type=float, default=10.0, help="s within which a call is decided")
+    ap.add_argument(
+        "--bound",
+        type=float,
+        default=15.0,
+        help="s within which a call is decided (the daemon rescues a call after 10 s)",
+    )
     ap.add_argument("--settle", type=float, default=15.0, help="s for leftovers to clear")
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
