@@ -115,6 +115,8 @@ class _Loader:
         callers = self.callers(top["callers"][1]) if "callers" in top else {}
         dids = self.dids(top["dids"][1], plan) if "dids" in top else {}
         gateway = self.gateway(top["gateway"][1]) if "gateway" in top else None
+        if gateway is not None:
+            self.gateway_loops(gateway, dids)
         if self.issues or not trunks or endpoint is None or policy is None:
             return None
         if routes is None:
@@ -303,6 +305,19 @@ class _Loader:
         if domain is None or jid is None:
             return None
         return GatewaySettings(domain, jid, dtls, node.start_mark.line + 1)
+
+    def gateway_loops(self, gateway: GatewaySettings, dids: dict[str, Did]) -> None:
+        """A DID ringing a JID on the gateway's own domain would call the gateway itself."""
+        for did in dids.values():
+            for jid in did.jids:
+                if jid.partition("/")[0].partition("@")[2] == gateway.domain:
+                    self.issues.add_position(
+                        did.line,
+                        1,
+                        "dids",
+                        f"DID {did.number} rings {jid}, on the gateway domain "
+                        f"{gateway.domain}: the call would loop back to the gateway",
+                    )
 
     def policy(self, node: yaml.Node) -> Policy | None:
         path = "policy"

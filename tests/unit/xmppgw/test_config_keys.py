@@ -52,3 +52,11 @@ def test_gateway_problems_name_their_line(gateway: str, line: int, needle: str) 
     config, issues = parse_config(BASE + "gateway:\n" + gateway)
     assert config is None
     assert any(i.line == line and needle in i.message for i in issues), issues
+
+
+def test_a_did_ringing_the_gateway_domain_is_a_loop() -> None:
+    text = BASE + "gateway: {domain: gw.example.org, asterisk_jid: a@example.org/x}\n"
+    text += 'dids:\n  - number: "+15550001111"\n    jids: ["+15550002222@gw.example.org"]\n'
+    config, issues = parse_config(text)
+    assert config is None
+    assert any(i.line == 7 and "loop" in i.message for i in issues), issues
