@@ -120,6 +120,7 @@ async def test_renomination_cell_on_the_wire(
     assert {e["source"] for e in s["timeline"]} == {"wire", "log"}
     if not stock:  # pjnath ran checks: its level-5 dumps share transaction IDs with the wire
         assert s["clock"] == "aligned by a STUN transaction"
+        assert s["matched_by"] == "ufrags"
 
 
 @pytest.mark.parametrize("flavour", ["stock", "patched"])

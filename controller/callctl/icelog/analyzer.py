@@ -130,6 +130,9 @@ class IceLogAnalyzer:
         if seen.what == "transaction":
             if len(s.transactions) < MAX_TRANSACTIONS:
                 s.transactions.setdefault(seen.tsx, seen.ts)
+        elif seen.what == "username":
+            if len(s.ufrags) < 8:
+                s.ufrags.update(seen.tsx.split(":", 1))
         elif seen.what == "first-request":
             if s.peer_first is None:
                 s.peer_first = seen.ts

@@ -1,11 +1,12 @@
 """One timeline per ICE session from a capture and a log (pure).
 
-A wire session (a pair of ufrags) is matched to the log's pjnath session by a STUN
-transaction ID both saw (pjnath's level-5 dumps print `tsx_id`), else by an address both
-name. A shared transaction also gives the clock offset between the two, so log events are
-placed on the capture's clock; without one, the log's events keep their own clock and the
-timeline says so. The DTLS role each side signalled (Jingle `setup`, from res_xmpp's debug
-XML) tells the wire signatures who should have sent the ClientHello.
+A wire session (a pair of ufrags) is matched to the log's pjnath session by its ufrags
+(the USERNAME of the checks in pjnath's level-5 dumps), then by a STUN transaction ID both
+saw (the dumps print `tsx_id`), else by an address both name. A shared transaction also
+gives the clock offset between the two, so log events are placed on the capture's clock;
+without one, the log's events keep their own clock and the timeline says so. The DTLS role
+each side signalled (Jingle `setup`, from res_xmpp's debug XML) tells the wire signatures
+who should have sent the ClientHello.
 """
 
 from __future__ import annotations
@@ -33,19 +34,29 @@ def wire_form(tsx: str) -> str:
     return b"".join(raw[i : i + 4][::-1] for i in range(0, 12, 4)).hex()
 
 
-def _match(w: WireSession, sessions: list[Session]) -> tuple[Session | None, float | None]:
-    """The log session of wire session `w`, and wire time minus log time when known."""
+def _offset(w: WireSession, s: Session) -> float | None:
+    """Wire time minus log time, from a STUN transaction both saw."""
+    for tsx, log_t in s.transactions.items():
+        for form in (tsx, wire_form(tsx)):
+            if form in w.transactions and log_t is not None:
+                return w.transactions[form] - log_t
+    return None
+
+
+def _match(w: WireSession, sessions: list[Session]) -> tuple[Session | None, str]:
+    """The log session of wire session `w`, and what matched them."""
     for s in sessions:
-        for tsx, log_t in s.transactions.items():
-            for form in (tsx, wire_form(tsx)):
-                if form in w.transactions:
-                    return s, (w.transactions[form] - log_t if log_t is not None else None)
+        if set(w.key) <= s.ufrags:
+            return s, "ufrags"
+    for s in sessions:
+        if _offset(w, s) is not None:
+            return s, "transaction"
     wire_addrs = {a for agent in w.agents.values() for a in agent.addrs}
     for s in reversed(sessions):
         local, remote = _log_addresses(s)
         if wire_addrs & (local | remote):
-            return s, None
-    return None, None
+            return s, "address"
+    return None, ""
 
 
 def _active_sides(log: IceLogAnalyzer | None) -> dict[str, str]:
@@ -71,9 +82,11 @@ def merged_report(capture: CaptureReader, log: IceLogAnalyzer | None) -> dict[st
     out: list[dict[str, Any]] = []
     for w in sessions:
         rep = wire_session_report(w)
-        s, offset = _match(w, log_sessions)
+        s, matched_by = _match(w, log_sessions)
         if s is not None:
+            offset = _offset(w, s)
             rep["log_session"] = s.name
+            rep["matched_by"] = matched_by
             rep["clock"] = (
                 "aligned by a STUN transaction"
                 if offset is not None

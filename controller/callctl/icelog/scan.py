@@ -32,6 +32,7 @@ ANCHORS = (
     b"early check",
     b"no checklist",
     b"tsx_id=",  # STUN dump headers: transaction IDs, to align a capture
+    b"USERNAME: length",  # ... and the ufrags of a check, to match it
     b"Stopping ICE",  # pjmedia's ICE transport (pjsua): the application stops ICE
     b"RTP",
 )
@@ -47,6 +48,7 @@ ASTERISK_ANCHORS = (
     b"RTP",
     b"skipping checklist",
     b"tsx_id=",
+    b"USERNAME: length",
     b"res_xmpp.c: ",  # res_xmpp's debug output: Jingle signalling (callctl.icelog.jingle),
     b"<--- XMPP ",  # a timestamped line, then a header line, then the stanza
     b"<jingle",

@@ -102,6 +102,7 @@ class Session:
     nomination_timeout: bool = False
     skipped_checklist: str = ""
     transactions: dict[str, float | None] = field(default_factory=dict)  # STUN dumps' tsx_id
+    ufrags: set[str] = field(default_factory=set)  # from the USERNAME of dumped checks
     negotiation: dict[str, Any] | None = None  # ice_strans.c's own verdict and time
     stopped: str = ""  # the application stopped ICE (ice_strans.c / transport_ice.c), and why
     found: list[dict[str, Any]] = field(default_factory=list)

@@ -13,13 +13,15 @@ from dataclasses import dataclass
 
 RE_STUN_HEADER = re.compile(r"^(RX|TX) \d{1,9} bytes STUN message (?:from|to) (\S+):$")
 RE_TSX = re.compile(r"^Hdr: .*tsx_id=([0-9a-fA-F]{24})")
+RE_USERNAME = re.compile(r'^USERNAME: length=\d{1,5}, value="([^":]{1,256}):([^"]{1,256})"$')
 
 
 @dataclass(frozen=True)
 class PeerRequest:
     """Something a dumped message showed: `what` is "first-request" (a received Binding
-    request), "nomination-attr" (it carries 0xC001) or "transaction" (any message's
-    transaction ID, in `tsx`, sent to or received from `source`)."""
+    request), "nomination-attr" (it carries 0xC001), "transaction" (any message's
+    transaction ID, in `tsx`, sent to or received from `source`) or "username" (the ICE
+    ufrags of a check, "RECEIVER:SENDER", in `tsx`)."""
 
     what: str
     source: str
@@ -58,6 +60,12 @@ class StunDumpReader:
             return None
         if text.startswith("--- end of STUN message"):
             self._in_dump = False
+        elif text.startswith("USERNAME: ") and self._peer is not None:
+            m = RE_USERNAME.match(text)
+            if m:
+                return PeerRequest(
+                    "username", self._peer, self._rx_ts, f"{m.group(1)}:{m.group(2)}"
+                )
         elif text.startswith("Hdr: ") and self._peer is not None:
             m = RE_TSX.match(text)
             if m:

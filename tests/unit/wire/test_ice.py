@@ -115,6 +115,7 @@ def test_wire_and_log_on_one_timeline_aligned_by_a_transaction():
     assert rc == 0, err
     (s,) = doc["wire"]["sessions"]
     assert s["log_session"].startswith("icess0x") and s["clock"].startswith("aligned")
+    assert s["matched_by"] == "ufrags"  # the USERNAME of pjnath's dumped checks
     events = [(e["source"], e["event"]) for e in s["timeline"]]
     # pjnath's check goes out, is answered, then the peer nominates: in that order
     first_check = events.index(("wire", "check"))
@@ -135,7 +136,8 @@ def test_stock_conversations_log_and_wire_agree():
     assert rc == 0, err
     assert "rtcp-mux-one-component" in doc["log"]["signatures"]
     (s,) = doc["wire"]["sessions"]
-    assert s["log_session"].startswith("icess0x")
+    # stock Asterisk sent no check (no dump to take ufrags from): matched by address
+    assert s["log_session"].startswith("icess0x") and s["matched_by"] == "address"
     assert "wire-nomination-not-understood" in doc["wire"]["signatures"]
 
 
@@ -178,6 +180,7 @@ def test_pjsua_capture_and_log_on_one_timeline():
     ctl = next(a for a in s["agents"] if a["role"] == "controlling")
     assert ctl["use_candidate"] == ctl["checks_sent"] >= 2 and ctl["nomination"] == {}
     assert s["log_session"] == "icetp00" and s["clock"].startswith("aligned")
+    assert s["matched_by"] == "ufrags"
     assert len(s["nominated"]) == 2  # both components
 
 
