@@ -18,6 +18,9 @@ PKGS=(
   # real WebRTC clients of the Jingle rig (tests/support/webrtc): headless browsers driven
   # by puppeteer-core; tshark reads the rig's captures (STUN attributes)
   chromium firefox-esr tshark
+  # NAT between the rig's client and Asterisk (tests/support/nat): nftables in the router
+  # namespace; coturn as the rig's STUN/TURN server, run by the tests in the foreground
+  nftables coturn
 )
 # Node.js + npm for tests/support/webrtc (StanzaJS, puppeteer-core, esbuild). A machine that
 # already has node with npm (another packaging of Node.js) keeps it.
@@ -91,6 +94,13 @@ if [[ " ${missing[*]:-} " == *" prosody "* ]]; then
   elif command -v invoke-rc.d >/dev/null 2>&1; then
     invoke-rc.d prosody stop >/dev/null 2>&1 || true
     update-rc.d prosody disable >/dev/null 2>&1 || true
+  fi
+fi
+# Same for coturn: the NAT tests run their own turnserver inside the rig; the packaged service
+# (Debian leaves it disabled in /etc/default/coturn, systemd may still start it) is stopped.
+if [[ " ${missing[*]:-} " == *" coturn "* ]]; then
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet coturn 2>/dev/null; then
+    systemctl disable --now coturn >/dev/null 2>&1 || true
   fi
 fi
 # The page's npm packages, exactly as package-lock.json pins them. Re-runs need no network:

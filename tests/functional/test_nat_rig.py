@@ -1,0 +1,138 @@
+"""The NAT topologies against themselves: plain sockets, no Asterisk, no ICE.
+
+Each kind is checked for the two properties RFC 4787 names (mapping and filtering), so that a
+NAT call test that fails points at Asterisk or the client, not at the rig's router.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+from support.nat import topology
+from support.nat.topology import NatNet
+
+Addr = tuple[str, int]
+
+
+_open: list[socket.socket] = []
+
+
+@pytest.fixture
+def nat() -> Iterator[NatNet]:
+    with topology.nat_network() as net:
+        try:
+            yield net
+        finally:
+            while _open:
+                _open.pop().close()
+
+
+def _public(net: NatNet, sock_type: int = socket.SOCK_DGRAM) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, sock_type)
+    _open.append(sock)
+    sock.bind((net.wan.host_addr, 0))
+    sock.settimeout(0.5)
+    return sock
+
+
+def _client(net: NatNet) -> socket.socket:
+    sock = net.lan.udp_socket()
+    _open.append(sock)
+    sock.setblocking(True)
+    sock.settimeout(0.5)
+    return sock
+
+
+def _recv(sock: socket.socket) -> tuple[bytes, Addr] | None:
+    try:
+        data, addr = sock.recvfrom(100)
+    except TimeoutError:
+        return None
+    return data, (addr[0], addr[1])
+
+
+def _mapped(client: socket.socket, server: socket.socket) -> Addr:
+    client.sendto(b"hello", server.getsockname())
+    got = _recv(server)
+    assert got is not None, "the client's datagram did not get through the NAT"
+    return got[1]
+
+
+def test_port_restricted_maps_independently_of_the_endpoint_and_filters_by_address_and_port(
+    nat: NatNet,
+) -> None:
+    nat.set_kind("port-restricted")
+    a, b, stranger = _public(nat), _public(nat), _public(nat)
+    client = _client(nat)
+    first, second = _mapped(client, a), _mapped(client, b)
+    # One private port, one public port, whatever the destination (what srflx relies on).
+    assert first == second and first[0] == nat.public_addr, (first, second)
+    # An endpoint the client never sent to is dropped (Asterisk's checks while ringing) ...
+    stranger.sendto(b"check", first)
+    assert _recv(client) is None
+    # ... while the endpoints it did send to get through.
+    a.sendto(b"reply", first)
+    got = _recv(client)
+    assert got is not None and got[0] == b"reply"
+
+
+def test_symmetric_maps_each_destination_to_its_own_port(nat: NatNet) -> None:
+    nat.set_kind("symmetric")
+    a, b = _public(nat), _public(nat)
+    client = _client(nat)
+    first, second = _mapped(client, a), _mapped(client, b)
+    assert first[0] == second[0] == nat.public_addr
+    # What the STUN server saw is not what Asterisk sees: srflx is useless, prflx works.
+    assert first[1] != second[1], (first, second)
+    b.sendto(b"via the wrong mapping", first)
+    assert _recv(client) is None
+    b.sendto(b"reply", second)
+    got = _recv(client)
+    assert got is not None and got[0] == b"reply"
+
+
+def test_udp_blocked_lets_only_tcp_to_the_turn_port_out(nat: NatNet) -> None:
+    nat.set_kind("udp-blocked")
+    server = _public(nat)
+    client = _client(nat)
+    client.sendto(b"udp", server.getsockname())
+    assert _recv(server) is None
+    turn = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    _open.append(turn)
+    turn.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    turn.bind((nat.wan.host_addr, topology.TURN_PORT))
+    turn.listen(1)
+    turn.settimeout(2)
+    other = _public(nat, socket.SOCK_STREAM)
+    other.listen(1)
+    with turn, other:
+        assert _tcp_connects(nat, topology.TURN_PORT)
+        assert not _tcp_connects(nat, other.getsockname()[1])
+
+
+def _tcp_connects(net: NatNet, port: int) -> bool:
+    """Whether a TCP connect from the client namespace to the public address gets through."""
+    code = f"import socket; socket.create_connection(({net.wan.host_addr!r}, {port}), 1)"
+    return net.lan.ns_run("python3", "-c", code).returncode == 0
+
+
+@pytest.mark.parametrize("kind", topology.KINDS)
+def test_the_clients_private_address_is_unreachable_from_asterisk(nat: NatNet, kind: str) -> None:
+    nat.set_kind(kind)
+    client = _client(nat)
+    public = _public(nat)
+    public.sendto(b"to the private address", client.getsockname())
+    assert _recv(client) is None
+
+
+def test_a_crashed_runs_namespaces_are_removed_and_a_live_ones_kept(nat: NatNet) -> None:
+    dead = f"{topology.PREFIX}-999999999-1"
+    topology._ip("netns", "add", dead)
+    try:
+        removed = topology.remove_stale()
+        assert dead in removed
+        assert nat.lan.name not in removed and nat.router not in removed
+    finally:
+        topology._ip("netns", "delete", dead, check=False)

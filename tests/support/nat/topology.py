@@ -1,0 +1,266 @@
+"""A NAT between the Jingle rig's client and Asterisk: three network namespaces' worth of links.
+
+```
+ root namespace              router namespace (cjr-PID-N)          client namespace (cnt-PID-N)
+ Asterisk, coturn            nftables: the NAT kind                 the Jingle client's media
+ wan.host_addr ── veth /30 ── wan.ns_addr  lan.host_addr ── veth /30 ── lan.ns_addr
+ (10.213.x.1, "public")      (10.213.x.2, the NAT's public side)    (10.214.y.2, private)
+```
+
+The WAN half is the Jingle rig's own network (`support.jingle.netns.create()`), so Asterisk's
+configs (`asterisk_conf.configs(wan, ...)`) are the rig's unchanged; its namespace becomes the
+router. The LAN half is a second veth into a namespace of our own, from POOL. The root
+namespace gets one route, the LAN /30 via the router: Asterisk's checks to the client's private
+candidates then reach the router and die there, as they do on the Internet, instead of
+following the machine's default route. The route goes with the veth when the router namespace
+is deleted.
+
+The NAT kind is an nftables ruleset in the router namespace (`rules()`); `set_kind()` swaps it
+between calls. Mappings of earlier calls may linger in conntrack, but every call's client
+sockets are new ephemeral ports, so no call meets another's mapping.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import ipaddress
+import os
+import re
+import subprocess
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from support.jingle import netns
+from support.jingle.netns import NetnsError, RigNet
+
+PREFIX = "cnt"  # client namespaces and LAN links: cnt-PID-N, cntPIDrN / cntPIDcN
+POOL = ipaddress.IPv4Network("10.214.0.0/16")
+_LOCK_PATH = Path("/tmp/callctl-nat-netns.lock")
+_NAME_RE = re.compile(rf"^{PREFIX}-(\d+)-(\d+)$")
+_LINK_RE = re.compile(rf"^{PREFIX}(\d+)[rc](\d+)(?:@\S+)?$")
+_TIMEOUT = 10.0
+TURN_PORT = 3478  # coturn's listening port on wan.host_addr (UDP and TCP)
+
+# port-restricted: endpoint-independent mapping (Linux SNAT keeps the source port when it is
+#   free, so one private port maps to one public port whatever the destination), address-and-
+#   port-dependent filtering (only replies to a conntrack entry come in): a home router.
+# symmetric: address-and-port-dependent mapping: every new flow a random public port.
+# udp-blocked: no UDP leaves at all; TCP only to the TURN server's port (a corporate firewall).
+KINDS = ("port-restricted", "symmetric", "udp-blocked")
+
+
+def rules(kind: str, *, wan_if: str, lan_if: str, public: str, turn: str) -> str:
+    """The router namespace's whole nftables ruleset for one NAT kind (pure)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown NAT kind {kind!r} (known: {', '.join(KINDS)})")
+    snat = f"snat to {public}" + (" fully-random" if kind == "symmetric" else "")
+    if kind == "udp-blocked":
+        outbound = (
+            f'iifname "{lan_if}" oifname "{wan_if}" ip daddr {turn} tcp dport {TURN_PORT} accept'
+        )
+    else:
+        outbound = f'iifname "{lan_if}" oifname "{wan_if}" accept'
+    return (
+        "flush ruleset\n"
+        "table ip callctl_nat {\n"
+        "  chain postrouting {\n"
+        "    type nat hook postrouting priority srcnat; policy accept;\n"
+        f'    oifname "{wan_if}" {snat}\n'
+        "  }\n"
+        "  chain forward {\n"
+        "    type filter hook forward priority filter; policy drop;\n"
+        f"    {outbound}\n"
+        f'    iifname "{wan_if}" oifname "{lan_if}" ct state established,related accept\n'
+        "  }\n"
+        # Unsolicited packets to the public address die silently (no ICMP back), as on a
+        # home router; the router itself serves nothing.
+        "  chain input {\n"
+        "    type filter hook input priority filter; policy drop;\n"
+        "  }\n"
+        "}\n"
+    )
+
+
+def _run(argv: list[str], stdin: str | None = None, check: bool = True) -> str:
+    proc = subprocess.run(
+        argv, input=stdin, capture_output=True, text=True, timeout=_TIMEOUT, check=False
+    )
+    if check and proc.returncode != 0:
+        raise NetnsError(f"{' '.join(argv)}: {proc.stderr.strip()}")
+    return proc.stdout
+
+
+def _ip(*args: str, check: bool = True) -> str:
+    return _run(["ip", *args], check=check)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale() -> list[str]:
+    """Delete client namespaces and LAN links of ours whose creating process is gone (the
+    router namespaces are the rig's and go with `netns.remove_stale()`)."""
+    removed = netns.remove_stale()
+    for line in _ip("netns", "list").splitlines():
+        name = line.split()[0] if line.split() else ""
+        match = _NAME_RE.match(name)
+        if match and not _pid_alive(int(match.group(1))):
+            _ip("netns", "delete", name, check=False)
+            removed.append(name)
+    for line in _ip("-o", "link", "show").splitlines():
+        fields = line.split(":")
+        if len(fields) < 2:
+            continue
+        link = fields[1].strip()
+        match = _LINK_RE.match(link)
+        if match and not _pid_alive(int(match.group(1))):
+            _ip("link", "delete", link.split("@")[0], check=False)
+            removed.append(link)
+    return removed
+
+
+def _used_networks() -> list[ipaddress.IPv4Network]:
+    nets = []
+    for line in _ip("-4", "-o", "addr", "show").splitlines():
+        fields = line.split()
+        if "inet" in fields:
+            nets.append(ipaddress.IPv4Interface(fields[fields.index("inet") + 1]).network)
+    for line in _ip("-4", "route", "show", "table", "all").splitlines():
+        dest = line.split()[0] if line.split() else ""
+        with contextlib.suppress(ValueError):
+            nets.append(ipaddress.IPv4Network(dest, strict=False))
+    return nets
+
+
+def pick_lan(used: list[ipaddress.IPv4Network]) -> ipaddress.IPv4Network:
+    """The first /30 of POOL that overlaps nothing in `used`; refuses a POOL the machine uses."""
+    foreign = [n for n in used if n.overlaps(POOL) and not n.subnet_of(POOL)]
+    if foreign:
+        raise NetnsError(f"{POOL} overlaps a network of this machine: {foreign}")
+    for subnet in POOL.subnets(new_prefix=30):
+        if not any(subnet.overlaps(n) for n in used):
+            return subnet
+    raise NetnsError(f"no free /30 left in {POOL}")
+
+
+@dataclass(frozen=True)
+class NatNet:
+    """`wan`: the rig network (Asterisk at wan.host_addr, the NAT's public address at
+    wan.ns_addr, in the router namespace wan.name). `lan`: router (lan.host_addr) to client
+    (lan.ns_addr, namespace lan.name); `lan.udp_socket()` makes the client's media sockets."""
+
+    wan: RigNet
+    lan: RigNet
+
+    @property
+    def router(self) -> str:
+        return self.wan.name
+
+    @property
+    def public_addr(self) -> str:
+        return self.wan.ns_addr
+
+    def reachable(self, address: str) -> bool:
+        """What a rig client may send checks to: the public side only (Asterisk, coturn)."""
+        return self.wan.contains(address)
+
+    def set_kind(self, kind: str) -> None:
+        """Load the NAT kind's ruleset and forget every mapping of the previous one."""
+        text = rules(
+            kind,
+            wan_if=self.wan.ns_link,
+            lan_if=self.lan.host_link,
+            public=self.wan.ns_addr,
+            turn=self.wan.host_addr,
+        )
+        _run(["ip", "netns", "exec", self.router, "nft", "-f", "-"], stdin=text)
+
+    def ruleset(self) -> str:
+        return _run(["ip", "netns", "exec", self.router, "nft", "list", "ruleset"])
+
+
+_counter = 0
+_counter_lock = threading.Lock()
+
+
+def create(kind: str = "port-restricted") -> NatNet:
+    """Router namespace (the rig's WAN network), client namespace, the LAN veth, the root
+    route to the LAN through the router, forwarding in the router, and `kind`'s ruleset."""
+    global _counter
+    with _counter_lock:
+        _counter += 1
+        serial = _counter
+    wan = netns.create()
+    pid = os.getpid()
+    name = f"{PREFIX}-{pid}-{serial}"
+    router_link, client_link = f"{PREFIX}{pid}r{serial}", f"{PREFIX}{pid}c{serial}"
+    lan: RigNet | None = None
+    try:
+        if len(router_link) > 15:  # IFNAMSIZ - 1
+            raise NetnsError(f"link name too long: {router_link}")
+        with _LOCK_PATH.open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            subnet = pick_lan(_used_networks())
+            router_addr, client_addr = (str(a) for a in list(subnet.hosts())[:2])
+            lan = RigNet(name, router_link, client_link, subnet, router_addr, client_addr)
+            _ip("netns", "add", name)
+            _ip("link", "add", router_link, "type", "veth", "peer", "name", client_link)
+            _ip("link", "set", router_link, "netns", wan.name)
+            _ip("link", "set", client_link, "netns", name)
+            # Claim the /30 in the root namespace under the lock: the route is what the next
+            # run's pick_lan sees, and what keeps Asterisk's packets to it inside the rig.
+            _ip("route", "add", str(subnet), "via", wan.ns_addr, "dev", wan.host_link)
+        r, c = ("-n", wan.name), ("-n", name)
+        _ip(*r, "addr", "add", f"{router_addr}/30", "dev", router_link)
+        _ip(*r, "link", "set", router_link, "up")
+        _ip(*c, "link", "set", "lo", "up")
+        _ip(*c, "addr", "add", f"{client_addr}/30", "dev", client_link)
+        _ip(*c, "link", "set", client_link, "up")
+        _ip(*c, "route", "add", "default", "via", router_addr)
+        for ns, link in ((wan.name, router_link), (name, client_link)):
+            _run(
+                ["ip", "netns", "exec", ns, "sysctl", "-qw", f"net.ipv6.conf.{link}.disable_ipv6=1"]
+            )
+        _run(["ip", "netns", "exec", wan.name, "sysctl", "-qw", "net.ipv4.ip_forward=1"])
+        net = NatNet(wan, lan)
+        net.set_kind(kind)
+        return net
+    except BaseException:
+        if lan is not None:
+            _destroy_lan(lan)
+        netns.destroy(wan)
+        raise
+
+
+def _destroy_lan(lan: RigNet) -> None:
+    _ip("netns", "delete", lan.name, check=False)
+    _ip("link", "delete", lan.host_link, check=False)
+    _ip("link", "delete", lan.ns_link, check=False)
+
+
+def destroy(net: NatNet) -> None:
+    """Delete both namespaces (their veths, and with the WAN veth the root route)."""
+    _destroy_lan(net.lan)
+    netns.destroy(net.wan)
+    _ip("route", "delete", str(net.lan.subnet), check=False)
+
+
+@contextlib.contextmanager
+def nat_network(kind: str = "port-restricted") -> Iterator[NatNet]:
+    """Stale cleanup, then one NAT topology for the duration of the block."""
+    remove_stale()
+    net = create(kind)
+    try:
+        yield net
+    finally:
+        destroy(net)
