@@ -27,6 +27,11 @@ _AST = re.compile(
     r"^\[(?P<date>[^\]]+)\] (?P<level>[A-Z]+)\[(?P<lwp>\d{1,12})\](?:\[(?P<callid>C-[0-9a-f]+)\])? "
     r"(?P<src>[^:\s]+): (?P<msg>.*)$"
 )
+# The same, only for res_pjproject's lines: the sender, then pjlib's indent (dots) removed.
+_AST_PJ = re.compile(
+    r"\[([^\]]+)\] ([A-Z]+)\[\d{1,12}\](?:\[(C-[0-9a-f]+)\])? pjproject: [\t ]*([^ ]*) ?[. ]*(.*)",
+    re.S,
+)
 _PJRAW = re.compile(
     r"^(?P<date>\d{4}-\d\d-\d\d )?(?P<time>\d\d:\d\d:\d\d\.\d{3}) +(?P<sender>\S+) "
     r"[ !]?(?P<msg>.*)$"
@@ -165,17 +170,13 @@ class Framer:
 
     def _asterisk_pjproject(self, raw: str) -> Line | None:
         """Fast path: an Asterisk file channel line carrying pjproject output,
-        "[DATE] LEVEL[LWP][C-...] pjproject: \\t<sender right-aligned> <indent><text>"."""
-        j = raw.find("] ", 1)
-        k = raw.find(" pjproject: ", j) if j > 0 else -1
-        if not (k > j and " " not in raw[j + 2 : k] and raw[k - 1 : k] == "]"):
+        "[DATE] LEVEL[LWP][C-...] pjproject: \\t<sender right-aligned> <indent><text>"
+        (one regular expression: far cheaper than the general one plus slicing)."""
+        m = _AST_PJ.match(raw)
+        if m is None:
             return None
-        date, head = raw[1:j], raw[j + 2 : k]  # head: LEVEL[LWP] or LEVEL[LWP][C-...]
-        level = head.partition("[")[0]
-        c = head.find("[C-")
-        callid = head[c + 1 : -1] if c > 0 else ""
-        sender, _, rest = raw[k + 12 :].lstrip("\t ").partition(" ")
-        return Line("pj", self.stamp_seconds(date), date, sender, rest.lstrip(". "), level, callid)
+        date, level, callid, sender, text = m.groups()
+        return Line("pj", self.stamp_seconds(date), date, sender, text, level, callid or "")
 
     def _pjraw(self, m: re.Match[str]) -> Line:
         t = _TIME.match(m.group("time"))

@@ -5,8 +5,8 @@ of a few anchors, found with bytes.find; the rest is never decoded. `feed()` tak
 chunking and yields (line number, text) for the lines holding an anchor.
 
 Bounded for untrusted input: a line longer than `MAX_LINE` is skipped (counted in
-`too_long`) without being kept, and the set of anchors never grows past the two sets below,
-so the work is linear in the input.
+`too_long`) without being kept, and the set of anchors never grows past the sets below plus
+`MAX_FOLLOWED` names, so the work is linear in the input.
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ ASTERISK_ANCHORS = (
 )
 # A log with a session not named icess...: every line of it holds one of these.
 FOLLOW_ALL = tuple(dict.fromkeys(ASTERISK_ANCHORS + ANCHORS))
+MAX_FOLLOWED = 16  # unusual session names searched for one by one
 MAX_LINE = 64 * 1024  # pjlib writes at most 4,000 bytes a line; a res_xmpp stanza a few KB
 
 
@@ -82,6 +83,7 @@ class AnchorScanner:
         self._skipping = False  # inside a line longer than MAX_LINE
         self._anchors: tuple[bytes, ...] | None = None
         self._widen = False
+        self._follow: list[bytes] = []
         self.lineno = 0  # lines seen so far (all of them, not only those yielded)
         self.too_long = 0  # lines skipped for their length
 
@@ -91,9 +93,19 @@ class AnchorScanner:
 
     def follow(self, name: str) -> None:
         """A session with an unusual name (an Asterisk log's are all icess...): from here on
-        yield every line the analyzer could act on, whatever its sender. Once per log, so
-        thousands of such names cost no more than one."""
-        if self._anchors is ASTERISK_ANCHORS and not name.startswith("icess"):
+        also yield the lines holding its name. Up to MAX_FOLLOWED names are searched for one
+        by one; past that the scan switches once to a fixed wider set of anchors that every
+        line the analyzer acts on holds, so thousands of names cost no more than one set."""
+        if self._anchors is None or self._anchors is ANCHORS or self._anchors is FOLLOW_ALL:
+            return
+        if name.startswith("icess"):
+            return
+        needle = name.encode()
+        if needle in self._anchors or needle in self._follow:
+            return
+        if len(self._anchors) - len(ASTERISK_ANCHORS) + len(self._follow) < MAX_FOLLOWED:
+            self._follow.append(needle)
+        else:
             self._widen = True
 
     def feed(self, data: bytes) -> Iterator[tuple[int, str]]:
@@ -144,9 +156,12 @@ class AnchorScanner:
                 self.too_long += 1
                 continue
             yield self.lineno, block[s:e].decode("utf-8", "replace")
-            if self._widen and self._anchors is not FOLLOW_ALL:
-                extra = _starts(block, FOLLOW_ALL, e, end) - set(order[i:])
-                self._anchors = FOLLOW_ALL
+            if self._widen or self._follow:
+                new = FOLLOW_ALL if self._widen else tuple(self._follow)
+                self._anchors = FOLLOW_ALL if self._widen else self._anchors + new
+                self._widen = False
+                self._follow.clear()
+                extra = _starts(block, new, e, end) - set(order[i:])
                 if extra:
                     order = order[:i] + sorted(set(order[i:]) | extra)
         self.lineno = base + count(b"\n", prev, end)
