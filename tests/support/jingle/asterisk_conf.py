@@ -19,15 +19,16 @@ CONTEXT = "jingle-in"
 ROUTED_CONTEXT = "from-jingle"  # dialplan/callctl.conf: chan_motif calls to the Stasis app
 
 
-def dialplan(answer_delay: float = 0.0, app: str = "Echo()") -> str:
+def dialplan(answer_delay: float | str = 0.0, app: str = "Echo()") -> str:
     """The context for calls a client places. chan_motif runs extension `s` (no extension is
     named after the endpoint). `answer_delay` > 0 rings first, like a phone picked up later;
-    0 answers at once, which is what exposes the unread-offer defect (issue 8)."""
+    0 answers at once, which is what exposes the unread-offer defect (issue 8). A str is a
+    dialplan expression for the ring, e.g. "${GLOBAL(RING)}" set per call (the NAT tests)."""
     # Answer() at priority 1 when answering at once: the smaller the head start of the
     # XMPP thread, the more often stock chan_motif answers before it read the offer.
-    steps = (
-        ["Ringing()", f"Wait({answer_delay:g})", "Answer()"] if answer_delay > 0 else ["Answer()"]
-    )
+    wait = answer_delay if isinstance(answer_delay, str) else f"{answer_delay:g}"
+    rings = isinstance(answer_delay, str) or answer_delay > 0
+    steps = ["Ringing()", f"Wait({wait})", "Answer()"] if rings else ["Answer()"]
     steps += ["NoOp(jingle rig: ${CALLERID(all)})", app, "Hangup()"]
     lines = [f"[{CONTEXT}]", f"exten => s,1,{steps[0]}"]
     lines += [f" same => n,{step}" for step in steps[1:]]
@@ -67,7 +68,7 @@ def configs(
     net: RigNet,
     prosody: Prosody,
     *,
-    answer_delay: float = 0.0,
+    answer_delay: float | str = 0.0,
     app: str = "Echo()",
     pjproject_log_level: int = 5,
     routed: bool = False,

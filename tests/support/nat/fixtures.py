@@ -1,0 +1,67 @@
+"""pytest fixtures of the NAT rig. A test module imports them by name:
+`from support.nat.fixtures import jingle_net, nat_clients, nat_net  # noqa: F401`.
+
+`jingle_net` is overridden to be the NAT topology's WAN network, so the Jingle rig's
+`jingle_asterisk` fixture configures Asterisk unchanged on the public side (its only host
+candidate is `wan.host_addr`); `nat_clients` puts the client's media behind the router.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+
+from support.jingle.client import JingleClient
+from support.jingle.fixtures import ClientFactory
+from support.jingle.netns import RigNet
+from support.jingle.profiles import PROFILES, Profile
+from support.jingle.prosody import Prosody
+
+from . import topology
+from .topology import NatNet
+
+
+@pytest.fixture
+def nat_net() -> Iterator[NatNet]:
+    """A router namespace (port-restricted to start with; `set_kind()` between calls) and a
+    client namespace behind it."""
+    with topology.nat_network() as net:
+        yield net
+
+
+@pytest.fixture
+def jingle_net(nat_net: NatNet) -> RigNet:
+    """The Jingle rig's network is the NAT's public side: Asterisk at wan.host_addr."""
+    return nat_net.wan
+
+
+@pytest.fixture
+async def nat_clients(prosody_server: Prosody, nat_net: NatNet) -> AsyncIterator[ClientFactory]:
+    """`await nat_clients(user, profile="plain", resource=None, **options)`: a JingleClient
+    whose media sockets are in the client namespace (behind the NAT) and which sends checks
+    only to the public side (Asterisk, coturn). `options` go to JingleClient."""
+    started: list[JingleClient] = []
+
+    async def make(
+        user: str, profile: str | Profile = "plain", resource: str | None = None, **options: Any
+    ) -> JingleClient:
+        prof = PROFILES[profile] if isinstance(profile, str) else profile
+        account = prosody_server.accounts[user]
+        client = JingleClient(
+            f"{account.jid}/{resource or prof.name}",
+            account.password,
+            server=("127.0.0.1", prosody_server.port),
+            profile=prof,
+            socket_factory=nat_net.lan.udp_socket,
+            candidate_allowed=nat_net.reachable,
+            **options,
+        )
+        started.append(client)
+        await client.start()
+        return client
+
+    yield make
+    for client in started:
+        await client.stop()
