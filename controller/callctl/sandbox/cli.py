@@ -13,6 +13,7 @@ from callctl.errors import ExitStatus, UsageError
 from callctl.names import check_name
 
 if TYPE_CHECKING:
+    from callctl.sandbox.jingle import JingleOptions
     from callctl.sandbox.manager import Sandbox
 
 # The build manager, Jinja2 and aiohttp are imported by the handlers that use them, so that
@@ -46,6 +47,16 @@ def register(sub: Any) -> None:
         default=[],
         metavar="NAME=HOST:CONTEXT",
         help="a SIP caller identified by its address, entering CONTEXT (repeatable)",
+    )
+    p.add_argument(
+        "--jingle",
+        action="store_true",
+        help="the whole gateway: prosody, res_xmpp + chan_motif, a demo echo number "
+        "(needs root: the media path is a network namespace of the sandbox's own)",
+    )
+    p.add_argument("--xmpp-domain", default="localhost", help="prosody's domain (--jingle)")
+    p.add_argument(
+        "--gateway-domain", default="gw.localhost", help="the gateway's component (--jingle)"
     )
     add_json_flag(p)
     p.set_defaults(func=cmd_up)
@@ -83,9 +94,24 @@ def cmd_up(args: argparse.Namespace, console: Console) -> int:
             sip_port=args.sip_port,
             trunks=[parse_trunk(t) for t in args.trunk],
             phones=[parse_phone(p) for p in args.phone],
+            jingle_demo=_jingle_options(args),
         ),
     )
     return _show(sb, console, headline="sandbox up")
+
+
+def _jingle_options(args: argparse.Namespace) -> JingleOptions | None:
+    from callctl.sandbox.jingle import JingleOptions
+
+    if not args.jingle:
+        return None
+    for domain in (args.xmpp_domain, args.gateway_domain):
+        labels = domain.split(".")
+        if not all(label and _is_endpoint_name(label) for label in labels):
+            raise UsageError(f"not a usable domain: {domain!r}")
+    if args.xmpp_domain == args.gateway_domain:
+        raise UsageError("--gateway-domain must differ from --xmpp-domain")
+    return JingleOptions(args.xmpp_domain.lower(), args.gateway_domain.lower())
 
 
 def _is_endpoint_name(value: str) -> bool:
@@ -167,4 +193,26 @@ def _show(sb: Sandbox, console: Console, headline: str) -> int:
     console.result(f"  root       {st.root}  (secrets in {st.root}/state.json, mode 0600)")
     for kind, names in st.patches.items():
         console.result(f"  {kind + ' patches':<10} {', '.join(names) if names else '(none)'}")
+    xmpp = st.public().get("xmpp")
+    if xmpp:
+        _show_xmpp(xmpp, console)
     return ExitStatus.OK
+
+
+def _show_xmpp(x: dict[str, Any], console: Console) -> None:
+    console.result(f"  XMPP       c2s {x['c2s']} (plain, loopback), domain {x['domain']}")
+    console.result(f"  WebSocket  {x['websocket']}")
+    console.result(f"  gateway    {x['gateway_domain']} (component on {x['component']})")
+    for account in x["accounts"]:
+        console.result(f"  account    {account['jid']}  password {account['password']}")
+    console.result(f"  call       {x['echo_jid']}  (answers and echoes your audio)")
+    net = x["netns"]
+    console.result(
+        f"  media      {net['host_addr']} <-> {net['ns_addr']} in namespace {net['name']} "
+        "(run a client there: ip netns exec NAME ...)"
+    )
+    console.result(
+        f"  gateway    needs the routing daemon: callctl run --config {x['routing_config']} "
+        f"--xmpp-component {x['component']} (bootstrap.sh up does this)"
+    )
+    console.result("  probe      callctl probe")

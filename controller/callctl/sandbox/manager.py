@@ -25,7 +25,8 @@ from callctl.build import fileutil
 from callctl.build.builder import BuildResult
 from callctl.build.fileutil import rmtree
 from callctl.errors import AsteriskUnavailable, StateError, UsageError
-from callctl.sandbox import render
+from callctl.sandbox import jingle, render
+from callctl.sandbox.jingle import JingleOptions
 from callctl.sandbox.state import (
     SandboxState,
     make_private_root,
@@ -53,6 +54,8 @@ class SandboxOptions:
     phones: list[dict[str, Any]] = field(default_factory=list)  # name, host, context
     stasis_app: str = "callctl"
     jingle: bool = False
+    # The whole gateway (prosody, res_xmpp + chan_motif, the demo phone side): sandbox/jingle.py
+    jingle_demo: JingleOptions | None = None
     configs: dict[str, str] = field(default_factory=dict)  # replace rendered files by name
     extra_vars: dict[str, Any] = field(default_factory=dict)
     dialplan_dir: Path = field(default_factory=lambda: paths.REPO_ROOT / "dialplan")
@@ -178,6 +181,9 @@ class Sandbox:
 
     def stop(self) -> None:
         stop_process(self.state, self.conf)
+        if self.state.jingle:
+            jingle.stop(self.state.jingle)
+            _reap(int(self.state.jingle.get("prosody_pid") or 0))
         remove_state(self.name)
 
     def restart(self) -> None:
@@ -208,6 +214,12 @@ def _spawn(prefix: Path, conf: Path, root: Path) -> int:
     console_log.close()
     _CHILDREN[proc.pid] = proc
     return proc.pid
+
+
+def _reap(pid: int) -> None:
+    child = _CHILDREN.pop(pid, None)
+    if child is not None:
+        child.wait()
 
 
 def wait_ready(sb: Sandbox, timeout: float) -> None:
@@ -290,7 +302,7 @@ def up(build: BuildResult, opts: SandboxOptions) -> Sandbox:
             hint="set CALLCTL_STATE to a short folder",
         )
     make_private_root(root)
-    for sub in ("etc", "run", "spool", "lib", "cache"):
+    for sub in ("etc", "run", "spool", "lib", "cache", "prosody"):
         rmtree(root / sub)  # a fresh start each time; logs are kept
     for sub in ("etc", "run", "log", "spool", "lib", "cache", "etc/dialplan"):
         (root / sub).mkdir(parents=True, exist_ok=True)
@@ -323,6 +335,33 @@ def up(build: BuildResult, opts: SandboxOptions) -> Sandbox:
         "jingle": opts.jingle,
         **opts.extra_vars,
     }
+    setup = None
+    if opts.jingle_demo is not None:
+        setup = jingle.prepare(root, opts.name, opts.jingle_demo)
+        trunks, phones = jingle.demo_trunks(variables["sip_port"])
+        variables.update(setup.asterisk_vars)
+        variables.update(
+            jingle=True, trunks=[*opts.trunks, *trunks], phones=[*opts.phones, *phones]
+        )
+        opts.dialplan_extra = {**opts.dialplan_extra, "demo.conf": jingle.dialplan()}
+    try:
+        return _start(build, opts, root, variables, setup)
+    except BaseException:
+        if setup is not None:
+            setup.prosody.stop()
+            jingle.stop(setup.state)
+        raise
+
+
+def _start(
+    build: BuildResult,
+    opts: SandboxOptions,
+    root: Path,
+    variables: dict[str, Any],
+    setup: jingle.JingleSetup | None,
+) -> Sandbox:
+    prefix = build.prefix
+    host = opts.bind_address
     files = render.render_all(variables)
     files.update(opts.configs)
     render.write_configs(root / "etc", files, SECRET_FILES)
@@ -351,6 +390,12 @@ def up(build: BuildResult, opts: SandboxOptions) -> Sandbox:
         started_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         patches={k: [p["name"] for p in m["patches"][k]] for k in ("asterisk", "pjproject")},
     )
+    if setup is not None:
+        # prosody first: res_xmpp logs in while Asterisk boots.
+        jingle.start(setup)
+        assert setup.prosody.proc is not None
+        _CHILDREN[setup.prosody.proc.pid] = setup.prosody.proc
+        state.jingle = setup.state
     state.pid = _spawn(prefix, root / "etc" / "asterisk.conf", root)
     write_state(state)
     sb = Sandbox(state)

@@ -37,6 +37,8 @@ class SandboxState:
     ami_secret: str
     started_at: str
     patches: dict[str, list[str]]
+    # `sandbox up --jingle`: prosody, the namespace, the demo accounts (sandbox/jingle.py).
+    jingle: dict[str, Any] | None = None
 
     @property
     def ari_url(self) -> str:
@@ -47,6 +49,11 @@ class SandboxState:
         d = asdict(self)
         d.pop("ari_password")
         d.pop("ami_secret")
+        jingle = d.pop("jingle")
+        if jingle:
+            from callctl.sandbox.jingle import public_view
+
+            d["xmpp"] = public_view(jingle)
         d["ari_url"] = self.ari_url
         return d
 
