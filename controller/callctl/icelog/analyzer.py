@@ -26,7 +26,7 @@ from callctl.icelog.framing import Framer, Line
 from callctl.icelog.jingle import HEADER as XMPP_HEADER
 from callctl.icelog.jingle import JingleWatch
 from callctl.icelog.report import session_report
-from callctl.icelog.scan import MAX_LINE, AnchorScanner
+from callctl.icelog.scan import MAX_LINE, WIRE_KEYS, AnchorScanner
 from callctl.icelog.session import (
     RE_DUMP_ROW,
     Session,
@@ -52,9 +52,11 @@ RE_MEDIA = re.compile(
 
 
 class IceLogAnalyzer:
-    def __init__(self) -> None:
+    def __init__(self, wire_keys: bool = False) -> None:
+        """`wire_keys`: also read the STUN dumps' transaction IDs and ufrags, which
+        `merge.py` needs to put a capture next to this log."""
         self.framer = Framer()
-        self.scanner = AnchorScanner()
+        self.scanner = AnchorScanner(WIRE_KEYS if wire_keys else ())
         self.stun = StunDumpReader()
         self.jingle = JingleWatch()
         self.webrtc = WebrtcWatch()

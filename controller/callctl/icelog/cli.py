@@ -19,24 +19,24 @@ if TYPE_CHECKING:
 CHUNK = 1 << 20
 
 
-def analyze_stream(f: BinaryIO) -> IceLogAnalyzer:
-    a = IceLogAnalyzer()
+def analyze_stream(f: BinaryIO, wire_keys: bool = False) -> IceLogAnalyzer:
+    a = IceLogAnalyzer(wire_keys)
     while chunk := f.read(CHUNK):
         a.feed(chunk)
     a.finish()
     return a
 
 
-def analyze_file(path: Path) -> IceLogAnalyzer:
+def analyze_file(path: Path, wire_keys: bool = False) -> IceLogAnalyzer:
     """Analyze a log file; `-` reads standard input."""
     if str(path) == "-":
-        return analyze_stream(sys.stdin.buffer)
+        return analyze_stream(sys.stdin.buffer, wire_keys)
     try:
         f = path.open("rb")
     except OSError as err:
         raise UsageError(f"cannot read {path}: {err.strerror}") from None
     with f:
-        return analyze_stream(f)
+        return analyze_stream(f, wire_keys)
 
 
 def analyze_capture(path: Path) -> CaptureReader:
@@ -110,7 +110,7 @@ def _cmd_pcap(args: argparse.Namespace, console: Console) -> int:
     from callctl.icelog.merge import merged_report, render_wire_text
 
     capture = analyze_capture(args.pcap)
-    log = analyze_file(args.file) if args.file is not None else None
+    log = analyze_file(args.file, wire_keys=True) if args.file is not None else None
     rep = merged_report(capture, log)
     if not rep["sessions"] and not rep["stun"]:
         raise UsageError(

@@ -32,6 +32,9 @@ _AST_PJ = re.compile(
     r"\[([^\]]+)\] ([A-Z]+)\[\d{1,12}\](?:\[(C-[0-9a-f]+)\])? pjproject: [\t ]*([^ ]*) ?[. ]*(.*)",
     re.S,
 )
+# pjlib's default layout: "HH:MM:SS.mmm" + sender right-aligned in 22 columns + ' ' +
+# thread-switch mark or ' ' + indent + text (the fast path slices it).
+_PJ_DEFAULT = re.compile(r"\d\d:\d\d:\d\d\.\d\d\d .{21}[^ ] .", re.S)
 _PJRAW = re.compile(
     r"^(?P<date>\d{4}-\d\d-\d\d )?(?P<time>\d\d:\d\d:\d\d\.\d{3}) +(?P<sender>\S+) "
     r"[ !]?(?P<msg>.*)$"
@@ -60,21 +63,6 @@ def _clock_of(raw: str) -> float:
         return -1.0
 
 
-def _is_pjlib_default(raw: str) -> bool:
-    """pjlib's default layout: "HH:MM:SS.mmm" + sender right-aligned in 22 columns + ' ' +
-    thread-switch mark or ' ' + indent + text."""
-    return (
-        len(raw) > 37
-        and raw[2] == ":"
-        and raw[8] == "."
-        and raw[12] == " "
-        and raw[35] == " "
-        and raw[34] != " "
-        and raw[0:2].isdigit()
-        and raw[6:8].isdigit()
-    )
-
-
 class Framer:
     """Turns raw lines into `Line`s; keeps a little state for dates and midnight wraps."""
 
@@ -94,7 +82,7 @@ class Framer:
             if m:
                 return self._ast(m)
         elif raw[:1].isdigit():
-            if _is_pjlib_default(raw):
+            if len(raw) > 37 and _PJ_DEFAULT.match(raw):
                 stamp = raw[:12]
                 t = self._clocks.get(stamp)
                 if t is None:

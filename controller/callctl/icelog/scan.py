@@ -31,8 +31,6 @@ ANCHORS = (
     b"incoming check",
     b"early check",
     b"no checklist",
-    b"tsx_id=",  # STUN dump headers: transaction IDs, to align a capture
-    b"USERNAME: length",  # ... and the ufrags of a check, to match it
     b"Stopping ICE",  # pjmedia's ICE transport (pjsua): the application stops ICE
     b"RTP",
 )
@@ -47,8 +45,6 @@ ASTERISK_ANCHORS = (
     b"USE-CANDIDATE",
     b"RTP",
     b"skipping checklist",
-    b"tsx_id=",
-    b"USERNAME: length",
     b"res_xmpp.c: ",  # res_xmpp's debug output: Jingle signalling (callctl.icelog.jingle),
     b"<--- XMPP ",  # a timestamped line, then a header line, then the stanza
     b"<jingle",
@@ -59,6 +55,9 @@ ASTERISK_ANCHORS = (
     b"without an SSL session",
     b"type='error'",
 )
+# Only to put a capture next to the log (`--pcap`): the STUN dumps' transaction IDs and the
+# USERNAME (ufrags) of each check. Off by default: they are a sixth of an ICE-only log.
+WIRE_KEYS = (b"tsx_id=", b"USERNAME: length")
 # A log with a session not named icess...: every line of it holds one of these.
 FOLLOW_ALL = tuple(dict.fromkeys(ASTERISK_ANCHORS + ANCHORS))
 MAX_FOLLOWED = 16  # unusual session names searched for one by one
@@ -78,9 +77,11 @@ def _starts(block: bytes, anchors: tuple[bytes, ...], begin: int, end: int) -> s
 
 
 class AnchorScanner:
-    def __init__(self) -> None:
+    def __init__(self, extra: tuple[bytes, ...] = ()) -> None:
         self._tail = b""
         self._skipping = False  # inside a line longer than MAX_LINE
+        self._extra = extra  # anchors wanted on top of the mode's (WIRE_KEYS)
+        self._mode = ""  # "raw", "asterisk" or "all" (wide), decided by the first lines
         self._anchors: tuple[bytes, ...] | None = None
         self._widen = False
         self._follow: list[bytes] = []
@@ -96,14 +97,15 @@ class AnchorScanner:
         also yield the lines holding its name. Up to MAX_FOLLOWED names are searched for one
         by one; past that the scan switches once to a fixed wider set of anchors that every
         line the analyzer acts on holds, so thousands of names cost no more than one set."""
-        if self._anchors is None or self._anchors is ANCHORS or self._anchors is FOLLOW_ALL:
+        if self._mode != "asterisk" or self._anchors is None:
             return
         if name.startswith("icess"):
             return
         needle = name.encode()
         if needle in self._anchors or needle in self._follow:
             return
-        if len(self._anchors) - len(ASTERISK_ANCHORS) + len(self._follow) < MAX_FOLLOWED:
+        followed = len(self._anchors) - len(ASTERISK_ANCHORS) - len(self._extra)
+        if followed + len(self._follow) < MAX_FOLLOWED:
             self._follow.append(needle)
         else:
             self._widen = True
@@ -138,7 +140,8 @@ class AnchorScanner:
         if self._anchors is None:  # decided by the first complete lines
             first = block[: min(end, 65536)]
             asterisk = first.startswith(b"[") and b"] " in first[:64]
-            self._anchors = ASTERISK_ANCHORS if asterisk else ANCHORS
+            self._mode = "asterisk" if asterisk else "raw"
+            self._anchors = (ASTERISK_ANCHORS if asterisk else ANCHORS) + self._extra
         order = sorted(_starts(block, self._anchors, 0, end))
         find = block.find
         count = block.count
@@ -157,8 +160,9 @@ class AnchorScanner:
                 continue
             yield self.lineno, block[s:e].decode("utf-8", "replace")
             if self._widen or self._follow:
-                new = FOLLOW_ALL if self._widen else tuple(self._follow)
-                self._anchors = FOLLOW_ALL if self._widen else self._anchors + new
+                new = FOLLOW_ALL + self._extra if self._widen else tuple(self._follow)
+                self._anchors = new if self._widen else self._anchors + new
+                self._mode = "all" if self._widen else self._mode
                 self._widen = False
                 self._follow.clear()
                 extra = _starts(block, new, e, end) - set(order[i:])

@@ -203,3 +203,25 @@ def test_turn_allocation_is_listed():
     )
     assert [t["message"] for t in w.turn] == ["Allocate request", "Allocate success"]
     assert "relayed 203.0.113.5:49152, lifetime 600 s" in w.turn[1]["detail"]
+
+
+def test_the_log_keys_for_a_capture_are_read_only_when_asked():
+    """Transaction IDs and ufrags from pjnath's dumps: the anchor scan (wire_keys=True) sees
+    what line-by-line reading sees; without wire_keys the scan skips those lines."""
+    from callctl.icelog.analyzer import IceLogAnalyzer
+
+    log = DATA / "rig-patched-conversations.full.log"
+    fast = IceLogAnalyzer(wire_keys=True)
+    fast.feed(log.read_bytes())
+    fast.finish()
+    slow = IceLogAnalyzer()
+    for line in log.read_text().splitlines():
+        slow.feed_line(line)
+    slow.finish()
+    (a,), (b,) = fast.finished, slow.finished
+    assert a.transactions == b.transactions and len(a.transactions) >= 2
+    assert a.ufrags == b.ufrags == {"aLbT", "673fbdaa5f49409b0261d3045640406e"}
+    plain = IceLogAnalyzer()
+    plain.feed(log.read_bytes())
+    plain.finish()
+    assert plain.finished[0].transactions == {} and plain.report() == fast.report()
