@@ -84,13 +84,6 @@ def diagnosis(rig: Rig, daemon: DaemonProcess) -> str:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="issue 19: after a stall the daemon opens an ARI connection per backlogged call; "
-    "past the HTTP session limit the effect fails, is only logged, and the call waits in "
-    "Stasis until the caller gives up (remove this mark with the fix)",
-)
 def test_stall_with_a_backlog_beyond_the_session_limit_decides_every_call(rig: Rig) -> None:
     routing = rig.workdir / "routing.yaml"
     routing.write_text(ROUTING.replace("RING", "10"))

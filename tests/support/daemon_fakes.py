@@ -8,11 +8,48 @@ from collections.abc import Mapping
 from typing import Any
 
 from callctl.asterisk.ari import AriNotFound, Event
+from callctl.daemon import calls as C
 from callctl.daemon.stasis import Router
 from callctl.routing import RoutingConfig, parse_config
+from callctl.routing.dialstring import DialTarget
 from hypothesis import strategies as st
 
 from support.daemon_rig import ROUTING
+
+TRUNKS = (
+    DialTarget("carrier-a", "PJSIP/+15551230000@carrier-a"),
+    DialTarget("carrier-b", "PJSIP/+15551230000@carrier-b"),
+)
+JIDS = (
+    DialTarget("a@example.org/x", "Motif/xmpp-gw/a@example.org/x"),
+    DialTarget("b@example.org", "Motif/xmpp-gw/b@example.org"),
+)
+
+
+def outbound_call() -> C.Call:
+    """A call to +15551230000 over carrier-a then carrier-b, entered at t=100."""
+    return C.Call(
+        id="callctl-1",
+        direction=C.Direction.OUTBOUND,
+        caller_channel="chan",
+        candidates=TRUNKS,
+        started=100.0,
+        ring_timeout=30,
+        caller_id="+15550104400",
+    )
+
+
+def inbound_call(parallel: bool) -> C.Call:
+    """A call from the trunk ringing two JIDs, entered at t=0."""
+    return C.Call(
+        id="callctl-2",
+        direction=C.Direction.INBOUND,
+        caller_channel="trunk",
+        candidates=JIDS,
+        started=0.0,
+        ring_timeout=15,
+        parallel=parallel,
+    )
 
 
 def config() -> RoutingConfig:
@@ -28,6 +65,8 @@ class RecordingAri:
         self.log: list[tuple[Any, ...]] = []
         self.gone: set[str] = set()
         self.fail_create: set[str] = set()
+        self.variables: dict[tuple[str, str], str] = {}
+        self.listing: list[dict[str, Any]] = []  # what GET /channels answers
         self.router: Router | None = None
 
     async def create_bridge(
@@ -66,6 +105,10 @@ class RecordingAri:
     async def set_variable(self, channel_id: str, variable: str, value: str) -> None:
         self.log.append(("setvar", channel_id, variable, value))
 
+    async def get_variable(self, channel_id: str, variable: str) -> str:
+        self.log.append(("getvar", channel_id, variable))
+        return self.variables.get((channel_id, variable), "")
+
     async def continue_in_dialplan(
         self, channel_id: str, *, context: str, extension: str, priority: int = 1
     ) -> None:
@@ -89,7 +132,7 @@ class RecordingAri:
         self.log.append(("destroy", bridge_id))
 
     async def channels(self) -> list[dict[str, Any]]:
-        return []
+        return list(self.listing)
 
     async def bridges(self) -> list[dict[str, Any]]:
         return []

@@ -11,9 +11,13 @@ connection does the same work for a fraction of the cost.
 
 Both hold at most `max_connections` connections open, and so as many requests in flight;
 further requests wait their turn. Asterisk refuses HTTP sessions past its http.conf
-`sessionlimit` (by closing them at once), so a backlog opening one connection per request
-failed calls after a stall: the limit here stays below it. A request is never re-sent here;
-the ARI client decides what is safe to retry (TransportError.sent says whether it may have run).
+`sessionlimit` by closing a new connection before reading anything from it, so a backlog
+opening one connection per request failed calls after a stall. The pool keeps below it: a
+new connection closed before any answer lowers its ceiling to the connections that were open
+then, less `HEADROOM` for other clients (raised again, one at a time, after `RAISE_AFTER`
+answers), and that request counts as never sent. Idle connections close after `IDLE_MAX`.
+A request is never re-sent here; the ARI client decides what is safe to retry
+(TransportError.sent says whether it may have run).
 """
 
 from __future__ import annotations
@@ -28,7 +32,11 @@ from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 
-IDLE_MAX = 5.0  # seconds a kept-alive connection may sit idle before it is not reused
+# Seconds a kept-alive connection may sit idle before it is closed: each one holds one of
+# Asterisk's HTTP sessions, which other clients may need (Asterisk itself waits 15 s).
+IDLE_MAX = 2.0
+HEADROOM = 2  # sessions left free for other clients when Asterisk refuses one
+RAISE_AFTER = 200  # answers before a lowered ceiling goes up by one connection again
 DEFAULT_MAX_CONNECTIONS = 20  # Asterisk's default sessionlimit is 100 for all its clients
 _Conn = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
@@ -126,13 +134,18 @@ class PooledTransport:
         self._prefix = parts.path.rstrip("/")
         self._auth = authorization
         self._timeout = timeout
-        # Held from taking a connection until it is idle again or closed: a new connection
-        # is opened only when none is idle, so open connections never exceed this either.
-        self._slots = asyncio.Semaphore(max_connections)
+        # A request holds a slot from taking a connection until it is idle again or closed;
+        # a new connection is opened only when none is idle, so open connections never
+        # exceed the ceiling either.
+        self._gate = asyncio.Condition()
         self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
         self.max_connections = max_connections
+        self.ceiling = max_connections  # lowered when Asterisk refuses a session
+        self._answers = 0
         self.in_flight = 0
         self.waiting = 0
+        self.refused = 0  # sessions Asterisk closed unread (its sessionlimit)
+        self._reaper: asyncio.TimerHandle | None = None
 
     @property
     def open_connections(self) -> int:
@@ -151,18 +164,36 @@ class PooledTransport:
         data = head.encode("latin-1") + b"\r\n" + payload
         self.waiting += 1
         try:
-            await self._slots.acquire()
+            async with self._gate:
+                await self._gate.wait_for(lambda: self.in_flight < self.ceiling)
+                self.in_flight += 1
         finally:
             self.waiting -= 1
-        self.in_flight += 1
         try:
             return await self._exchange(data)
         finally:
-            self.in_flight -= 1
-            self._slots.release()
+            async with self._gate:
+                self.in_flight -= 1
+                self._gate.notify()
+
+    def _refused(self) -> None:
+        """Asterisk closed a new connection unread: its session limit is below ours."""
+        self.refused += 1
+        self.ceiling = max(1, self.open_connections - HEADROOM)
+        self._answers = 0
+        while self._idle and self.open_connections > self.ceiling:
+            self._idle.pop(0)[1].close()
+
+    def _answered(self) -> None:
+        if self.ceiling < self.max_connections:
+            self._answers += 1
+            if self._answers >= RAISE_AFTER:
+                self._answers = 0
+                self.ceiling += 1
 
     async def _exchange(self, data: bytes) -> tuple[int, str]:
         conn = self._take_idle()
+        fresh = conn is None
         if conn is None:
             try:
                 conn = await asyncio.wait_for(
@@ -174,17 +205,43 @@ class PooledTransport:
         try:
             writer.write(data)
             status, text, keep = await asyncio.wait_for(self._read(reader), self._timeout)
+        except _Unread:
+            writer.close()
+            if fresh:
+                # Asterisk refuses a session over its limit before reading the request.
+                self._refused()
+                raise TransportError("session refused (HTTP session limit?)", sent=False) from None
+            raise TransportError("connection closed", sent=True) from None
         except (OSError, EOFError, ValueError, TimeoutError) as err:
             writer.close()
             raise TransportError(_describe(err), sent=True) from None
         except BaseException:
             writer.close()
             raise
-        if keep:
+        self._answered()
+        if keep and self.open_connections <= self.ceiling:
             self._idle.append((reader, writer, time.monotonic()))
+            if self._reaper is None:
+                self._reaper = asyncio.get_running_loop().call_later(IDLE_MAX, self._reap)
         else:
             writer.close()
         return status, text
+
+    def _reap(self) -> None:
+        """Close the connections idle for IDLE_MAX; come back while any are left."""
+        self._reaper = None
+        now = time.monotonic()
+        keep = []
+        for reader, writer, used in self._idle:
+            if now - used < IDLE_MAX:
+                keep.append((reader, writer, used))
+            else:
+                writer.close()
+        self._idle = keep
+        if keep:
+            oldest = min(used for _, _, used in keep)
+            delay = max(0.05, IDLE_MAX - (now - oldest))
+            self._reaper = asyncio.get_running_loop().call_later(delay, self._reap)
 
     def _take_idle(self) -> _Conn | None:
         # Asterisk closes a kept-alive session after 15 s idle (http.conf
@@ -199,9 +256,12 @@ class PooledTransport:
 
     @staticmethod
     async def _read(reader: asyncio.StreamReader) -> tuple[int, str, bool]:
-        status_line = await reader.readline()
+        try:
+            status_line = await reader.readline()
+        except ConnectionResetError:
+            raise _Unread() from None
         if not status_line:
-            raise EOFError("connection closed")
+            raise _Unread()
         parts = status_line.split(None, 2)
         if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
             raise ValueError("not an HTTP response")
@@ -226,8 +286,15 @@ class PooledTransport:
         return status, body.decode("utf-8", "replace"), keep
 
     async def close(self) -> None:
+        if self._reaper is not None:
+            self._reaper.cancel()
+            self._reaper = None
         while self._idle:
             self._idle.pop()[1].close()
+
+
+class _Unread(EOFError):
+    """Closed before a byte of the answer."""
 
 
 def _describe(err: BaseException) -> str:

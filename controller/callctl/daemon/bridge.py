@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -136,6 +136,20 @@ class BridgeDispatch:
             self.leg_failed(call, leg)
             return
         log.info(kv("leg.dial", call=call.id, channel=leg.channel_id, target=leg.target.label))
+
+    async def recover(self, call: C.Call, effect: C.Effect) -> list[C.Effect]:
+        """A request failed with ARI unreachable: a leg that could not be placed is given up
+        (the next target may take the call); anything else ends the call (34)."""
+        if isinstance(effect, C.DialLeg):
+            await self.router.quiet(self.router.ari.hangup, effect.channel_id)
+            call_leg = call.leg(effect.channel_id)
+            if call_leg is not None:
+                call_leg.dialstatus = "CHANUNAVAIL"
+            return call.leg_gone(effect.channel_id, C.TEMPORARY)
+        return call.hangup(C.TEMPORARY)
+
+    async def adopt(self, channel: Mapping[str, Any]) -> C.Call | None:
+        return None  # a bridged call cannot outlive its daemon (reconcile ends it)
 
     def leg_failed(self, call: C.Call, leg: C.DialLeg) -> None:
         """The leg could not be placed: the call decides (the next target, or the end)."""

@@ -98,8 +98,13 @@ class DestroyBridge:
 
 @dataclass(frozen=True)
 class Finished:
-    outcome: str  # answered, abandoned, or a causes.Outcome value
+    outcome: str  # answered, abandoned, unknown, or a causes.Outcome value
     cause: int
+
+
+# The call ended while the daemon was not told how (found gone by a reconcile): it may have
+# been answered, so it is neither counted "abandoned" nor given a failure's outcome.
+UNKNOWN = "unknown"
 
 
 Effect = SetupBridge | DialLeg | Answer | Hangup | DestroyBridge | Finished
@@ -269,6 +274,24 @@ class Call:
     def first_live_leg(self) -> Leg | None:
         return next(iter(self.live_legs()), None)
 
+    def vanished(self) -> list[Effect]:
+        """The caller's channel is gone and no event said how it ended (reconcile)."""
+        if self.ended:
+            return []
+        self.caller_gone = True
+        return self._finish(int(Cause.NORMAL_CLEARING), seen=False)
+
+    def adopt(self, answered: bool) -> list[Effect]:
+        """Taken over from an earlier daemon: every candidate is already being rung (or is
+        up) by a Dial() that daemon started. Nothing to do until the next event."""
+        self._next = len(self.candidates)
+        for n, target in enumerate(self.candidates, 1):
+            state = LegState.UP if answered and n == 1 else LegState.RINGING
+            self.legs.append(Leg(f"{self.id}-{n}", target, state))
+        self.phase = Phase.ANSWERED if answered else Phase.RINGING
+        self.answered_leg = self.legs[0].channel_id if answered and self.legs else None
+        return []
+
     def hangup(self, cause: int = Cause.NORMAL_CLEARING) -> list[Effect]:
         """Ended from outside (`callctl hangup`, shutdown, reconcile)."""
         if self.ended:
@@ -305,7 +328,7 @@ class Call:
                 return int(preferred)
         return causes[-1] if causes else TEMPORARY
 
-    def _finish(self, cause: int, *, by_caller: bool = False) -> list[Effect]:
+    def _finish(self, cause: int, *, by_caller: bool = False, seen: bool = True) -> list[Effect]:
         answered = self.answered_leg is not None
         self.phase = Phase.ENDED
         self.final_cause = cause
@@ -321,6 +344,8 @@ class Call:
             effects.append(DestroyBridge(self.bridge_id))
         if answered:
             result = "answered"
+        elif not seen:
+            result = UNKNOWN
         elif by_caller:
             result = "abandoned"
         else:
@@ -354,11 +379,12 @@ def lost(call: Call, channel_id: str) -> list[Effect]:
 
     Its real cause is unknown, so a lost leg never triggers failover (it may have been busy
     or even answered): the call ends with a temporary failure (34), or normally if it was up.
+    A lost caller ends the call as answered if it was, else with the outcome "unknown".
     """
     if call.ended:
         return []
     if channel_id == call.caller_channel:
-        return call.caller_hung_up(int(Cause.NORMAL_CLEARING))
+        return call.vanished()
     leg = call.leg(channel_id)
     if leg is None or leg.state is LegState.GONE:
         return []

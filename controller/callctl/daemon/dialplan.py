@@ -12,13 +12,16 @@ Dial() fails (Stasis(callctl,dialed,STATUS,CAUSE)).
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from callctl.asterisk.ari import AriNotFound, AriRequestError, AriUnavailable
 from callctl.daemon import calls as C
 from callctl.daemon import handoff
 from callctl.daemon.logfmt import kv
+from callctl.daemon.reconcile import new_call_id
+from callctl.routing.names import caller_key
 
 if TYPE_CHECKING:
     from callctl.daemon.stasis import Router, Step
@@ -87,6 +90,48 @@ class DialplanDispatch:
             self.router.apply(call, call.caller_hung_up(None))
             return
         log.debug(kv("leg.handoff", call=call.id, target=",".join(g.target.label for g in legs)))
+
+    async def recover(self, call: C.Call, effect: C.Effect) -> list[C.Effect]:
+        """A request failed with ARI unreachable. For the hand-off, Asterisk says whether it
+        happened: the caller still in the app was not handed off, so the legs count as
+        unavailable (the next trunk, or the end with 34); in callctl-dial it was; gone, the
+        caller left. Anything else ends the call (34)."""
+        if not isinstance(effect, C.DialLeg):
+            return call.hangup(C.TEMPORARY)
+        try:
+            channel = await self.router.ari.channel(call.caller_channel)
+        except AriNotFound:
+            return call.caller_hung_up(None)
+        where = channel.get("dialplan") if isinstance(channel.get("dialplan"), dict) else {}
+        if (where or {}).get("context") == handoff.CONTEXT:
+            return []  # the hand-off went through: Dial() has the call
+        return call.legs_returned("CHANUNAVAIL", C.TEMPORARY)
+
+    async def adopt(self, channel: Mapping[str, Any]) -> C.Call | None:
+        """A caller an earlier daemon handed to Dial(): rebuilt from what that daemon set on
+        it (CALLCTL_DIAL, re-checked) and what ARI shows (state, caller JID)."""
+        channel_id = str(channel.get("id", ""))
+        try:
+            value = await self.router.ari.get_variable(channel_id, handoff.DIAL_VARIABLE)
+        except (AriRequestError, AriUnavailable):
+            return None
+        found = handoff.read_dial_arguments(value)
+        if found is None:
+            log.warning(kv("call.not_adopted", channel=channel_id, reason="unreadable dial"))
+            return None
+        caller = channel.get("caller") if isinstance(channel.get("caller"), dict) else {}
+        call = C.Call(
+            id=new_call_id(),
+            direction=C.Direction.OUTBOUND if found.outbound else C.Direction.INBOUND,
+            caller_channel=channel_id,
+            candidates=found.targets,
+            started=self.router.clock(),
+            ring_timeout=found.timeout,
+            caller_key=caller_key(str((caller or {}).get("name", ""))) if found.outbound else None,
+            number=found.number,
+        )
+        call.adopt(answered=channel.get("state") == "Up")
+        return call
 
     # -- what AMI reports --------------------------------------------------------------------
 

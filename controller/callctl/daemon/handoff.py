@@ -15,6 +15,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from callctl.routing import dialstring
+from callctl.routing.dialstring import DialTarget
 from callctl.routing.numbers import is_e164
 
 DISPATCH_MODES = ("dialplan", "bridge")  # `callctl run --dispatch`: this fast path, or ARI
@@ -88,3 +90,60 @@ def parse_ami_event(event: Mapping[str, object]) -> Answered | Ended | None:
         return Answered(channel) if event.get("DialStatus") == "ANSWER" else None
     cause = str(event.get("Cause", ""))
     return Ended(channel, int(cause) if cause.isdigit() and len(cause) < 6 else None)
+
+
+# -- adopting a call an earlier daemon handed off ---------------------------------------------
+
+_TRUNK_DIAL_RE = re.compile(r"PJSIP/(\+[0-9]{7,15})@([A-Za-z][A-Za-z0-9_.\-]{0,63})")
+_MOTIF_DIAL_RE = re.compile(r"Motif/([A-Za-z][A-Za-z0-9_.\-]{0,63})/(.+)")
+_ENDPOINT_DIAL_RE = re.compile(r"PJSIP/([A-Za-z][A-Za-z0-9_.\-]{0,63})")
+
+
+@dataclass(frozen=True)
+class HandedOff:
+    """What a caller's CALLCTL_DIAL says about the call it is in (read back from Asterisk)."""
+
+    targets: tuple[DialTarget, ...]
+    timeout: int
+    outbound: bool
+    number: str | None  # the dialled number (outbound)
+
+
+def read_dial_arguments(value: str) -> HandedOff | None:
+    """The inverse of dial_arguments(), for a restarted daemon adopting its predecessor's
+    calls. The variable is read back from Asterisk, so it is checked like any input: None
+    unless every piece has its strict form (and rebuilds through callctl.routing.dialstring)."""
+    parts = value.split(",")
+    if len(parts) not in (2, 3) or not parts[1].isdigit():
+        return None
+    try:
+        dial_arguments(parts[0].split("&"), int(parts[1]), _caller_id_of(parts[2:]))
+    except (UnsafeDialArguments, ValueError):
+        return None
+    targets: list[DialTarget] = []
+    numbers: list[str] = []
+    try:
+        for dest in parts[0].split("&"):
+            if m := _TRUNK_DIAL_RE.fullmatch(dest):
+                numbers.append(m.group(1))
+                targets.append(dialstring.trunk_target(m.group(1), m.group(2)))
+            elif m := _MOTIF_DIAL_RE.fullmatch(dest):
+                targets.append(dialstring.jid_target(m.group(1), m.group(2)))
+            elif m := _ENDPOINT_DIAL_RE.fullmatch(dest):
+                targets.append(dialstring.endpoint_target(m.group(1), m.group(1)))
+            else:
+                return None
+    except dialstring.UnsafeDialString:
+        return None
+    if numbers and (len(set(numbers)) != 1 or len(numbers) != len(targets)):
+        return None  # a call goes either to trunks for one number, or to JIDs
+    return HandedOff(tuple(targets), int(parts[1]), bool(numbers), numbers[0] if numbers else None)
+
+
+def _caller_id_of(options: list[str]) -> str | None:
+    if not options:
+        return None
+    m = re.fullmatch(r"f\((\+[0-9]{7,15}) <\1>\)", options[0])
+    if m is None:
+        raise ValueError("not the caller ID option")
+    return m.group(1)

@@ -123,6 +123,19 @@ class Metrics:
             "callctl_trunk_failovers_total", "Trunk legs given up for the next trunk."
         )
     )
+    rescued: Counter = field(
+        default_factory=lambda: Counter(
+            "callctl_calls_rescued_total",
+            "Calls the daemon decided itself because a request for them failed, or they "
+            "waited too long for one, by reason (effect-failed, stalled).",
+        )
+    )
+    adopted: Counter = field(
+        default_factory=lambda: Counter(
+            "callctl_calls_adopted_total",
+            "Calls in Dial() that an earlier daemon handed off, taken over at (re)connect.",
+        )
+    )
     orphans: Counter = field(
         default_factory=lambda: Counter(
             "callctl_reconcile_cleanups_total",
@@ -138,6 +151,8 @@ class Metrics:
             self.setup_seconds,
             self.reconnects,
             self.failovers,
+            self.rescued,
+            self.adopted,
             self.orphans,
         ):
             lines.extend(metric.render())

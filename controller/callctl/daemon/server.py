@@ -81,6 +81,7 @@ class Daemon:
             self.metrics,
             standins=config.standins,
             dispatch=config.dispatch,
+            app=config.ari.app,
         )
         # The fast path's own home: it follows its calls through AMI (DialEnd, Hangup).
         self.dialplan = self.router.mode if isinstance(self.router.mode, DialplanDispatch) else None
@@ -192,6 +193,7 @@ class Daemon:
             )
         )
         self._tasks.append(asyncio.create_task(self.ami.run(), name="ami"))
+        self._tasks.append(asyncio.create_task(self.router.watch(), name="rescue-sweep"))
         if self.xmpp is not None:
             self._tasks.append(asyncio.create_task(self.xmpp.run(), name="xmpp-component"))
         self._tasks.append(asyncio.create_task(self._events(), name="ari-events"))

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from typing import Any, Protocol
 
 from callctl.asterisk.ari import AriNotFound, AriRequestError, AriUnavailable, Event
 from callctl.daemon import calls as C
-from callctl.daemon import reconcile
+from callctl.daemon import handoff, reconcile
 from callctl.daemon.bridge import BridgeDispatch
 from callctl.daemon.dialplan import DialplanDispatch
 from callctl.daemon.logfmt import kv
@@ -67,6 +66,7 @@ class Ari(Protocol):
         self, channel_id: str, *, caller: str | None = None, timeout: int | None = None
     ) -> None: ...
     async def set_variable(self, channel_id: str, variable: str, value: str) -> None: ...
+    async def get_variable(self, channel_id: str, variable: str) -> str: ...
     async def continue_in_dialplan(
         self, channel_id: str, *, context: str, extension: str, priority: int = 1
     ) -> None: ...
@@ -99,9 +99,11 @@ class Dispatch(Protocol):
     legs_are_channels: bool  # a leg is a channel of ours (reconcile looks it up)
 
     def steps(self, call: C.Call, effects: list[C.Effect]) -> list[Step]: ...
+    async def recover(self, call: C.Call, effect: C.Effect) -> list[C.Effect]: ...
     def returned(self, channel_id: str, args: list[str]) -> bool: ...
     def leg_entered(self, channel_id: str) -> None: ...
     def finished(self, call: C.Call) -> None: ...
+    async def adopt(self, channel: Mapping[str, Any]) -> C.Call | None: ...
 
 
 DISPATCH = {"dialplan": DialplanDispatch, "bridge": BridgeDispatch}
@@ -116,6 +118,10 @@ class Router:
     clock: Callable[[], float] = time.monotonic
     accepting: bool = True  # False while draining: new calls are refused
     dispatch: str = "bridge"  # "dialplan": decide here, let the dialplan's Dial() connect
+    app: str = "callctl"  # the Stasis app, for reconciles the router starts itself
+    # A live call waits at most this long for its next request to succeed; then the daemon
+    # decides it (hangs it up, 34) and counts it as rescued.
+    rescue_after: float = 10.0
     gateway: NumberJids | None = None  # callctl's XMPP component (callctl.xmppgw), if run
     calls: dict[str, C.Call] = field(default_factory=dict)
     _by_channel: dict[str, C.Call] = field(default_factory=dict)
@@ -125,6 +131,10 @@ class Router:
     # is checked on every outbound call, and counting all calls each time grew with the load.
     _active_by_caller: dict[str, int] = field(default_factory=dict)
     ended: asyncio.Event = field(default_factory=asyncio.Event)
+    _unsettled: dict[str, float] = field(default_factory=dict)  # call id -> waiting since
+    _queued: dict[str, int] = field(default_factory=dict)  # call id -> batches not yet done
+    _stranded: dict[str, int] = field(default_factory=dict)  # channel -> cause: hangup failed
+    _reconcile_wanted: bool = False
     mode: Dispatch = field(init=False)
     _standin_targets: dict[str, DialTarget] = field(init=False)
 
@@ -216,14 +226,18 @@ class Router:
             call = self._inbound(channel_id, dest, channel)
         if call is None:
             return
+        self._register(call)
+        self.apply(call, call.start())
+
+    def _register(self, call: C.Call) -> None:
         self.calls[call.id] = call
         if call.caller_key:
             self._active_by_caller[call.caller_key] = (
                 self._active_by_caller.get(call.caller_key, 0) + 1
             )
-        self._by_channel[channel_id] = call
+        for channel_id in call.channel_ids():
+            self._by_channel[channel_id] = call
         self.metrics.active_calls.set(len(self.calls))
-        self.apply(call, call.start())
 
     def _outbound(self, channel_id: str, channel: Mapping[str, Any], dest: str) -> C.Call | None:
         caller = channel.get("caller") if isinstance(channel.get("caller"), dict) else {}
@@ -252,7 +266,7 @@ class Router:
             self.spawn(self.hangup_channel(channel_id, cause))
             return None
         call = C.Call(
-            id=_new_id(),
+            id=reconcile.new_call_id(),
             direction=C.Direction.OUTBOUND,
             caller_channel=channel_id,
             candidates=decision.legs,
@@ -300,7 +314,7 @@ class Router:
             for t in decision.targets
         )
         call = C.Call(
-            id=_new_id(),
+            id=reconcile.new_call_id(),
             direction=C.Direction.INBOUND,
             caller_channel=channel_id,
             candidates=candidates,
@@ -361,6 +375,8 @@ class Router:
                     )
             elif isinstance(effect, C.Finished):
                 self._finished(call, effect)
+        self._unsettled.setdefault(call.id, self.clock())
+        self._queued[call.id] = self._queued.get(call.id, 0) + 1
         lock = self._locks.setdefault(call.id, asyncio.Lock())
         self.spawn(self._perform(call, lock, effects))
 
@@ -397,15 +413,24 @@ class Router:
     def spawn(self, coro: Any) -> None:
         task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        error = None if task.cancelled() else task.exception()
+        # AriUnavailable: what failed was recorded for the sweep (e.g. a stranded hangup).
+        if error is not None and not isinstance(error, AriUnavailable):
+            log.error(kv("router.task_failed", error=repr(error)[:200]))
 
     async def _perform(self, call: C.Call, lock: asyncio.Lock, effects: list[C.Effect]) -> None:
+        ok = True
         async with lock:
             for effect, run in self.mode.steps(call, effects):
                 try:
                     await run()
                 except AriUnavailable as err:
-                    # Asterisk is gone or unreachable: reconcile after reconnect cleans up.
+                    # The client already retried what was safe to: never only logged, the
+                    # call is decided now (or its hangup retried until it goes through).
                     log.warning(
                         kv(
                             "ari.effect_failed",
@@ -414,17 +439,95 @@ class Router:
                             error=err.message,
                         )
                     )
+                    ok = False
+                    self._effect_failed(call, effect)
+                    break  # the rest depended on it
                 except Exception:  # a bug must not silence the other calls' requests
                     log.exception(
                         kv("ari.effect_error", call=call.id, effect=type(effect).__name__)
                     )
+        left = self._queued.get(call.id, 1) - 1
+        if left > 0:
+            self._queued[call.id] = left
+        else:
+            self._queued.pop(call.id, None)
+            if ok or call.ended:
+                self._unsettled.pop(call.id, None)
         if call.ended:
             # Tasks already queued hold their own reference; an ended call gets no more.
             self._locks.pop(call.id, None)
 
+    def _effect_failed(self, call: C.Call, effect: C.Effect) -> None:
+        if isinstance(effect, C.Hangup):
+            self._stranded[effect.channel_id] = effect.cause  # the sweep tries it again
+        if call.ended:
+            self._reconcile_wanted = True  # e.g. a bridge left behind: the sweep cleans up
+            return
+        self.metrics.rescued.inc(reason="effect-failed")
+        self.spawn(self._decide_after(call, effect))
+
+    async def _decide_after(self, call: C.Call, effect: C.Effect) -> None:
+        """A live call's request failed: let the mode decide (the next target, or the end);
+        whatever it cannot settle ends with 34 ("try again later", SIP 503)."""
+        try:
+            effects = await self.mode.recover(call, effect)
+        except AriUnavailable:
+            effects = call.hangup(C.TEMPORARY)
+        log.warning(kv("call.rescued", call=call.id, reason="effect-failed", effects=len(effects)))
+        if not effects and not self._queued.get(call.id):
+            self._unsettled.pop(call.id, None)  # nothing left to do: Asterisk has the call
+        self.apply(call, effects)
+
+    # -- the bound on waiting ------------------------------------------------------------------
+
+    async def watch(self, interval: float = 1.0) -> None:
+        """Forever: `sweep()` every `interval` seconds (the daemon runs this as a task)."""
+        while True:
+            await asyncio.sleep(interval)
+            self.sweep()
+
+    def sweep(self) -> None:
+        """Enforce the bound: a live call whose requests have not gone through for
+        `rescue_after` seconds is hung up (34) and counted; failed hangups are tried again;
+        a reconcile asked for by a failure runs."""
+        now = self.clock()
+        for channel_id, cause in list(self._stranded.items()):
+            self.spawn(self._retry_hangup(channel_id, cause))
+        for call_id, since in list(self._unsettled.items()):
+            call = self.calls.get(call_id)
+            if call is None:
+                self._unsettled.pop(call_id, None)
+                continue
+            if now - since < self.rescue_after:
+                continue
+            self._unsettled.pop(call_id, None)
+            self.metrics.rescued.inc(reason="stalled")
+            log.warning(
+                kv("call.rescued", call=call.id, reason="stalled", waited_s=round(now - since, 1))
+            )
+            self.apply(call, call.hangup(C.TEMPORARY))
+        if self._reconcile_wanted:
+            self._reconcile_wanted = False
+            self.reconcile_soon(self.app)
+
+    async def _retry_hangup(self, channel_id: str, cause: int) -> None:
+        reason, code = ari_hangup_reason(cause)
+        try:
+            await self.ari.hangup(channel_id, reason=reason, reason_code=code)
+        except AriRequestError:  # 404: gone meanwhile, which is what was wanted
+            pass
+        except AriUnavailable:
+            return  # still unreachable: the next sweep tries again
+        self._stranded.pop(channel_id, None)
+
     async def hangup_channel(self, channel_id: str, cause: int) -> None:
         reason, code = ari_hangup_reason(cause)
-        await self.quiet(self.ari.hangup, channel_id, reason=reason, reason_code=code)
+        try:
+            await self.quiet(self.ari.hangup, channel_id, reason=reason, reason_code=code)
+        except AriUnavailable:
+            # Outside a call (a refusal, an orphan) nothing else would retry it.
+            self._stranded[channel_id] = cause
+            raise
 
     async def quiet(
         self, request: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any
@@ -484,7 +587,21 @@ class Router:
         except AriNotFound:
             app = None
         snap = reconcile.Snapshot.from_ari(channels, bridges, app)
-        plan = reconcile.plan(list(self.calls.values()), snap, self.mode.legs_are_channels)
+        plan = reconcile.plan(
+            list(self.calls.values()),
+            snap,
+            self.mode.legs_are_channels,
+            handoff_context=None if self.mode.legs_are_channels else handoff.CONTEXT,
+        )
+        by_id = {str(c.get("id")): c for c in channels}
+        for channel_id in plan.adopt:
+            call = await self.mode.adopt(by_id[channel_id]) if channel_id in by_id else None
+            if call is not None:
+                self._register(call)
+                self.metrics.adopted.inc(direction=str(call.direction))
+                log.info(
+                    kv("call.adopted", call=call.id, channel=channel_id, state=str(call.phase))
+                )
         for call_id, leg_id in plan.answered:
             call = self.calls.get(call_id)
             if call is not None:
@@ -511,7 +628,3 @@ class Router:
                 )
             )
         return plan
-
-
-def _new_id() -> str:
-    return f"{reconcile.ID_PREFIX}{secrets.token_hex(6)}"

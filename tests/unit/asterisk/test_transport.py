@@ -15,6 +15,7 @@ from callctl.asterisk.ari import (
     AriNotFound,
     AriUnavailable,
 )
+from callctl.asterisk.transport import PooledTransport
 
 PASSWORD = "s3cret-pw"
 
@@ -128,29 +129,77 @@ async def test_a_request_without_answer_is_retried_only_when_safe() -> None:
     """A dropped GET (or other idempotent request) is tried again and succeeds; a dropped
     POST that may have run (dial, continue) is not re-sent: the caller decides."""
     seen: list[str] = []
+    drop = {2, 4}  # the 2nd and 4th requests are read, then their connection is closed
 
-    async def drop_first(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = (await reader.readuntil(b"\r\n\r\n")).decode()
-        seen.append(head.split(" ", 2)[1])
-        if len(seen) % 2:
-            writer.close()  # read, never answered
-            return
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
-        await writer.drain()
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                head = (await reader.readuntil(b"\r\n\r\n")).decode()
+            except (asyncio.IncompleteReadError, ConnectionError):
+                break
+            seen.append(head.split(" ", 2)[1])
+            if len(seen) in drop:
+                break
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+            await writer.drain()
         writer.close()
 
-    server = await asyncio.start_server(drop_first, "127.0.0.1", 0)
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     creds = AriCredentials(f"http://127.0.0.1:{port}/ari", "u", PASSWORD)
     for pooled in (True, False):
         seen.clear()
         async with AriClient(creds, pooled=pooled) as ari:
-            assert await ari.channel("c1") == {}
-            assert seen == ["/ari/channels/c1", "/ari/channels/c1"]
-            seen.clear()
+            assert await ari.channel("c0") == {}
+            assert await ari.channel("c1") == {}  # dropped once (kept-alive), tried again
             with pytest.raises(AriUnavailable):
-                await ari.dial("c1", timeout=5)
-            assert seen == ["/ari/channels/c1/dial?timeout=5"]
+                await ari.dial("c1", timeout=5)  # dropped: may have run, not re-sent
+        assert seen == [
+            "/ari/channels/c0",
+            "/ari/channels/c1",
+            "/ari/channels/c1",
+            "/ari/channels/c1/dial?timeout=5",
+        ], pooled
+    server.close()
+    await server.wait_closed()
+
+
+async def test_sessions_refused_past_asterisks_limit_lower_the_ceiling_and_are_retried() -> None:
+    """Asterisk closes a new HTTP session over its sessionlimit before reading it: the pool
+    then keeps fewer connections open, and the refused request (never read) is sent again."""
+    limit = 2
+    sessions = 0
+    answered = 0
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal sessions, answered
+        if sessions >= limit:
+            writer.close()  # refused unread, as Asterisk's http.c does
+            return
+        sessions += 1
+        try:
+            while True:
+                try:
+                    await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    return
+                await asyncio.sleep(0.01)
+                answered += 1
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+                await writer.drain()
+        finally:
+            sessions -= 1
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    creds = AriCredentials(f"http://127.0.0.1:{port}/ari", "u", PASSWORD)
+    async with AriClient(creds, pooled=True, max_connections=6, attempts=5) as ari:
+        results = await asyncio.gather(*(ari.dial(f"c{n}") for n in range(20)))
+        transport = ari.transport
+        assert isinstance(transport, PooledTransport)
+        assert transport.refused >= 1 and transport.ceiling <= limit
+    assert results == [None] * 20 and answered == 20  # every dial ran, none twice
     server.close()
     await server.wait_closed()
 

@@ -4,42 +4,12 @@ from __future__ import annotations
 
 import pytest
 from callctl.daemon import calls as C
-from callctl.daemon.calls import Direction, Phase
+from callctl.daemon.calls import Phase
 from callctl.routing.causes import Cause
-from callctl.routing.dialstring import DialTarget
+from support.daemon_fakes import JIDS, TRUNKS, inbound_call, outbound_call
 
-TRUNKS = (
-    DialTarget("carrier-a", "PJSIP/+15551230000@carrier-a"),
-    DialTarget("carrier-b", "PJSIP/+15551230000@carrier-b"),
-)
-JIDS = (
-    DialTarget("a@example.org/x", "Motif/xmpp-gw/a@example.org/x"),
-    DialTarget("b@example.org", "Motif/xmpp-gw/b@example.org"),
-)
-
-
-def out_call() -> C.Call:
-    return C.Call(
-        id="callctl-1",
-        direction=Direction.OUTBOUND,
-        caller_channel="chan",
-        candidates=TRUNKS,
-        started=100.0,
-        ring_timeout=30,
-        caller_id="+15550104400",
-    )
-
-
-def in_call(parallel: bool) -> C.Call:
-    return C.Call(
-        id="callctl-2",
-        direction=Direction.INBOUND,
-        caller_channel="trunk",
-        candidates=JIDS,
-        started=0.0,
-        ring_timeout=15,
-        parallel=parallel,
-    )
+out_call = outbound_call
+in_call = inbound_call
 
 
 def kinds(effects: list[C.Effect]) -> list[str]:

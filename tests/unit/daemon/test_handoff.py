@@ -10,14 +10,23 @@ import re
 import pytest
 from callctl.daemon import calls as C
 from callctl.daemon import handoff, reconcile
-from callctl.daemon.calls import Direction, Phase
+from callctl.daemon.calls import Phase
 from callctl.daemon.dialplan import DialplanDispatch
 from callctl.daemon.stasis import Router
 from callctl.paths import REPO_ROOT
-from callctl.routing.dialstring import DialTarget
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support.daemon_fakes import DESTINATIONS, HOSTILE, RecordingAri, config, stasis_start
+from support.daemon_fakes import (
+    DESTINATIONS,
+    HOSTILE,
+    JIDS,
+    TRUNKS,
+    RecordingAri,
+    config,
+    inbound_call,
+    outbound_call,
+    stasis_start,
+)
 
 REPO = REPO_ROOT
 TRUNK_A = "PJSIP/+15551230000@carrier-a"
@@ -134,26 +143,7 @@ def test_dialplan_has_the_fast_path_context() -> None:
 
 # -- state machine -------------------------------------------------------------------------
 
-TRUNKS = (
-    DialTarget("carrier-a", TRUNK_A),
-    DialTarget("carrier-b", "PJSIP/+15551230000@carrier-b"),
-)
-JIDS = (
-    DialTarget("a@example.org/x", "Motif/gw/a@example.org/x"),
-    DialTarget("b@example.org", "Motif/gw/b@example.org"),
-)
-
-
-def out_call() -> C.Call:
-    return C.Call(
-        id="callctl-1",
-        direction=Direction.OUTBOUND,
-        caller_channel="chan",
-        candidates=TRUNKS,
-        started=100.0,
-        ring_timeout=30,
-        caller_id="+15550104400",
-    )
+out_call = outbound_call
 
 
 def performed(call: C.Call, effects: list[C.Effect]) -> list[C.Effect]:
@@ -195,15 +185,7 @@ def test_dialplan_mode_caller_abandons_while_ringing() -> None:
 
 
 def test_parallel_ringing_is_one_dial() -> None:
-    call = C.Call(
-        id="callctl-2",
-        direction=Direction.INBOUND,
-        caller_channel="trunk",
-        candidates=JIDS,
-        started=0.0,
-        ring_timeout=15,
-        parallel=True,
-    )
+    call = inbound_call(parallel=True)
     effects = call.start()
     assert [e.target for e in effects if isinstance(e, C.DialLeg)] == list(JIDS)
     (dial,) = performed(call, effects)  # both targets in the one Dial()
