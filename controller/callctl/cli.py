@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "callctl.debug.cli",
     "callctl.icelog.cli",
     "callctl.daemon.cli",
+    "callctl.probe.cli",
 )
 
 JSON_FORMAT_VERSION = "1"

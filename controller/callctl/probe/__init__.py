@@ -1,0 +1,1 @@
+"""`callctl probe`: a synthetic Jingle call through the gateway, stage by stage."""

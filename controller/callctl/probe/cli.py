@@ -1,0 +1,171 @@
+"""`callctl probe`: place a synthetic Jingle call through the gateway and hang up."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from callctl.cli import add_json_flag
+from callctl.errors import AsteriskUnavailable, ExitStatus, UsageError
+
+if TYPE_CHECKING:
+    from callctl.cli import Console
+    from callctl.probe.timeline import Timeline
+
+# Exit status of a probe call that failed at a stage (the message names the stage).
+PROBE_FAILED = ExitStatus.ERROR
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "probe",
+        help="a synthetic Jingle call through the gateway, stage by stage (canary)",
+        description="Calls a number JID, waits for the answer, connects ICE, sends audio and "
+        "waits for audio back, hangs up. With no arguments: the Jingle sandbox's echo number. "
+        "Exits non-zero naming the stage that failed.",
+    )
+    p.add_argument("--to", metavar="NUMBER", help="number or number JID (default: echo number)")
+    p.add_argument(
+        "--client",
+        choices=("builtin", "chromium"),
+        default="builtin",
+        help="builtin (Python: slixmpp + aioice) or chromium (not available yet)",
+    )
+    p.add_argument("--sandbox", default="default", metavar="NAME", help="sandbox to probe")
+    p.add_argument("--config", type=Path, metavar="FILE", help="YAML settings (deployed gateway)")
+    p.add_argument("--server", metavar="HOST:PORT", help="XMPP server (c2s) of the gateway")
+    p.add_argument("--jid", help="the probe's account; password from $CALLCTL_PROBE_PASSWORD")
+    p.add_argument("--password-file", metavar="FILE")
+    p.add_argument("--gateway-domain", metavar="DOMAIN", help="for --to NUMBER")
+    p.add_argument("--media-address", metavar="IP", help="local address for the media sockets")
+    p.add_argument(
+        "--plaintext", action="store_true", help="allow PLAIN without TLS (loopback servers)"
+    )
+    p.add_argument("--answer-timeout", type=float, default=None, metavar="S")
+    p.add_argument("--ice-log", type=Path, metavar="FILE", help="Asterisk debug log to analyse")
+    p.add_argument(
+        "--metrics", type=Path, metavar="FILE", help="write the result (Prometheus textfile)"
+    )
+    add_json_flag(p)
+    p.set_defaults(func=cmd_probe)
+
+
+def _settings(args: argparse.Namespace) -> dict[str, Any] | None:
+    from callctl.probe.target import read_config
+
+    s: dict[str, Any] = read_config(args.config) if args.config else {}
+    flags = {
+        "server": args.server,
+        "jid": args.jid,
+        "password_file": args.password_file,
+        "to": args.to,
+        "gateway_domain": args.gateway_domain,
+        "media_address": args.media_address,
+        "ice_log": str(args.ice_log) if args.ice_log else None,
+    }
+    s.update({k: v for k, v in flags.items() if v is not None})
+    if args.plaintext:
+        s["plaintext"] = True
+    deployed = any(k in s for k in ("server", "jid", "media_address"))
+    return s if deployed else None
+
+
+def cmd_probe(args: argparse.Namespace, console: Console) -> int:
+    if args.client == "chromium":
+        raise AsteriskUnavailable(
+            "the chromium probe client is not available in this version",
+            hint="use --client builtin (the default)",
+        )
+    from callctl.probe import target
+
+    settings = _settings(args)
+    resolved = (
+        target.from_settings(settings)
+        if settings is not None
+        else target.from_sandbox(args.sandbox, args.to)
+    )
+    timeout = args.answer_timeout or (settings or {}).get("answer_timeout") or 30.0
+    console.progress(f"probe: {resolved.jid} calls {resolved.to} via {resolved.label}")
+    timeline, analysis = _run(resolved, float(timeout))
+    if args.metrics:
+        from callctl.probe import metrics
+
+        metrics.write(args.metrics, metrics.render(timeline, resolved.label, time.time()))
+    if console.json:
+        console.emit_json(
+            "probe",
+            {"target": resolved.label, "to": resolved.to, **timeline.to_json(), "ice": analysis},
+        )
+    else:
+        _print(timeline, analysis, console)
+    return ExitStatus.OK if timeline.passed else PROBE_FAILED
+
+
+def _run(resolved: Any, answer_timeout: float) -> tuple[Timeline, dict[str, Any] | None]:
+    import asyncio
+
+    try:
+        from callctl.probe.client import CallTarget, ProbeCall
+    except ImportError as exc:  # the optional extra is not installed
+        raise UsageError(
+            f"the builtin probe client needs slixmpp and aioice ({exc.name} is missing)",
+            hint="pip install 'callctl[probe]' (bootstrap.sh installs it)",
+        ) from None
+    from callctl.probe.timeline import Timeline
+
+    log: Path | None = resolved.ice_log
+    offset = log.stat().st_size if log is not None and log.is_file() else 0
+    timeline = Timeline()
+    call = CallTarget(
+        server=resolved.server,
+        jid=resolved.jid,
+        password=resolved.password,
+        to=resolved.to,
+        socket_factory=resolved.socket_factory,
+        candidate_allowed=resolved.candidate_allowed,
+        plaintext=resolved.plaintext,
+        answer_timeout=answer_timeout,
+    )
+    asyncio.run(ProbeCall(call, timeline).run())
+    return timeline, _analyse(log, offset)
+
+
+def _analyse(log: Path | None, offset: int) -> dict[str, Any] | None:
+    """The ICE analysis of what the log gained during the call (None: no log to read)."""
+    if log is None or not log.is_file():
+        return None
+    from callctl.icelog.analyzer import IceLogAnalyzer
+
+    a = IceLogAnalyzer()
+    with log.open("rb") as f:
+        f.seek(offset)
+        while chunk := f.read(1 << 20):
+            a.feed(chunk)
+    a.finish()
+    report: dict[str, Any] = a.report()
+    report["log"] = str(log)
+    return report
+
+
+def _print(timeline: Timeline, analysis: dict[str, Any] | None, console: Console) -> None:
+    console.result(f"  {'stage':<17} {'event':<17} {'time':>12}")
+    for event, phase, seconds, note in timeline.rows():
+        when = f"{seconds * 1000:9.1f} ms" if seconds is not None else "-"
+        shown = note or ("" if seconds is not None else "(not seen)")
+        console.result(f"  {phase:<17} {event:<17} {when:>12}  {shown}")
+    if analysis is None:
+        console.result("ICE analysis: no Asterisk log to read (--ice-log FILE)")
+    elif not (analysis["sessions_total"] or analysis["findings"]):
+        console.result(
+            f"ICE analysis: no ICE events in {analysis['log']} during the call "
+            "(pjproject logs them at level 4 or more: `callctl debug on`)"
+        )
+    else:
+        from callctl.icelog.report import render_text
+
+        console.result(f"ICE analysis ({analysis['log']}):")
+        for line in render_text(analysis, 20):
+            console.result(f"  {line}")
+    console.result(timeline.summary())

@@ -1,0 +1,114 @@
+"""The probe's Jingle payloads (XEP-0166/0167/0176), sans-IO: an offer out, what came in.
+
+One audio content, PCMU only (what the gateway's Motif endpoint allows), ICE-UDP with two
+components (RTP and RTCP: stock and patched chan_motif both take that).
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+
+NS_JINGLE = "urn:xmpp:jingle:1"
+NS_RTP = "urn:xmpp:jingle:apps:rtp:1"
+NS_RTP_INFO = "urn:xmpp:jingle:apps:rtp:info:1"
+NS_ICE = "urn:xmpp:jingle:transports:ice-udp:1"
+NS_DTLS = "urn:xmpp:jingle:apps:dtls:0"
+CONTENT = "audio"
+
+
+def q(ns: str, tag: str) -> str:
+    return f"{{{ns}}}{tag}"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    component: int
+    foundation: str
+    ip: str
+    port: int
+    priority: int
+    type: str = "host"
+    protocol: str = "udp"
+
+
+@dataclass
+class Incoming:
+    """What one Jingle IQ from the peer says."""
+
+    action: str
+    sid: str
+    ringing: bool = False
+    ufrag: str = ""
+    pwd: str = ""
+    candidates: list[Candidate] = field(default_factory=list)
+    fingerprint: bool = False
+    reason: str = ""
+
+
+def offer(
+    sid: str, initiator: str, ufrag: str, pwd: str, candidates: list[Candidate]
+) -> ET.Element:
+    jingle = ET.Element(
+        q(NS_JINGLE, "jingle"), {"action": "session-initiate", "sid": sid, "initiator": initiator}
+    )
+    content = ET.SubElement(
+        jingle, q(NS_JINGLE, "content"), {"creator": "initiator", "name": CONTENT}
+    )
+    desc = ET.SubElement(content, q(NS_RTP, "description"), {"media": "audio"})
+    ET.SubElement(desc, q(NS_RTP, "payload-type"), {"id": "0", "name": "PCMU", "clockrate": "8000"})
+    transport = ET.SubElement(content, q(NS_ICE, "transport"), {"ufrag": ufrag, "pwd": pwd})
+    for i, c in enumerate(candidates):
+        ET.SubElement(
+            transport,
+            q(NS_ICE, "candidate"),
+            {
+                "component": str(c.component),
+                "foundation": c.foundation,
+                "generation": "0",
+                "id": f"p{i}",
+                "ip": c.ip,
+                "port": str(c.port),
+                "priority": str(c.priority),
+                "protocol": c.protocol,
+                "type": c.type,
+                "network": "0",
+            },
+        )
+    return jingle
+
+
+def terminate(sid: str, reason: str = "success") -> ET.Element:
+    jingle = ET.Element(q(NS_JINGLE, "jingle"), {"action": "session-terminate", "sid": sid})
+    ET.SubElement(ET.SubElement(jingle, q(NS_JINGLE, "reason")), q(NS_JINGLE, reason))
+    return jingle
+
+
+def parse(elem: ET.Element) -> Incoming:
+    """Read a <jingle/> element; unknown parts are ignored, bad numbers skip a candidate."""
+    msg = Incoming(elem.get("action", ""), elem.get("sid", ""))
+    msg.ringing = elem.find(q(NS_RTP_INFO, "ringing")) is not None
+    reason = elem.find(q(NS_JINGLE, "reason"))
+    if reason is not None:
+        names = [child.tag.split("}")[-1] for child in reason if child.tag != q(NS_JINGLE, "text")]
+        msg.reason = names[0] if names else ""
+    for transport in elem.iter(q(NS_ICE, "transport")):
+        msg.ufrag = transport.get("ufrag", msg.ufrag)
+        msg.pwd = transport.get("pwd", msg.pwd)
+        msg.fingerprint = msg.fingerprint or transport.find(q(NS_DTLS, "fingerprint")) is not None
+        for c in transport.iter(q(NS_ICE, "candidate")):
+            try:
+                msg.candidates.append(
+                    Candidate(
+                        component=int(c.get("component", "")),
+                        foundation=c.get("foundation", ""),
+                        ip=c.get("ip", ""),
+                        port=int(c.get("port", "")),
+                        priority=int(c.get("priority", "")),
+                        type=c.get("type", "host"),
+                        protocol=c.get("protocol", "udp").lower(),
+                    )
+                )
+            except ValueError:
+                continue
+    return msg

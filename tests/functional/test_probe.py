@@ -1,0 +1,117 @@
+"""`callctl probe --client builtin` against a real Jingle sandbox (prosody, the patched
+Asterisk with res_xmpp + chan_motif, the demo trunk) and the routing daemon serving the
+gateway's component, as `bash bootstrap.sh up` runs them: the echo number passes every
+stage; a number that rings and never answers fails at the ringing stage."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from callctl.sandbox import manager
+from callctl.sandbox.jingle import SILENT_NUMBER, JingleOptions
+
+pytestmark = [pytest.mark.asterisk, pytest.mark.slow]
+
+DAEMON_READY_TIMEOUT = 60.0
+
+
+def _callctl(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "callctl", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def gateway(asterisk_build: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Jingle sandbox and `callctl run` with its component; yields the sandbox name."""
+    name = f"tp{secrets.token_hex(3)}"
+    sb = manager.up(asterisk_build, manager.SandboxOptions(name=name, jingle_demo=JingleOptions()))
+    log = tmp_path_factory.mktemp("probe") / "daemon.log"
+    daemon: subprocess.Popen[bytes] | None = None
+    try:
+        j = sb.state.jingle
+        assert j is not None
+        env = {
+            **os.environ,
+            "CALLCTL_XMPP_SECRET": Path(j["component_secret_file"]).read_text().strip(),
+        }
+        with log.open("wb") as out:
+            daemon = subprocess.Popen(
+                [
+                    *(sys.executable, "-m", "callctl", "run", "--sandbox", name),
+                    *("--config", j["routing_config"], "--xmpp-component", j["component"]),
+                    *("--listen", "127.0.0.1:0", "--no-debug-watch"),
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+        deadline = time.monotonic() + DAEMON_READY_TIMEOUT
+        while "event=xmppgw.connected" not in log.read_text(errors="replace"):
+            assert daemon.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        while "registered=True" not in log.read_text(errors="replace"):
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        yield name
+    finally:
+        if daemon is not None:
+            daemon.terminate()
+            daemon.wait(30)
+        sb.stop()
+
+
+def test_the_builtin_probe_passes_every_stage_against_the_sandbox(
+    gateway: str, tmp_path: Path
+) -> None:
+    metrics = tmp_path / "probe.prom"
+    proc = _callctl("probe", "--sandbox", gateway, "--client", "builtin", "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["passed"] and doc["failed_stage"] is None, doc
+    times = {e["event"]: e["seconds"] for e in doc["events"]}
+    for event in ("login", "session-initiate", "accept", "ice", "audio-out", "audio-in", "hangup"):
+        assert times[event] is not None, event
+    order = ["session-initiate", "accept", "ice", "audio-out", "audio-in", "hangup"]
+    assert [times[e] for e in order] == sorted(times[e] for e in order)
+    assert doc["to"] == "+15550100100@gw.localhost"
+    # Text output and the metrics file of the same kind of run.
+    proc = _callctl("probe", "--sandbox", gateway, "--metrics", str(metrics))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.strip().endswith("probe passed")
+    assert f'callctl_probe_success{{target="sandbox:{gateway}"}} 1' in metrics.read_text()
+
+
+def test_a_number_that_never_answers_fails_at_the_ringing_stage(gateway: str) -> None:
+    proc = _callctl(
+        "probe", "--sandbox", gateway, "--to", SILENT_NUMBER, "--answer-timeout", "4", "--json"
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["failed_stage"] == "ringing", doc
+    assert doc["error"] == "not answered within 4 s (it rang)"
+    times = {e["event"]: e["seconds"] for e in doc["events"]}
+    assert times["ringing"] is not None and times["accept"] is None
+    text = _callctl("probe", "--sandbox", gateway, "--to", SILENT_NUMBER, "--answer-timeout", "2")
+    assert text.returncode == 1
+    assert "probe failed at stage ringing: not answered within 2 s (it rang)" in text.stdout
+
+
+def test_the_chromium_client_is_reported_unavailable_not_faked(gateway: str) -> None:
+    proc = _callctl("probe", "--sandbox", gateway, "--client", "chromium")
+    assert proc.returncode == 6, proc.stdout + proc.stderr  # ExitStatus.UNAVAILABLE
+    assert "chromium probe client is not available" in proc.stderr

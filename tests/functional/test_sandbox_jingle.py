@@ -1,0 +1,131 @@
+"""`callctl sandbox up --jingle` / `status --json` / `down` against the real build and prosody:
+everything it starts is reachable, and `down` stops exactly that (nothing else)."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from callctl.sandbox import manager, netns
+from callctl.sandbox.jingle import JingleOptions
+from callctl.sandbox.prosody import ProsodyServer, free_port, is_our_prosody
+from callctl.sandbox.state import read_state, write_state
+
+pytestmark = [pytest.mark.asterisk, pytest.mark.slow]
+
+
+def _callctl(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "callctl", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _xmpp_stream_ok(hostport: str, domain: str) -> bool:
+    host, port = hostport.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as s:
+        s.sendall(
+            f"<?xml version='1.0'?><stream:stream to='{domain}' version='1.0' "
+            "xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>".encode()
+        )
+        s.settimeout(5)
+        return b"stream:features" in s.recv(4096)
+
+
+@pytest.fixture
+def decoy_prosody(tmp_path: Path) -> Iterator[ProsodyServer]:
+    """A prosody this sandbox did not start: `down` must leave it running."""
+    server = ProsodyServer(tmp_path / "decoy", free_port(), "decoy.test")
+    server.root.mkdir()
+    server.write_config()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_up_jingle_status_and_down_stop_everything_it_started_and_nothing_else(
+    asterisk_build: Any, decoy_prosody: ProsodyServer
+) -> None:
+    name = f"tj{secrets.token_hex(3)}"
+    sb = manager.up(asterisk_build, manager.SandboxOptions(name=name, jingle_demo=JingleOptions()))
+    try:
+        status = _callctl("sandbox", "status", "--name", name, "--json")
+        assert status.returncode == 0, status.stderr
+        x = json.loads(status.stdout)["xmpp"]
+        assert x["version"] == 1
+        assert x["domain"] == "localhost" and x["gateway_domain"] == "gw.localhost"
+        assert x["c2s"].startswith("127.0.0.1:") and x["websocket"].startswith("ws://127.0.0.1:")
+        assert [a["jid"] for a in x["accounts"]] == ["alice@localhost", "bob@localhost"]
+        assert all(len(a["password"]) >= 12 for a in x["accounts"])
+        assert x["echo_number"] == "+15550100100"
+        assert "secret" not in status.stdout  # the component's and Asterisk's stay private
+        # prosody answers c2s; Asterisk's res_xmpp is logged in; Motif endpoint loaded.
+        assert _xmpp_stream_ok(x["c2s"], "localhost")
+        assert "Connected" in sb.rx("xmpp show connections")
+        assert "Running" in sb.rx("module show like chan_motif.so")
+        # The secret files are 0600; the namespace exists with the /30 Asterisk offers.
+        jingle = sb.state.jingle
+        assert jingle is not None
+        for path in (Path(sb.root) / "etc" / "xmpp.conf", Path(jingle["component_secret_file"])):
+            assert path.stat().st_mode & 0o777 == 0o600, path
+        assert netns.exists(jingle["netns"]["name"])
+        assert (
+            f"ice_permit = {jingle['netns']['subnet']}"
+            in (Path(sb.root) / "etc" / "rtp.conf").read_text()
+        )
+        prosody_pid = jingle["prosody_pid"]
+        prosody_conf = Path(jingle["prosody_root"]) / "prosody.cfg.lua"
+        assert is_our_prosody(prosody_pid, prosody_conf)
+
+        # A state file pointing at the decoy's pid (a reused pid) must not get it killed:
+        # the pid is checked against its command line.
+        assert decoy_prosody.proc is not None
+        real = dict(jingle)
+        sb.state.jingle = {**jingle, "prosody_pid": decoy_prosody.proc.pid}
+        write_state(sb.state)
+        down = _callctl("sandbox", "down", "--name", name, "--json")
+        assert down.returncode == 0, down.stderr
+        assert json.loads(down.stdout)["stopped"] is True
+        assert decoy_prosody.proc.poll() is None, "down killed a prosody it did not start"
+        assert not sb.is_running()
+        assert not netns.exists(jingle["netns"]["name"])
+        assert read_state(name) is None
+        # The sandbox's own prosody was not in the (tampered) state: stop it as down would.
+        from callctl.sandbox import jingle as sbjingle
+
+        assert is_our_prosody(prosody_pid, prosody_conf)
+        assert sbjingle.stop(real) is True
+        assert not is_our_prosody(prosody_pid, prosody_conf)
+        sb.state.jingle = real  # so that stop() below reaps the process
+    finally:
+        sb.stop()
+
+
+def test_down_stops_the_sandboxs_prosody(asterisk_build: Any) -> None:
+    name = f"tj{secrets.token_hex(3)}"
+    sb = manager.up(asterisk_build, manager.SandboxOptions(name=name, jingle_demo=JingleOptions()))
+    try:
+        jingle = sb.state.jingle
+        assert jingle is not None
+        pid, conf = jingle["prosody_pid"], Path(jingle["prosody_root"]) / "prosody.cfg.lua"
+        assert is_our_prosody(pid, conf)
+        down = _callctl("sandbox", "down", "--name", name)
+        assert down.returncode == 0, down.stderr
+        assert not is_our_prosody(pid, conf)
+        assert not sb.is_running() and not netns.exists(jingle["netns"]["name"])
+        assert not os.path.exists(f"/proc/{pid}/cmdline") or not is_our_prosody(pid, conf)
+    finally:
+        sb.stop()
