@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
+from callctl.turn import password_for, rest_credentials
 from support.nat import topology
+from support.nat.coturn import coturn
+from support.nat.fixtures import ice_servers
+from support.nat.ice import IceServers, NatConnection
 from support.nat.topology import NatNet
 
 Addr = tuple[str, int]
@@ -136,3 +141,56 @@ def test_a_crashed_runs_namespaces_are_removed_and_a_live_ones_kept(nat: NatNet)
         assert nat.lan.name not in removed and nat.router not in removed
     finally:
         topology._ip("netns", "delete", dead, check=False)
+
+
+async def _gather(nat: NatNet, servers: IceServers) -> tuple[NatConnection, dict[str, str]]:
+    conn = NatConnection(
+        servers=servers,
+        ns_socket=nat.client_socket,
+        ice_controlling=True,
+        components=1,
+        socket_factory=nat.lan.udp_socket,
+    )
+    await conn.gather_candidates()
+    return conn, {c.type: f"{c.host}:{c.port}" for c in conn.local_candidates}
+
+
+@pytest.mark.parametrize("kind", topology.KINDS)
+async def test_a_client_behind_each_nat_gathers_what_it_can_from_coturn(
+    nat: NatNet, kind: str
+) -> None:
+    """srflx is the NAT's public address (mapped by the client's own host socket); relay is
+    on coturn; behind the UDP-blocking firewall only TURN over TCP gets a candidate."""
+    nat.set_kind(kind)
+    with coturn(nat.wan) as server:
+        for transport in ("udp", "tcp"):
+            servers = ice_servers(server, "alice", stun=True, turn=transport)
+            conn, found = await _gather(nat, servers)
+            try:
+                assert found["host"].startswith(f"{nat.lan.ns_addr}:")
+                if kind == "udp-blocked":
+                    assert "srflx" not in found, found
+                    assert ("relay" in found) == (transport == "tcp"), (found, conn.gather_errors)
+                else:
+                    assert found["srflx"].startswith(f"{nat.public_addr}:"), found
+                    assert found["relay"].startswith(f"{nat.wan.host_addr}:"), found
+            finally:
+                await conn.close()
+
+
+async def test_coturn_refuses_a_credential_that_expired_or_was_signed_with_another_secret(
+    nat: NatNet,
+) -> None:
+    with coturn(nat.wan) as server:
+        good = ice_servers(server, "alice", stun=False, turn="udp")
+        expired_user, _ = rest_credentials(server.secret, "alice", ttl=60, now=1_000_000)
+        expired = replace(
+            good,
+            turn_username=expired_user,
+            turn_password=password_for(server.secret, expired_user),
+        )
+        forged = replace(good, turn_password=password_for("not the secret", good.turn_username))
+        for servers, works in ((good, True), (expired, False), (forged, False)):
+            conn, found = await _gather(nat, servers)
+            await conn.close()
+            assert ("relay" in found) == works, (servers, found, conn.gather_errors)

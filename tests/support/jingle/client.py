@@ -436,6 +436,7 @@ class JingleClient(ClientXMPP):
         fingerprint_in: str = "content",
         bundle: bool = False,
         bare_candidates: bool = False,
+        ice_factory: Callable[..., RigConnection] = RigConnection,
     ) -> None:
         if dtls not in DTLS_MODES or dtls_setup not in ("active", "passive"):
             raise ValueError(f"dtls={dtls!r}, dtls_setup={dtls_setup!r}")
@@ -467,6 +468,8 @@ class JingleClient(ClientXMPP):
         # without generation/id/network.
         self.bundle = bundle
         self.bare_candidates = bare_candidates
+        # Another RigConnection (the NAT rig's gathers srflx/relay candidates too).
+        self.ice_factory = ice_factory
         self.calls: dict[str, Call] = {}
         self.incoming: asyncio.Queue[Call] = asyncio.Queue()
         self.unknown_sessions: list[Jingle] = []
@@ -561,7 +564,7 @@ class JingleClient(ClientXMPP):
             components = 1
         else:
             components = self.profile.components
-        ice = RigConnection(
+        ice = self.ice_factory(
             ice_controlling=controlling,
             components=components,
             socket_factory=self.socket_factory,

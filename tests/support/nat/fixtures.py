@@ -20,6 +20,8 @@ from support.jingle.profiles import PROFILES, Profile
 from support.jingle.prosody import Prosody
 
 from . import topology
+from .coturn import Coturn, coturn
+from .ice import IceServers, connection_factory
 from .topology import NatNet
 
 
@@ -38,17 +40,51 @@ def jingle_net(nat_net: NatNet) -> RigNet:
 
 
 @pytest.fixture
-async def nat_clients(prosody_server: Prosody, nat_net: NatNet) -> AsyncIterator[ClientFactory]:
-    """`await nat_clients(user, profile="plain", resource=None, **options)`: a JingleClient
-    whose media sockets are in the client namespace (behind the NAT) and which sends checks
-    only to the public side (Asterisk, coturn). `options` go to JingleClient."""
+def nat_turn(nat_net: NatNet) -> Iterator[Coturn]:
+    """coturn on the NAT's public side (wan.host_addr:3478, UDP and TCP, use-auth-secret)."""
+    with coturn(nat_net.wan) as server:
+        yield server
+
+
+def ice_servers(server: Coturn, user: str, *, stun: bool, turn: str | None) -> IceServers:
+    """What a client is given: coturn as STUN server and/or TURN over `turn` ("udp"/"tcp"),
+    with fresh REST credentials."""
+    username, password = server.credentials(user)
+    return IceServers(
+        stun=server.address if stun else None,
+        turn=server.address if turn else None,
+        turn_username=username,
+        turn_password=password,
+        turn_transport=turn or "udp",
+    )
+
+
+@pytest.fixture
+async def nat_clients(
+    request: pytest.FixtureRequest, prosody_server: Prosody, nat_net: NatNet
+) -> AsyncIterator[ClientFactory]:
+    """`await nat_clients(user, profile="plain", resource=None, stun=False, turn=None,
+    **options)`: a JingleClient whose media sockets are in the client namespace (behind the
+    NAT) and which sends checks only to the public side (Asterisk, coturn). `stun=True` and
+    `turn="udp"|"tcp"` start the `nat_turn` coturn and gather srflx/relay candidates from it.
+    `options` go to JingleClient."""
     started: list[JingleClient] = []
 
     async def make(
-        user: str, profile: str | Profile = "plain", resource: str | None = None, **options: Any
+        user: str,
+        profile: str | Profile = "plain",
+        resource: str | None = None,
+        *,
+        stun: bool = False,
+        turn: str | None = None,
+        **options: Any,
     ) -> JingleClient:
         prof = PROFILES[profile] if isinstance(profile, str) else profile
         account = prosody_server.accounts[user]
+        if stun or turn:
+            server: Coturn = request.getfixturevalue("nat_turn")
+            servers = ice_servers(server, user, stun=stun, turn=turn)
+            options["ice_factory"] = connection_factory(servers, nat_net.client_socket)
         client = JingleClient(
             f"{account.jid}/{resource or prof.name}",
             account.password,

@@ -23,10 +23,12 @@ sockets are new ephemeral ports, so no call meets another's mapping.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
 import ipaddress
 import os
 import re
+import socket
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -42,6 +44,7 @@ _LOCK_PATH = Path("/tmp/callctl-nat-netns.lock")
 _NAME_RE = re.compile(rf"^{PREFIX}-(\d+)-(\d+)$")
 _LINK_RE = re.compile(rf"^{PREFIX}(\d+)[rc](\d+)(?:@\S+)?$")
 _TIMEOUT = 10.0
+_CLONE_NEWNET = 0x40000000
 TURN_PORT = 3478  # coturn's listening port on wan.host_addr (UDP and TCP)
 
 # port-restricted: endpoint-independent mapping (Linux SNAT keeps the source port when it is
@@ -185,8 +188,44 @@ class NatNet:
         )
         _run(["ip", "netns", "exec", self.router, "nft", "-f", "-"], stdin=text)
 
+    def client_socket(self, sock_type: int) -> socket.socket:
+        """An unbound socket of `sock_type` in the client namespace (the TURN client's)."""
+        return ns_socket(self.lan.name, sock_type)
+
     def ruleset(self) -> str:
         return _run(["ip", "netns", "exec", self.router, "nft", "list", "ruleset"])
+
+
+def ns_socket(namespace: str, sock_type: int) -> socket.socket:
+    """A non-blocking socket created inside `namespace` (a socket keeps the namespace it was
+    created in; a short-lived thread enters it, as RigNet.udp_socket does)."""
+    result: list[socket.socket | BaseException] = []
+
+    def worker() -> None:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            fd = os.open(Path("/run/netns") / namespace, os.O_RDONLY)
+            try:
+                if libc.setns(fd, _CLONE_NEWNET) != 0:
+                    err = ctypes.get_errno()
+                    raise OSError(err, f"setns {namespace}: {os.strerror(err)}")
+            finally:
+                os.close(fd)
+            sock = socket.socket(socket.AF_INET, sock_type)
+            sock.setblocking(False)
+            result.append(sock)
+        except BaseException as exc:  # handed to the caller's thread
+            result.append(exc)
+
+    thread = threading.Thread(target=worker, name=f"netns-{namespace}", daemon=True)
+    thread.start()
+    thread.join(_TIMEOUT)
+    if not result:
+        raise NetnsError(f"creating a socket in {namespace} timed out")
+    item = result[0]
+    if isinstance(item, BaseException):
+        raise item
+    return item
 
 
 _counter = 0
