@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The README's two commands. On a fresh Debian 12 machine, as root:
 #   bash bootstrap.sh up     install what is needed, build (or reuse) Asterisk with callctl's
-#                            patch series, start the sandbox Asterisk on loopback, then run
-#                            the routing daemon (callctl run) against it
+#                            patch series, start the whole gateway on loopback (sandbox
+#                            Asterisk, prosody, a demo echo number), then run the routing
+#                            daemon with the gateway's XMPP component (callctl run)
 #   bash bootstrap.sh test   the same set-up, then the whole test suite (CI runs this)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -34,16 +35,32 @@ cmd=${1:-}
 case "$cmd" in
   up)
     setup
-    # The embedded default: the sandbox Asterisk on loopback with the two carrier trunks the
-    # example routing config names (point them at your carriers' SIP peers), then the
-    # routing daemon in the foreground (Ctrl-C drains calls and stops it).
-    if ! .venv/bin/callctl -q sandbox status >/dev/null 2>&1; then
-      .venv/bin/callctl sandbox up --trunk carrier-a=127.0.0.3:5060 \
-        --trunk carrier-b=127.0.0.4:5060 "$@"
+    # The embedded default is the whole gateway on loopback: prosody (c2s, WebSocket, the
+    # gateway's component gw.localhost), Asterisk with res_xmpp + chan_motif and a demo phone
+    # side (an echo number), media over the sandbox's own network namespace; then the routing
+    # daemon serving the gateway's component, in the foreground (Ctrl-C drains calls and
+    # stops it; `callctl sandbox down` stops the rest). A running sandbox is reused.
+    # $CALLCTL_SANDBOX names another sandbox than `default` (tests run their own).
+    name=${CALLCTL_SANDBOX:-default}
+    if ! .venv/bin/callctl -q sandbox status --name "$name" >/dev/null 2>&1; then
+      .venv/bin/callctl sandbox up --jingle --name "$name" "$@"
     fi
-    log "sandbox is up (stop it with: .venv/bin/callctl sandbox down)"
-    log "starting callctl run: health at http://127.0.0.1:8095/health"
-    exec .venv/bin/callctl run --config specs/routing.example.yaml
+    gw=$(.venv/bin/callctl sandbox status --name "$name" --json | .venv/bin/python -c '
+import json, sys
+x = json.load(sys.stdin).get("xmpp")
+if x:
+    print(x["routing_config"], x["component"], x["component_secret_file"])
+')
+    if [ -z "$gw" ]; then
+      log "sandbox $name has no Jingle side: stop it (.venv/bin/callctl sandbox down --name $name) and run this again"
+      exit 7
+    fi
+    read -r routing component secret_file <<<"$gw"
+    log "sandbox $name is up (stop it with: .venv/bin/callctl sandbox down --name $name)"
+    log "starting callctl run with the gateway's component; then try: .venv/bin/callctl probe"
+    CALLCTL_XMPP_SECRET=$(cat "$secret_file")
+    export CALLCTL_XMPP_SECRET
+    exec .venv/bin/callctl run --sandbox "$name" --config "$routing" --xmpp-component "$component"
     ;;
   test)
     setup

@@ -71,7 +71,14 @@ def test_up_jingle_status_and_down_stop_everything_it_started_and_nothing_else(
         assert [a["jid"] for a in x["accounts"]] == ["alice@localhost", "bob@localhost"]
         assert all(len(a["password"]) >= 12 for a in x["accounts"])
         assert x["echo_number"] == "+15550100100"
-        assert "secret" not in status.stdout  # the component's and Asterisk's stay private
+        # The component's and Asterisk's secrets stay private (only the 0600 file's path).
+        assert sb.state.jingle is not None
+        component_secret = Path(sb.state.jingle["component_secret_file"]).read_text().strip()
+        assert component_secret not in status.stdout
+        assert "secret =" not in status.stdout
+        xmpp_conf = (Path(sb.root) / "etc" / "xmpp.conf").read_text()
+        asterisk_secret = xmpp_conf.split("secret = ", 1)[1].split()[0]
+        assert asterisk_secret not in status.stdout
         # prosody answers c2s; Asterisk's res_xmpp is logged in; Motif endpoint loaded.
         assert _xmpp_stream_ok(x["c2s"], "localhost")
         assert "Connected" in sb.rx("xmpp show connections")

@@ -118,6 +118,7 @@ def public_view(state: dict[str, Any]) -> dict[str, Any]:
         echo_jid=f"{state['echo_number']}@{state['gateway_domain']}",
         silent_number=state["silent_number"],
         component=state["component"],
+        component_secret_file=state["component_secret_file"],  # a 0600 file; not the secret
         routing_config=state["routing_config"],
         netns=state["netns"],
     )
