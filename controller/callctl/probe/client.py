@@ -256,9 +256,9 @@ class ProbeCall:
             self._mark("ice")
             self.timeline.skip(
                 "dtls",
-                "the answer carried a fingerprint but the builtin client offers plain RTP"
+                "the answer carried a fingerprint, but the builtin client offers plain RTP"
                 if self.fingerprint
-                else "not negotiated (the gateway's Motif endpoint offers plain RTP)",
+                else "not negotiated (the builtin client offers plain RTP)",
             )
             await self._audio(ice)
         finally:

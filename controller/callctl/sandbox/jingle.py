@@ -88,7 +88,7 @@ callers:
 {callers}gateway:
   domain: {xmpp["gateway_domain"]}
   asterisk_jid: {xmpp["asterisk_jid"]}
-  dtls: false
+  dtls: {"true" if xmpp.get("dtls") else "false"}
 policy:
   allowed_destinations: ["+1555010"]
   max_concurrent_calls_per_caller: 2
@@ -125,9 +125,10 @@ def public_view(state: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def prepare(root: Path, sandbox: str, opts: JingleOptions) -> JingleSetup:
-    """Create the namespace, write prosody's config and accounts, pick ports. Nothing runs yet;
-    on failure the caller calls `undo`."""
+def prepare(root: Path, sandbox: str, opts: JingleOptions, dtls: bool = False) -> JingleSetup:
+    """Create the namespace, write prosody's config and accounts, pick ports. Nothing runs yet.
+    `dtls`: the build's chan_motif does DTLS-SRTP (patch 0090, on by default per endpoint),
+    so the gateway advertises it."""
     net = netns.create(sandbox)
     pdir = root / "prosody"
     pdir.mkdir(mode=0o700, exist_ok=True)
@@ -162,6 +163,7 @@ def prepare(root: Path, sandbox: str, opts: JingleOptions) -> JingleSetup:
         "prosody_pid": 0,
         "routing_config": str(root / "routing.yaml"),
         "netns": net.to_dict(),
+        "dtls": dtls,
     }
     (root / "routing.yaml").write_text(routing_config(state), encoding="utf-8")
     asterisk_vars: dict[str, Any] = {

@@ -337,7 +337,9 @@ def up(build: BuildResult, opts: SandboxOptions) -> Sandbox:
     }
     setup = None
     if opts.jingle_demo is not None:
-        setup = jingle.prepare(root, opts.name, opts.jingle_demo)
+        patches = build.manifest["patches"]["asterisk"]
+        dtls = any(p["name"].startswith("0090-") for p in patches)
+        setup = jingle.prepare(root, opts.name, opts.jingle_demo, dtls=dtls)
         trunks, phones = jingle.demo_trunks(variables["sip_port"])
         variables.update(setup.asterisk_vars)
         variables.update(

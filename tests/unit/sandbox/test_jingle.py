@@ -158,3 +158,13 @@ def test_prosody_config_is_loopback_only_with_the_component() -> None:
 def test_prosody_config_refuses_values_that_would_end_a_lua_string(bad: str) -> None:
     with pytest.raises(ValueError):
         render_config(Path("/s"), 1, bad)
+
+
+@pytest.mark.parametrize("dtls", [True, False])
+def test_the_gateway_advertises_dtls_only_when_the_build_does_it(
+    tmp_path: Path, dtls: bool
+) -> None:
+    path = tmp_path / "routing.yaml"
+    path.write_text(jingle.routing_config({**XMPP_STATE, "dtls": dtls}))
+    gateway = load_config(path).gateway
+    assert gateway is not None and gateway.dtls is dtls
