@@ -251,19 +251,14 @@ class Router:
         decision = outbound(self.config, jid, dest, self._active_by_caller)
         if not decision.allowed:
             cause = int(decision.cause or Cause.CALL_REJECTED)
-            log.info(
-                kv(
-                    "call.refused",
-                    direction="outbound",
-                    channel=channel_id,
-                    caller=decision.caller,
-                    number=decision.number,
-                    reason=str(decision.reason),
-                    cause=cause,
-                )
+            self._refuse(
+                "outbound",
+                channel_id,
+                str(decision.reason),
+                cause,
+                caller=decision.caller,
+                number=decision.number,
             )
-            self._count_refusal("outbound", str(decision.reason))
-            self.spawn(self.hangup_channel(channel_id, cause))
             return None
         call = C.Call(
             id=reconcile.new_call_id(),
@@ -295,18 +290,7 @@ class Router:
         decision = inbound(self.config, did)
         if not decision.allowed:
             cause = int(decision.cause or Cause.UNALLOCATED)
-            log.info(
-                kv(
-                    "call.refused",
-                    direction="inbound",
-                    channel=channel_id,
-                    number=decision.number,
-                    reason=str(decision.reason),
-                    cause=cause,
-                )
-            )
-            self._count_refusal("inbound", str(decision.reason))
-            self.spawn(self.hangup_channel(channel_id, cause))
+            self._refuse("inbound", channel_id, str(decision.reason), cause, number=decision.number)
             return None
         candidates = tuple(
             self._standin_targets.get(t.label)
@@ -348,6 +332,23 @@ class Router:
             number = None
         relay = self.gateway.expect_inbound(jid, number, name or None)
         return DialTarget(jid, dialstring.motif(self.config.motif_endpoint, relay))
+
+    def _refuse(
+        self, direction: str, channel_id: str, reason: str, cause: int, **facts: str | None
+    ) -> None:
+        """The routing decision said no: log it, count it, hang up with its cause."""
+        log.info(
+            kv(
+                "call.refused",
+                direction=direction,
+                channel=channel_id,
+                **facts,
+                reason=reason,
+                cause=cause,
+            )
+        )
+        self._count_refusal(direction, reason)
+        self.spawn(self.hangup_channel(channel_id, cause))
 
     def _count_refusal(self, direction: str, reason: str) -> None:
         self.metrics.calls.inc(direction=direction, outcome=f"refused-{reason}")
