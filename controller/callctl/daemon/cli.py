@@ -94,14 +94,25 @@ def register(sub: Any) -> None:
     run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     run.set_defaults(func=cmd_run)
 
+    run.add_argument(
+        "--api-token",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="where to write the API token (default $CALLCTL_API_TOKEN_FILE, else "
+        "$CALLCTL_STATE/api/PORT.token)",
+    )
+
     calls = sub.add_parser("calls", help="list the daemon's active calls")
     calls.add_argument("--api", default=None, metavar="HOST:PORT")
+    calls.add_argument("--api-token", type=Path, default=None, metavar="FILE")
     add_json_flag(calls)
     calls.set_defaults(func=cmd_calls)
 
     hangup = sub.add_parser("hangup", help="end one active call")
     hangup.add_argument("call_id", metavar="ID")
     hangup.add_argument("--api", default=None, metavar="HOST:PORT")
+    hangup.add_argument("--api-token", type=Path, default=None, metavar="FILE")
     add_json_flag(hangup)
     hangup.set_defaults(func=cmd_hangup)
 
@@ -163,6 +174,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         debug_watch=not args.no_debug_watch,
         dispatch=args.dispatch,
         xmpp_component=xmpp,
+        api_token_file=args.api_token,
     )
 
     async def main() -> int:
@@ -171,26 +183,45 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     return asyncio.run(main())
 
 
-async def _api(method: str, address: tuple[str, int], path: str) -> tuple[int, dict[str, Any]]:
+async def _api(
+    method: str, address: tuple[str, int], path: str, token_file: Path | None = None
+) -> tuple[int, dict[str, Any]]:
     import aiohttp
 
+    from callctl.daemon import http
+
     host, port = address
+    where = token_file or http.token_path(port)
+    token = http.read_token(where)
+    if token is None:
+        raise UsageError(
+            f"no API token for the daemon at {host}:{port} in {where}",
+            hint="the daemon writes it at start; run this as its user, with its "
+            "CALLCTL_STATE (or --api-token FILE)",
+        )
     url = f"http://{host}:{port}{path}"
+    headers = {"Authorization": f"Bearer {token}"}
     try:
         async with (
             aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session,
-            session.request(method, url) as resp,
+            session.request(method, url, headers=headers) as resp,
         ):
-            return resp.status, json.loads(await resp.text())
+            status, doc = resp.status, json.loads(await resp.text())
     except (aiohttp.ClientError, TimeoutError, ValueError) as err:
         raise AsteriskUnavailable(
             f"cannot reach the callctl daemon at {host}:{port}: {type(err).__name__}",
             hint=f"is `callctl run` running? (--api or ${API_ENV} to point elsewhere)",
         ) from None
+    if status == 401:
+        raise UsageError(
+            f"the daemon at {host}:{port} refused the API token in {where}",
+            hint="a daemon restarted since writes a new one: is --api-token the same file?",
+        )
+    return status, doc
 
 
 def cmd_calls(args: argparse.Namespace, console: Console) -> int:
-    _, doc = asyncio.run(_api("GET", parse_address(args.api), "/calls"))
+    _, doc = asyncio.run(_api("GET", parse_address(args.api), "/calls", args.api_token))
     calls: list[dict[str, Any]] = doc.get("calls", [])
     if console.json:
         console.emit_json("calls", {"calls": calls})
@@ -211,7 +242,9 @@ def cmd_calls(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_hangup(args: argparse.Namespace, console: Console) -> int:
-    status, _doc = asyncio.run(_api("DELETE", parse_address(args.api), f"/calls/{args.call_id}"))
+    status, _doc = asyncio.run(
+        _api("DELETE", parse_address(args.api), f"/calls/{args.call_id}", args.api_token)
+    )
     if status == 404:
         raise UsageError(f"no active call {args.call_id!r}", hint="see `callctl calls`")
     if console.json:

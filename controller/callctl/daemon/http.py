@@ -1,21 +1,63 @@
 """The daemon's loopback HTTP API: /health, /metrics, GET /calls, DELETE /calls/{id}.
 
-Bound to a loopback address only (checked at start): `DELETE /calls/{id}` ends a call, and
-there is no authentication beyond "you are on this machine".
+Bound to a loopback address only (checked at start). `/health` and `/metrics` are open to
+local monitoring (they hold no number, JID or secret); `GET /calls` (numbers and JIDs) and
+`DELETE /calls/{id}` (ends a call) want `Authorization: Bearer <token>`, the token the
+daemon writes at start to a 0600 file in a private folder (`token_path`): who can read that
+file may list and end calls, any other local user may not.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hmac
 import ipaddress
 import json
+import os
+import secrets
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from callctl import paths
 from callctl.errors import UsageError
+from callctl.fsutil import private_dir, read_private, write_atomic
 
 API_VERSION = "1"
+TOKEN_ENV = "CALLCTL_API_TOKEN_FILE"
+
+
+def token_path(port: int) -> Path:
+    """Where the daemon listening on `port` keeps its API token (`$CALLCTL_API_TOKEN_FILE`,
+    else `$CALLCTL_STATE/api/PORT.token`): the CLI finds it the same way."""
+    env = os.environ.get(TOKEN_ENV)
+    return Path(env) if env else paths.state_dir() / "api" / f"{port}.token"
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def write_token(path: Path, token: str) -> None:
+    """0600 from its first byte, in a folder checked private (callctl.fsutil)."""
+    with private_dir(path.parent) as fd:
+        write_atomic(fd, path.name, token.encode("ascii"))
+
+
+def read_token(path: Path) -> str | None:
+    """The token in `path` (None when there is none); the folder must be private."""
+    if not path.parent.is_dir():
+        return None
+    with private_dir(path.parent, create=False) as fd:
+        data = read_private(fd, path.name)
+    return data.decode("ascii", "replace").strip() if data is not None else None
+
+
+def remove_token(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
 
 
 def check_loopback(host: str) -> None:
@@ -36,8 +78,21 @@ def make_app(
     metrics: Callable[[], str],
     calls: Callable[[], list[dict[str, object]]],
     hangup: Callable[[str], bool],
+    token: str,
     refresh: Callable[[], Awaitable[None]] | None = None,
 ) -> web.Application:
+    expected = f"Bearer {token}".encode()
+
+    def authorised(request: web.Request) -> bool:
+        given = request.headers.get("Authorization", "").encode("latin-1", "replace")
+        return hmac.compare_digest(given, expected)
+
+    def refused() -> web.Response:
+        return _json(
+            {"version": API_VERSION, "error": "an API token is needed (see callctl calls)"},
+            status=401,
+        )
+
     async def get_health(_: web.Request) -> web.Response:
         doc = health()
         return _json({"version": API_VERSION, **doc}, status=200 if doc["ready"] else 503)
@@ -50,12 +105,16 @@ def make_app(
             headers={"X-Prometheus-Format": "0.0.4"},
         )
 
-    async def get_calls(_: web.Request) -> web.Response:
+    async def get_calls(request: web.Request) -> web.Response:
+        if not authorised(request):
+            return refused()
         if refresh is not None:
             await refresh()
         return _json({"version": API_VERSION, "calls": calls()})
 
     async def delete_call(request: web.Request) -> web.Response:
+        if not authorised(request):
+            return refused()
         call_id = request.match_info["call_id"]
         if not hangup(call_id):
             return _json(

@@ -61,6 +61,7 @@ class DaemonConfig:
     # "dialplan": decide in Stasis, then Dial() in the dialplan connects (the fast path);
     # "bridge": place the legs and bridge them over ARI (every step in the controller).
     dispatch: str = "dialplan"
+    api_token_file: Path | None = None  # default: http.token_path(port)
     # Number JIDs: serve the routing config's gateway domain as an XMPP component there.
     xmpp_component: ComponentTarget | None = None
 
@@ -113,6 +114,7 @@ class Daemon:
         self._force = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
         self._runner: web.AppRunner | None = None
+        self.token_file: Path | None = None  # the API token, written once the port is bound
         self.stream: EventStream | None = None  # the current events connection
 
     # -- health ------------------------------------------------------------------------------
@@ -168,11 +170,13 @@ class Daemon:
             except Exception as err:  # the watcher loop retries; never block start-up
                 log.warning(kv("debug.check_failed", error=str(err)))
             self._tasks.append(asyncio.create_task(watcher.run(), name="debug-watcher"))
+        token = http.new_token()
         app = http.make_app(
             health=self.health,
             metrics=self.render_metrics,
             calls=self.router.snapshot,
             hangup=self.router.hangup_call,
+            token=token,
             refresh=self.dialplan.refresh if self.dialplan is not None else None,
         )
         self._runner = web.AppRunner(app, access_log=None)
@@ -183,6 +187,8 @@ class Daemon:
         sockets = getattr(server, "sockets", None) or []
         if sockets:
             self.port = int(sockets[0].getsockname()[1])
+        self.token_file = self.config.api_token_file or http.token_path(self.port)
+        http.write_token(self.token_file, token)
         log.info(
             kv(
                 "daemon.listening",
@@ -256,6 +262,8 @@ class Daemon:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self.token_file is not None:
+            http.remove_token(self.token_file)
         await self.ari.close()
         log.info(kv("daemon.stopped"))
 

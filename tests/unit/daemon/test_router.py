@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import stat
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -259,6 +261,7 @@ async def test_http_api_health_metrics_calls_hangup() -> None:
         metrics=lambda: "callctl_active_calls 0\n",
         calls=lambda: [{"id": "callctl-x"}],
         hangup=hangup,
+        token="s3cret-token",
     )
     runner = web.AppRunner(app)
     await runner.setup()
@@ -275,13 +278,61 @@ async def test_http_api_health_metrics_calls_hangup() -> None:
                 assert r.status == 200
             async with s.get(f"{base}/metrics") as r:
                 assert r.headers["Content-Type"].startswith("text/plain")
-            async with s.get(f"{base}/calls") as r:
+            # numbers and JIDs, and ending calls: only with the token (issue 16 item 4)
+            for auth in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret-token"}):
+                async with s.get(f"{base}/calls", headers=auth) as r:
+                    assert r.status == 401 and "callctl-x" not in await r.text()
+                async with s.delete(f"{base}/calls/callctl-x", headers=auth) as r:
+                    assert r.status == 401
+            assert ended == []
+            auth = {"Authorization": "Bearer s3cret-token"}
+            async with s.get(f"{base}/calls", headers=auth) as r:
                 assert json.loads(await r.text())["calls"] == [{"id": "callctl-x"}]
-            async with s.delete(f"{base}/calls/callctl-x") as r:
+            async with s.delete(f"{base}/calls/callctl-x", headers=auth) as r:
                 assert r.status == 202
-            async with s.delete(f"{base}/calls/nope") as r:
+            async with s.delete(f"{base}/calls/nope", headers=auth) as r:
                 assert r.status == 404
         assert ended == ["callctl-x", "nope"]
+    finally:
+        await runner.cleanup()
+
+
+async def test_the_cli_reads_the_daemons_private_token_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from callctl.daemon import cli as daemon_cli
+    from callctl.errors import StateError, UsageError
+
+    monkeypatch.setenv("CALLCTL_STATE", str(tmp_path / "state"))
+    monkeypatch.delenv(http.TOKEN_ENV, raising=False)
+    app = http.make_app(
+        health=lambda: {"ready": True},
+        metrics=lambda: "",
+        calls=lambda: [{"id": "callctl-y"}],
+        hangup=lambda call_id: True,
+        token="tok-1",
+    )
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        with pytest.raises(UsageError, match="no API token"):
+            await daemon_cli._api("GET", ("127.0.0.1", port), "/calls")
+        path = http.token_path(port)
+        assert path == tmp_path / "state" / "api" / f"{port}.token"
+        http.write_token(path, "tok-1")
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+        status, doc = await daemon_cli._api("GET", ("127.0.0.1", port), "/calls")
+        assert status == 200 and doc["calls"] == [{"id": "callctl-y"}]
+        http.write_token(path, "tok-2")  # e.g. a restarted daemon's
+        with pytest.raises(UsageError, match="refused the API token"):
+            await daemon_cli._api("GET", ("127.0.0.1", port), "/calls")
+        path.parent.chmod(0o777)  # a folder others can write: its token is not trusted
+        with pytest.raises(StateError):
+            http.read_token(path)
     finally:
         await runner.cleanup()
 
