@@ -34,6 +34,17 @@ def _callctl(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[st
     )
 
 
+def _debug_on(name: str) -> bool:
+    from callctl.asterisk.ami import AmiConfig
+    from callctl.debug.service import DebugService
+    from callctl.sandbox.state import read_state
+
+    st = read_state(name)
+    assert st is not None
+    ami = AmiConfig(st.bind_address, st.ami_port, st.ami_user, st.ami_secret)
+    return bool(DebugService(ami).status()["on"])
+
+
 @pytest.fixture(scope="module")
 def gateway(asterisk_build: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A Jingle sandbox and `callctl run` with its component; yields the sandbox name."""
@@ -89,10 +100,16 @@ def test_the_builtin_probe_passes_every_stage_against_the_sandbox(
     order = ["session-initiate", "accept", "ice", "audio-out", "audio-in", "hangup"]
     assert [times[e] for e in order] == sorted(times[e] for e in order)
     assert doc["to"] == "+15550100100@gw.localhost"
+    # Debug logging was on for the call only: its log holds the call's ICE session(s).
+    ice = doc["ice"]
+    assert ice is not None and ice["sessions_total"] >= 1, ice
+    assert ice["outcomes"].get("success", 0) >= 1 and not ice["findings"], ice
+    assert not _debug_on(gateway), "the probe left debug logging on"
     # Text output and the metrics file of the same kind of run.
     proc = _callctl("probe", "--sandbox", gateway, "--metrics", str(metrics))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.strip().endswith("probe passed")
+    assert "ICE analysis (" in proc.stdout, proc.stdout
     assert f'callctl_probe_success{{target="sandbox:{gateway}"}} 1' in metrics.read_text()
 
 

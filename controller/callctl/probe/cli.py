@@ -46,6 +46,11 @@ def register(sub: Any) -> None:
     p.add_argument("--answer-timeout", type=float, default=None, metavar="S")
     p.add_argument("--ice-log", type=Path, metavar="FILE", help="Asterisk debug log to analyse")
     p.add_argument(
+        "--no-debug",
+        action="store_true",
+        help="against the sandbox: do not turn debug logging on for the call (no ICE analysis)",
+    )
+    p.add_argument(
         "--metrics", type=Path, metavar="FILE", help="write the result (Prometheus textfile)"
     )
     add_json_flag(p)
@@ -88,7 +93,9 @@ def cmd_probe(args: argparse.Namespace, console: Console) -> int:
     )
     timeout = args.answer_timeout or (settings or {}).get("answer_timeout") or 30.0
     console.progress(f"probe: {resolved.jid} calls {resolved.to} via {resolved.label}")
-    timeline, analysis = _run(resolved, float(timeout))
+    timeline, analysis, warnings = _run(resolved, float(timeout), debug=not args.no_debug)
+    for w in warnings:
+        console.error(f"callctl: warning: {w}")
     if args.metrics:
         from callctl.probe import metrics
 
@@ -103,8 +110,11 @@ def cmd_probe(args: argparse.Namespace, console: Console) -> int:
     return ExitStatus.OK if timeline.passed else PROBE_FAILED
 
 
-def _run(resolved: Any, answer_timeout: float) -> tuple[Timeline, dict[str, Any] | None]:
+def _run(
+    resolved: Any, answer_timeout: float, debug: bool
+) -> tuple[Timeline, dict[str, Any] | None, list[str]]:
     import asyncio
+    import contextlib
 
     try:
         from callctl.probe.client import CallTarget, ProbeCall
@@ -113,10 +123,9 @@ def _run(resolved: Any, answer_timeout: float) -> tuple[Timeline, dict[str, Any]
             f"the builtin probe client needs slixmpp and aioice ({exc.name} is missing)",
             hint="pip install 'callctl[probe]' (bootstrap.sh installs it)",
         ) from None
+    from callctl.probe.debuglog import DebugWindow, around_call
     from callctl.probe.timeline import Timeline
 
-    log: Path | None = resolved.ice_log
-    offset = log.stat().st_size if log is not None and log.is_file() else 0
     timeline = Timeline()
     call = CallTarget(
         server=resolved.server,
@@ -128,8 +137,21 @@ def _run(resolved: Any, answer_timeout: float) -> tuple[Timeline, dict[str, Any]
         plaintext=resolved.plaintext,
         answer_timeout=answer_timeout,
     )
-    asyncio.run(ProbeCall(call, timeline).run())
-    return timeline, _analyse(log, offset)
+
+    async def main() -> tuple[dict[str, Any] | None, list[str]]:
+        ctx = (
+            around_call(resolved.ami)
+            if debug and resolved.ami is not None
+            else contextlib.nullcontext(DebugWindow(resolved.ice_log))
+        )
+        async with ctx as window:
+            log: Path | None = window.log or resolved.ice_log
+            offset = log.stat().st_size if log is not None and log.is_file() else 0
+            await ProbeCall(call, timeline).run()
+        return _analyse(log, offset), window.warnings
+
+    analysis, warnings = asyncio.run(main())
+    return timeline, analysis, warnings
 
 
 def _analyse(log: Path | None, offset: int) -> dict[str, Any] | None:

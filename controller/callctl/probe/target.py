@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from callctl.asterisk.ami import AmiConfig
 from callctl.errors import StateError, UsageError
 
 PASSWORD_ENV = "CALLCTL_PROBE_PASSWORD"
@@ -43,6 +44,7 @@ class Resolved:
     plaintext: bool
     ice_log: Path | None
     label: str  # the `target` label of the metrics
+    ami: AmiConfig | None = None  # the sandbox's: debug logging for the call
 
 
 def number_jid(to: str, gateway_domain: str) -> str:
@@ -88,6 +90,9 @@ def from_sandbox(name: str, to: str | None) -> Resolved:
         plaintext=True,
         ice_log=log,
         label=f"sandbox:{name}",
+        ami=AmiConfig(
+            state.bind_address, state.ami_port, state.ami_user, state.ami_secret, source="sandbox"
+        ),
     )
 
 
