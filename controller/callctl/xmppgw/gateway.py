@@ -87,7 +87,7 @@ class Pending:
     reply_from: str
     reply_id: str
     expires: float
-    leg: str = ""  # token of the session; an error then ends it (held session-initiate)
+    leg: str = ""  # the held session-initiate's token: an error ends it, a result releases
 
 
 @dataclass
@@ -105,6 +105,11 @@ class Leg:
     target: str = ""  # in: the JID to offer the call to (bare: every device)
     nick: str = ""  # in: the caller's name, where the trunk gave one
     held: list[ET.Element] = field(default_factory=list)  # in: Asterisk's IQs before proceed
+    # in: the device acknowledged the session-initiate. Until then Asterisk's later IQs stay
+    # held: the gateway acknowledged the session-initiate to Asterisk itself, so chan_motif
+    # trickles at once, and a device must not get a transport-info for a session it has not
+    # taken yet (XEP-0166: the responder acknowledges the session-initiate first).
+    acked: bool = False
     ended_at: float | None = None
 
 
@@ -222,11 +227,13 @@ class Gateway:
         if pending is None or pending.expect_from != frm:
             return []
         out: list[ET.Element] = []
-        if iq.get("type") == "error" and pending.leg:
-            leg = self.legs.get(pending.leg)
-            if leg is not None and leg.ended_at is None:
+        leg = self.legs.get(pending.leg) if pending.leg else None
+        if leg is not None and leg.ended_at is None:
+            if iq.get("type") == "error":
                 log.info(kv("xmppgw.refused", token=leg.token, device=frm))
                 out += self._end_asterisk(leg, "general-error")
+            else:
+                out += self._release(leg)
         if pending.reply_to is None:
             return out
         reply = stanza(
@@ -320,6 +327,13 @@ class Gateway:
             return [_result(iq), *self._effects(leg, leg.offer.start())]
         if offer is None:
             return [_unknown_session(iq)]
+        if (
+            offer.state == jmi.OfferState.ANSWERED
+            and not leg.acked
+            and action != "session-terminate"
+        ):
+            leg.held.append(copy.deepcopy(iq))  # the device has not acknowledged the initiate
+            return [_result(iq)]
         if offer.state == jmi.OfferState.ANSWERED:
             out = [self._relay_to_client(iq, leg)]
             if action == "session-terminate":
@@ -437,22 +451,28 @@ class Gateway:
         return msg
 
     def _connect(self, leg: Leg, device: str) -> list[ET.Element]:
-        """The device proceeded: it gets the held session-initiate, then what followed."""
+        """The device proceeded: it gets the held session-initiate; what followed it goes
+        once the device acknowledged it (`_release`)."""
         leg.user = device
         self._by_client[(device, leg.sid)] = leg.token
-        held, leg.held = leg.held, []
         log.info(kv("xmppgw.answered", token=leg.token, device=device))
-        out = []
-        for i, iq in enumerate(held):
-            sent = relay.to_client(iq, leg.user, leg.facing, client_initiated=False)
-            sent.set("id", self._id())
-            # Asterisk already had its results; the device's come back to no one, except an
-            # error to the session-initiate, which ends the call.
-            self._pending[sent.get("id", "")] = Pending(
-                device, None, "", "", self.clock() + PENDING_TTL, leg.token if i == 0 else ""
-            )
-            out.append(sent)
-        return out
+        # Asterisk already had its result; the device's answer comes back to no one: an
+        # error ends the call, a result releases the rest.
+        return [self._held_to_client(leg, leg.held.pop(0), leg.token)]
+
+    def _release(self, leg: Leg) -> list[ET.Element]:
+        """The device acknowledged the session-initiate: the IQs held since go to it."""
+        leg.acked = True
+        held, leg.held = leg.held, []
+        return [self._held_to_client(leg, iq, "") for iq in held]
+
+    def _held_to_client(self, leg: Leg, iq: ET.Element, answer_leg: str) -> ET.Element:
+        sent = relay.to_client(iq, leg.user, leg.facing, client_initiated=False)
+        sent.set("id", self._id())
+        self._pending[sent.get("id", "")] = Pending(
+            leg.user, None, "", "", self.clock() + PENDING_TTL, answer_leg
+        )
+        return sent
 
     def _end_asterisk(self, leg: Leg, reason: str) -> list[ET.Element]:
         terminate = ET.Element(

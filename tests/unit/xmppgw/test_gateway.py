@@ -239,6 +239,13 @@ def transport_info(relay: str, sid: str = "ast1") -> ET.Element:
     )
 
 
+def device_result(sent: ET.Element) -> ET.Element:
+    """The device's acknowledgement of an IQ the gateway sent it."""
+    return stanza(
+        f"<iq type='result' id='{sent.get('id')}' from='{sent.get('to')}' to='{sent.get('from')}'/>"
+    )
+
+
 def offered(
     g: Gateway, number: str | None = "+15550001111", name: str | None = "Ann O'Dial"
 ) -> str:
@@ -272,12 +279,14 @@ def test_first_device_to_proceed_gets_the_session_others_are_told() -> None:
     (ring,) = g.handle(jmi("ringing", ALICE, f"+15550001111@{DOMAIN}", "ast1"))
     assert jingle_of(ring).get("action") == "session-info" and ring.get("to") == AST
     assert g.handle(jmi("ringing", ALICE2, f"+15550001111@{DOMAIN}", "ast1")) == []
-    initiate_sent, info_sent = g.handle(jmi("proceed", ALICE2, f"+15550001111@{DOMAIN}", "ast1"))
+    (initiate_sent,) = g.handle(jmi("proceed", ALICE2, f"+15550001111@{DOMAIN}", "ast1"))
     facing = f"+15550001111@{DOMAIN}/gateway"
     assert (initiate_sent.get("to"), initiate_sent.get("from")) == (ALICE2, facing)
     assert jingle_of(initiate_sent).get("initiator") == facing
     assert jingle_of(initiate_sent).get("sid") == "ast1"
+    (info_sent,) = g.handle(device_result(initiate_sent))  # the held transport-info follows
     assert jingle_of(info_sent).get("action") == "transport-info"
+    assert info_sent.get("to") == ALICE2
     (late,) = g.handle(jmi("proceed", ALICE, f"+15550001111@{DOMAIN}", "ast1"))
     assert jmi_of(late) == ("retract", "ast1", facing, ALICE)
     accept = stanza(
@@ -423,8 +432,43 @@ def test_a_call_to_a_full_jid_goes_straight_to_that_device() -> None:
     facing = f"+15550001111@{DOMAIN}/gateway"
     assert (initiate_sent.get("to"), initiate_sent.get("from")) == (ALICE, facing)
     assert jingle_of(initiate_sent).get("action") == "session-initiate"
-    (info,) = g.handle(transport_info(relay))  # relayed now, not held
-    assert info.get("to") == ALICE
+    (ack,) = g.handle(transport_info(relay))  # before the device's ack: held
+    assert ack.get("type") == "result" and ack.get("to") == AST
+    (info,) = g.handle(device_result(initiate_sent))
+    assert info.get("to") == ALICE and jingle_of(info).get("action") == "transport-info"
+    again = transport_info(relay)
+    again.set("id", "i3")
+    (relayed,) = g.handle(again)  # after it: relayed, the device's answer goes to Asterisk
+    assert relayed.get("to") == ALICE and relayed.get("id") != "i3"
+    (answer,) = g.handle(device_result(relayed))
+    assert (answer.get("to"), answer.get("id")) == (AST, "i3")
+
+
+def test_asterisks_trickle_waits_for_the_devices_ack_of_the_session_initiate() -> None:
+    """The gateway acknowledges Asterisk's session-initiate itself, so chan_motif (stock:
+    an empty offer, then its candidates) trickles before the device has the session; the
+    device must get nothing of a session before the session-initiate it acknowledged."""
+    g = gw()
+    relay = g.expect_inbound(ALICE, "+15550001111", None)
+    _, initiate_sent = g.handle(asterisk_initiate(relay))
+    for n in range(3):
+        info = transport_info(relay)
+        info.set("id", f"i{n + 2}")
+        (ack,) = g.handle(info)
+        assert ack.get("type") == "result" and ack.get("to") == AST
+    released = g.handle(device_result(initiate_sent))
+    assert [jingle_of(s).get("action") for s in released] == ["transport-info"] * 3
+    assert {s.get("to") for s in released} == {ALICE}
+    # A device that refuses the session-initiate gets nothing more; Asterisk hears of it.
+    g2 = gw()
+    relay2 = g2.expect_inbound(ALICE, "+15550001111", None)
+    _, initiate2 = g2.handle(asterisk_initiate(relay2))
+    g2.handle(transport_info(relay2))
+    refused = device_result(initiate2)
+    refused.set("type", "error")
+    (terminate,) = g2.handle(refused)
+    assert terminate.get("to") == AST
+    assert jingle_of(terminate).get("action") == "session-terminate"
 
 
 def test_a_client_cannot_name_a_third_party_to_asterisk() -> None:
