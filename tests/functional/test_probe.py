@@ -132,3 +132,41 @@ def test_the_chromium_client_is_reported_unavailable_not_faked(gateway: str) -> 
     proc = _callctl("probe", "--sandbox", gateway, "--client", "chromium")
     assert proc.returncode == 6, proc.stdout + proc.stderr  # ExitStatus.UNAVAILABLE
     assert "chromium probe client is not available" in proc.stderr
+
+
+def test_the_probe_reaches_a_gateway_given_by_a_config_file_as_a_canary_would(
+    gateway: str, tmp_path: Path
+) -> None:
+    """The deployed-gateway path (no sandbox state read): server, account, password file,
+    number and media address from a config file; media from the veth's host address (the
+    only address Asterisk offers), never the machine's own."""
+    from callctl.sandbox.state import read_state
+
+    st = read_state(gateway)
+    assert st is not None and st.jingle is not None
+    j = st.jingle
+    password = tmp_path / "pw"
+    password.write_text(j["accounts"][1]["password"] + "\n")
+    config = tmp_path / "probe.yaml"
+    config.write_text(
+        f"server: {j['c2s']}\n"
+        f"jid: {j['accounts'][1]['jid']}\n"
+        f"password_file: {password}\n"
+        f'to: "{j["echo_number"]}"\n'
+        f"gateway_domain: {j['gateway_domain']}\n"
+        f"media_address: {j['netns']['host_addr']}\n"
+        "plaintext: true\n"
+    )
+    metrics = tmp_path / "canary.prom"
+    proc = _callctl("probe", "--config", str(config), "--metrics", str(metrics), "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["passed"] and doc["target"] == j["c2s"], doc
+    assert f'callctl_probe_success{{target="{j["c2s"]}"}} 1' in metrics.read_text()
+    # A wrong password fails at login, with the server's refusal as the reason.
+    password.write_text("wrong\n")
+    proc = _callctl("probe", "--config", str(config), "--json")
+    assert proc.returncode == 1
+    doc = json.loads(proc.stdout)
+    assert doc["failed_stage"] == "login", doc
+    assert "refused" in doc["error"], doc
