@@ -2,10 +2,14 @@
 calls the client} x {the callee answers at once, after 10 s of ringing} x {stock, patched}.
 
 Every call is real and routed by callctl: the rig's Jingle client (tests/jingle) talks to a
-sandbox Asterisk (res_xmpp + chan_motif) through prosody; the routing daemon (callctl.daemon)
-takes each call in its Stasis app and places the other leg: the caller's hotline on trunk
-carrier-a for calls a client places (chan_motif passes no dialled number), the client's full JID
-through Motif for calls to a DID. The phone is SIPp on the trunk, echoing RTP. A cell passes
+sandbox Asterisk (res_xmpp + chan_motif) through prosody and callctl's gateway, which the
+routing daemon serves as prosody's component (`callctl run --xmpp-component`, issue 13). A
+client calls the number JID `+15550104488@gw.localhost`; the daemon takes each call in its
+Stasis app and places the other leg: that number on trunk carrier-a (the cell fails if the
+daemon dialled anything else, e.g. the caller's hotline), and the client's full JID through
+Motif and the gateway (from `+CALLER@gw.localhost`) for calls to a DID. The gateway copies the
+Jingle payload (contents, candidates) unchanged, so each cell's ICE and media are Asterisk's
+and the client's as before. The phone is SIPp on the trunk, echoing RTP. A cell passes
 when ICE completes on both sides (aioice at the client, pjnath in Asterisk) within 2 s of the
 answer and the client's RTP comes back through Asterisk and SIPp (jingle.matrix).
 
@@ -29,6 +33,7 @@ from typing import Any
 
 import pytest
 from callctl.sandbox.manager import free_port
+from support.jingle.component import ComponentConf
 from support.jingle.fixtures import AsteriskFactory, ClientFactory
 from support.jingle.matrix import CARRIER_IP, RING_LONG, TRUNK, CellSpec, MatrixResult, matrix
 
@@ -189,6 +194,7 @@ async def test_jingle_interop_matrix(
     flavour: str,
     jingle_asterisk: AsteriskFactory,
     jingle_clients: ClientFactory,
+    gateway_component: ComponentConf,
 ) -> None:
     stock = flavour == "stock"
     build: Any = request.getfixturevalue("asterisk_build_stock" if stock else "asterisk_build")
@@ -201,7 +207,8 @@ async def test_jingle_interop_matrix(
         trunks=[{"name": TRUNK, "host": CARRIER_IP, "port": carrier_port}],
     )
     clients = {p: await jingle_clients("alice", p, resource=f"m-{p}") for p in PROFILES}
-    async with matrix(flavour, sandbox, ast, clients, carrier_port, tmp_path) as m:
+    gateway = gateway_component
+    async with matrix(flavour, sandbox, ast, clients, carrier_port, tmp_path, gateway=gateway) as m:
         for spec in SPECS:
             result = await m.run(spec)
             print(("PASS " if result.passed else "FAIL ") + result.why(), flush=True)

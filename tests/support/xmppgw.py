@@ -1,15 +1,13 @@
 """Rig pieces for the XMPP gateway tests: prosody with the gateway's component, and
 XEP-0353 (Jingle Message Initiation) on top of the rig's JingleClient.
 
-The component is added to a prepared (not yet started) rig prosody: a `Component` host with
-a random secret on a loopback component port.
+The component host itself is support.jingle.component's (re-exported here).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -23,35 +21,14 @@ from slixmpp.xmlstream.matcher import MatchXPath
 
 from support.jingle.asterisk_conf import RESOURCE
 from support.jingle.client import JingleClient
+from support.jingle.component import GATEWAY_DOMAIN as GATEWAY_DOMAIN  # re-exported
+from support.jingle.component import ComponentConf, add_component
 from support.jingle.fixtures import ASTERISK_USER, CLIENT_USERS
-from support.jingle.prosody import DOMAIN, Prosody, free_port
+from support.jingle.prosody import DOMAIN, Prosody
 
 NS_JMI = "urn:xmpp:jingle-message:0"
 NS_JINGLE = "urn:xmpp:jingle:1"
 NS_NICK = "http://jabber.org/protocol/nick"
-GATEWAY_DOMAIN = "gw.localhost"
-
-
-@dataclass(frozen=True)
-class ComponentConf:
-    domain: str
-    port: int
-    secret: str
-
-
-def add_component(server: Prosody, domain: str = GATEWAY_DOMAIN) -> ComponentConf:
-    """Give a prepared prosody a component host for the gateway (before `start()`)."""
-    conf = ComponentConf(domain, free_port(), secrets.token_hex(16))
-    text = server.config_path.read_text()
-    if "component_ports = { }" not in text or "\ninterfaces = {" not in text:
-        raise AssertionError("the rig's prosody config changed: add_component needs updating")
-    text = text.replace("component_ports = { }", f"component_ports = {{ {conf.port} }}")
-    text = text.replace(
-        "\ninterfaces = {", '\ncomponent_interfaces = { "127.0.0.1" }\ninterfaces = {', 1
-    )
-    text += f'Component "{domain}"\n    component_secret = "{conf.secret}"\n'
-    server.config_path.write_text(text)
-    return conf
 
 
 ASTERISK_JID = f"{ASTERISK_USER}@{DOMAIN}/{RESOURCE}"  # res_xmpp's login in the rig

@@ -16,6 +16,7 @@ import pytest
 
 from . import asterisk_conf, netns
 from .client import JingleClient, JingleError
+from .component import ComponentConf, add_component
 from .profiles import PROFILES, Profile
 from .prosody import Prosody
 
@@ -35,18 +36,31 @@ def _require(tool: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def prosody_server() -> Iterator[Prosody]:
-    """A prosody on 127.0.0.1 with accounts `asterisk`, `alice`, `bob` (password `pw-USER`)."""
+def rig_prosody() -> Iterator[tuple[Prosody, ComponentConf]]:
+    """A prosody on 127.0.0.1 with accounts `asterisk`, `alice`, `bob` (password `pw-USER`)
+    and the gateway's component host `gw.localhost` (support.jingle.component)."""
     _require("prosody")
     _require("prosodyctl")
     server = Prosody.prepare()
     try:
         for user in (ASTERISK_USER, *CLIENT_USERS):
             server.register(user, f"pw-{user}")
+        conf = add_component(server)
         server.start()
-        yield server
+        yield server, conf
     finally:
         server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def prosody_server(rig_prosody: tuple[Prosody, ComponentConf]) -> Prosody:
+    return rig_prosody[0]
+
+
+@pytest.fixture(scope="session")
+def gateway_component(rig_prosody: tuple[Prosody, ComponentConf]) -> ComponentConf:
+    """Where callctl's gateway logs in to the rig's prosody as its component."""
+    return rig_prosody[1]
 
 
 @pytest.fixture

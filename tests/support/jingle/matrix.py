@@ -3,6 +3,8 @@ phone on the trunk, one call per cell, both directions.
 
     out: client --Jingle--> Asterisk (from-jingle -> Stasis) --daemon: hotline--> carrier-a
          --SIP--> SIPp phone (rings `ring` s, answers, echoes RTP)
+         (with the gateway: client --Jingle--> +1555...@gw.localhost --callctl's component-->
+         Asterisk; the daemon dials the number JID's number, not the hotline)
     in:  SIPp phone --SIP, DID--> Asterisk (from-trunk -> Stasis) --daemon: DID--> Motif
          --Jingle--> client (rings `ring` s, accepts); SIPp echoes the client's RTP
 
@@ -23,12 +25,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import logging
 import os
 import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -41,6 +44,7 @@ from callctl.errors import CallctlError
 from callctl.icelog.cli import analyze_stream
 from callctl.routing import RoutingConfig, parse_config
 from callctl.sandbox.manager import free_port
+from callctl.xmppgw import ComponentTarget
 
 from support.sipp import Sipp
 
@@ -48,11 +52,13 @@ from . import observe
 from .asterisk_conf import AsteriskJingle
 from .cells import CellResult, place
 from .client import Call, JingleClient, JingleError
+from .component import ComponentConf
 
 CARRIER_IP = "127.0.0.3"  # the SIPp phone behind trunk carrier-a (loopback, never off-box)
 TRUNK = "carrier-a"
 HOTLINE = "+15550104477"  # where the Jingle caller's calls go (chan_motif passes no number)
 CALLER_ID = "+15550104400"
+DIALLED = "+15550104488"  # what out cells call through the gateway, as DIALLED@gw-domain
 DID_BASE = 15550104200  # DID of profile i: +1 555 010 42(i)
 RING_LONG = 10.0  # longer than pjnath's 7.9 s check timeout
 PACKETS = 50  # 1 s of PCMU each way
@@ -80,8 +86,15 @@ class CellSpec:
         return f"{self.profile}/{self.direction}/{self.answer}"
 
 
-def routing_text(domain: str, endpoint: str, dids: dict[str, str], ring_timeout: int = 30) -> str:
-    """The daemon's config: alice may call out (hotline), each DID rings one full JID."""
+def routing_text(
+    domain: str,
+    endpoint: str,
+    dids: dict[str, str],
+    ring_timeout: int = 30,
+    gateway: tuple[str, str] | None = None,
+) -> str:
+    """The daemon's config: alice may call out (hotline), each DID rings one full JID;
+    `gateway` = (component domain, Asterisk's full JID) adds the number JIDs' section."""
     lines = [
         "version: 1",
         "numbering:",
@@ -102,6 +115,8 @@ def routing_text(domain: str, endpoint: str, dids: dict[str, str], ring_timeout:
     for number, jid in dids.items():
         lines += [f'  - number: "{number}"', f"    jids: [{jid}]"]
     lines += ["policy:", '  allowed_destinations: ["+1"]', f"  ring_timeout: {ring_timeout}"]
+    if gateway is not None:
+        lines += ["gateway:", f"  domain: {gateway[0]}", f"  asterisk_jid: {gateway[1]}"]
     return "\n".join(lines) + "\n"
 
 
@@ -114,6 +129,8 @@ class MatrixResult:
     capture: str = ""  # path of the kept debug capture (failing cells)
     rejected_creator: list[tuple[str, str, str]] = field(default_factory=list)
     sipp: str = ""  # SIPp's outcome, for the record
+    routed: list[str] = field(default_factory=list)  # the daemon's call.start lines (out)
+    peer: str = ""  # the JID the client's call was with
 
     @property
     def passed(self) -> bool:
@@ -150,6 +167,8 @@ class MatrixResult:
             "analyzer_patches": self.patches,
             "capture": self.capture,
             "sipp": self.sipp,
+            "routed": self.routed,
+            "peer": self.peer,
         }
 
 
@@ -173,6 +192,11 @@ class Matrix:
     daemon: Daemon
     results: list[MatrixResult] = field(default_factory=list)
     phone_echo: bool = True  # False: a phone that answers but sends no RTP (negative control)
+    # With the gateway: out cells call `callee` (DIALLED@gw-domain) and must be routed to
+    # `dialled`, the number JID's number (not the hotline); "" calls Asterisk's JID.
+    callee: str = ""
+    dialled: str = ""
+    starts: list[str] = field(default_factory=list)  # the daemon's call.start lines so far
 
     async def run(self, spec: CellSpec) -> MatrixResult:
         client = self.clients[spec.profile]
@@ -184,10 +208,12 @@ class Matrix:
         sipp.start()
         call: Call | None = None
         answered_wall: datetime | None = None
+        seen = len(self.starts)
         try:
             if spec.direction == "out":
                 await asyncio.sleep(0.3)  # SIPp binds its port
-                call = await place(client, self.ast, spec.ring + SETUP_SLACK)
+                callee = replace(self.ast, jid=self.callee) if self.callee else self.ast
+                call = await place(client, callee, spec.ring + SETUP_SLACK)
             else:
                 call = await _receive(client, spec.ring)
             if call.accepted.is_set() and call.accepted_at is not None:
@@ -231,13 +257,26 @@ class Matrix:
                     f"phone-side RTP not counted: trunk channel {cell.leg_tx}/{cell.leg_rx}, "
                     f"SIPp {cell.phone_echoed}"
                 )
+        routed = [s for s in self.starts[seen:] if "direction=outbound" in s]
+        peer = call.peer if call is not None else ""
+        if spec.direction == "out" and self.dialled and not cell.error:
+            # The number JID's number, not the hotline, is what the daemon dialled.
+            if len(routed) != 1 or f"number={self.dialled} " not in routed[0] + " ":
+                cell.error = f"not routed to {self.dialled}: {routed}"
+            elif "hotline=True" in routed[0]:
+                cell.error = f"routed to the hotline: {routed[0]}"
+        # Through the gateway, the phone's call comes from +CALLER@gw-domain/gateway.
+        gateway_domain = self.callee.partition("@")[2]
+        via_gateway = peer.startswith("+") and peer.endswith(f"@{gateway_domain}/gateway")
+        if spec.direction == "in" and gateway_domain and peer and not via_gateway:
+            cell.error = cell.error or f"the call came from {peer}, not through the gateway"
         log = full.read()
         cell.asterisk_ice = observe.ice_completions(log)
         cell.ao2_errors = len(observe.ao2_errors(log))
         done = [t for t, verdict in observe.ice_completion_times(log) if verdict == "Success"]
         if done and answered_wall is not None:
             cell.asterisk_ice_after_accept = (done[-1] - answered_wall).total_seconds()
-        result = MatrixResult(spec, cell, sipp=_sipp_outcome(sipp))
+        result = MatrixResult(spec, cell, sipp=_sipp_outcome(sipp), routed=routed, peer=peer)
         if call is not None:
             result.rejected_creator = list(call.creator_mismatches)
         capture = debug.read()
@@ -324,9 +363,13 @@ async def _receive(client: JingleClient, ring: float) -> Call:
 
 
 def routing_config(
-    domain: str, endpoint: str, dids: dict[str, str], ring_timeout: int = 30
+    domain: str,
+    endpoint: str,
+    dids: dict[str, str],
+    ring_timeout: int = 30,
+    gateway: tuple[str, str] | None = None,
 ) -> RoutingConfig:
-    config, issues = parse_config(routing_text(domain, endpoint, dids, ring_timeout))
+    config, issues = parse_config(routing_text(domain, endpoint, dids, ring_timeout, gateway))
     if config is None:
         raise AssertionError(f"matrix routing config is invalid: {issues}")
     return config
@@ -341,15 +384,23 @@ async def matrix(
     carrier_port: int,
     workdir: Path,
     ring_timeout: int = 30,
+    gateway: ComponentConf | None = None,
 ) -> AsyncIterator[Matrix]:
     """The daemon routing both directions, and `callctl debug` on, for the whole run.
 
     `clients` maps a profile to anything with a `full_jid` (the real-browser rows of
-    tests/support/webrtc pass their BrowserClient); `ring_timeout` is the daemon's policy."""
+    tests/support/webrtc pass their BrowserClient); `ring_timeout` is the daemon's policy.
+    `gateway` (the rig prosody's component host) makes the daemon serve the number JIDs
+    (`callctl run --xmpp-component`): out cells call DIALLED@gw-domain, and the DIDs ring
+    their JIDs through the component, from +CALLER@gw-domain."""
     domain = ast.jid.split("@", 1)[1].split("/", 1)[0]
     dids = {p: f"+{DID_BASE + i}" for i, p in enumerate(sorted(clients))}
     routing = routing_config(
-        domain, ast.endpoint, {dids[p]: c.full_jid for p, c in clients.items()}, ring_timeout
+        domain,
+        ast.endpoint,
+        {dids[p]: c.full_jid for p, c in clients.items()},
+        ring_timeout,
+        (gateway.domain, ast.jid) if gateway else None,
     )
     ari_creds = AriCredentials(sandbox.ari_url, sandbox.ari_user, sandbox.ari_password)
     ami = AmiConfig(sandbox.ami_host, sandbox.ami_port, sandbox.ami_user, sandbox.ami_secret)
@@ -362,10 +413,18 @@ async def matrix(
         drain_timeout=3.0,
         reconnect_base=0.2,
         reconnect_cap=1.0,
+        xmpp_component=(
+            ComponentTarget("127.0.0.1", gateway.port, gateway.secret) if gateway else None
+        ),
     )
     debug = DebugService(ami, state_dir=workdir / "debug-state")
     on = await debug.on(name=f"cct-matrix-{flavour}", duration=timedelta(minutes=30))
     daemon = Daemon(config)
+    starts = _CallStarts()
+    stasis_log = logging.getLogger("callctl.daemon.stasis")
+    level = stasis_log.level
+    stasis_log.setLevel(logging.INFO)
+    stasis_log.addHandler(starts)
     await daemon.start()
     try:
         deadline = time.monotonic() + 20
@@ -385,11 +444,29 @@ async def matrix(
                 workdir,
                 Path(on.state.log_file),
                 daemon,
+                callee=f"{DIALLED}@{gateway.domain}" if gateway else "",
+                dialled=DIALLED if gateway else "",
+                starts=starts.lines,
             )
     finally:
         await daemon.drain()
         await daemon.shutdown()
         await debug.off()
+        stasis_log.removeHandler(starts)
+        stasis_log.setLevel(level)
+
+
+class _CallStarts(logging.Handler):
+    """The router's `event=call.start` lines: what the daemon decided to dial."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith("event=call.start "):
+            self.lines.append(message)
 
 
 def results_doc(results: list[MatrixResult]) -> list[dict[str, Any]]:
