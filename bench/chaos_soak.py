@@ -33,6 +33,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import socket
 import sys
 import tempfile
@@ -224,6 +225,8 @@ def main() -> int:
     if "drop" in faults and os.geteuid() != 0:
         ap.error("the drop fault needs root (ss -K)")
 
+    # SIGTERM unwinds like Ctrl-C: the finally below stops everything this script started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     own_state = "CALLCTL_STATE" not in os.environ  # then a folder of its own, removed at the end
     os.environ.setdefault("CALLCTL_STATE", f"/tmp/ccs{os.getpid()}")
     work = Path(tempfile.mkdtemp(prefix="chaos-soak-"))
