@@ -17,12 +17,13 @@ from typing import Any
 import pytest
 from support.jingle.fixtures import AsteriskFactory, ClientFactory
 from support.nat.cells import RING_EXPR, record, run_nat_cell
-from support.nat.fixtures import jingle_net, nat_clients, nat_net  # noqa: F401
+from support.nat.fixtures import jingle_net, nat_clients, nat_net, nat_turn  # noqa: F401
 from support.nat.topology import NatNet
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.slow]
 
-LONG_RING = 10.0  # > the 7.9 s after which stock pjnath gives up its checks
+STOCK_GIVES_UP = 7.9  # s: stock pjnath fails a check list nobody answers after this
+LONG_RING = 10.0  # > STOCK_GIVES_UP
 
 
 @pytest.mark.parametrize("flavour", ["stock", "patched"])
@@ -33,6 +34,9 @@ async def test_port_restricted_nat_long_ring(
     jingle_asterisk: AsteriskFactory,
     nat_clients: ClientFactory,  # noqa: F811
 ) -> None:
+    """The write-up's call: a host-only plain caller (it signals only its private address),
+    the phone answers after 10 s. The long cell is here because the failure needs a ring
+    longer than stock's 7.9 s give-up; it costs about 20 s on stock, 12 s patched."""
     stock = flavour == "stock"
     build: Any = request.getfixturevalue("asterisk_build_stock" if stock else "asterisk_build")
     sandbox, ast = await jingle_asterisk(build, answer_delay=RING_EXPR, expect_frack=stock)
@@ -61,3 +65,72 @@ async def test_port_restricted_nat_long_ring(
         assert long.passed, long.why()
         assert "late-peer-no-triggered-check" not in long.signatures, long.why()
         assert (long.client_pair, long.asterisk_pair) == ("host/host", "host/prflx"), long.why()
+
+
+# The pair each kind must win on (client local/remote, Asterisk local/remote):
+# port-restricted: the caller's checks leave from the port its srflx names (endpoint-
+#   independent mapping), so Asterisk sees the srflx candidate;
+# symmetric: each destination gets its own port, so Asterisk learns a peer-reflexive one;
+# udp-blocked: only TURN over TCP gets out; both sides use the relayed candidate.
+PAIRS = {
+    "port-restricted": ("host/host", "host/srflx"),
+    "symmetric": ("host/host", "host/prflx"),
+    "udp-blocked": ("relay/host", "host/relay"),
+}
+# (kind, TURN transport, direction, ring): a client with coturn as STUN and TURN server.
+# Long rings only where the write-up's failure can happen (calls the client places: Asterisk
+# starts checking at the offer); a call Asterisk places starts its checks only once the
+# client's answer brought its candidates, so its ring changes nothing and stays short. Each
+# long cell costs about 20 s on stock (10 s ring, then the client's bounded wait for media).
+KIND_CELLS = [
+    ("port-restricted", "udp", "out", LONG_RING),
+    ("port-restricted", "udp", "in", 1.0),
+    ("symmetric", "udp", "out", 1.0),
+    ("symmetric", "udp", "out", LONG_RING),
+    ("symmetric", "udp", "in", 1.0),
+    ("udp-blocked", "tcp", "out", 1.0),
+    ("udp-blocked", "tcp", "out", LONG_RING),
+    ("udp-blocked", "tcp", "in", 1.0),
+]
+
+
+@pytest.mark.parametrize("flavour", ["stock", "patched"])
+async def test_each_nat_kind_with_stun_and_turn(
+    request: pytest.FixtureRequest,
+    flavour: str,
+    nat_net: NatNet,  # noqa: F811
+    jingle_asterisk: AsteriskFactory,
+    nat_clients: ClientFactory,  # noqa: F811
+) -> None:
+    """A plain caller that gathers host, srflx (coturn as STUN) and relay (TURN over UDP, or
+    TCP behind the UDP-blocking firewall) candidates, behind each NAT kind, both directions.
+    Stock fails exactly the long-ring calls the client places, for the write-up's reason,
+    whatever the NAT; the patched series connects every cell on the kind's expected pair."""
+    stock = flavour == "stock"
+    build: Any = request.getfixturevalue("asterisk_build_stock" if stock else "asterisk_build")
+    sandbox, ast = await jingle_asterisk(build, answer_delay=RING_EXPR, expect_frack=stock)
+    clients = {
+        transport: await nat_clients(
+            "alice", "plain", f"plain-{transport}", stun=True, turn=transport
+        )
+        for transport in ("udp", "tcp")
+    }
+    results = []
+    for kind, transport, direction, ring in KIND_CELLS:
+        client = clients[transport]
+        results.append(await run_nat_cell(nat_net, kind, client, sandbox, ast, direction, ring))
+    record(request, flavour, results)
+    wrong = []
+    for cell in results:
+        late_peer = cell.cell.direction == "out" and cell.ring > STOCK_GIVES_UP
+        if stock and late_peer:
+            ok = (
+                not cell.passed
+                and cell.cell.received == 0
+                and "late-peer-no-triggered-check" in cell.signatures
+            )
+        else:
+            ok = cell.passed and (cell.client_pair, cell.asterisk_pair) == PAIRS[cell.kind]
+        if not ok:
+            wrong.append(cell.why())
+    assert not wrong, "\n".join(wrong)
