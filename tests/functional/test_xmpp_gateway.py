@@ -20,6 +20,8 @@ from callctl.routing import parse_config
 from callctl.xmppgw import Component, ComponentTarget, Gateway, GatewayConfig, disco
 from callctl.xmppgw.link import SECRET_ENV, component_target
 from slixmpp.exceptions import IqError
+from slixmpp.xmlstream.handler import Callback
+from slixmpp.xmlstream.matcher import MatchXPath
 from support import xmppgw
 from support.jingle.fixtures import ClientFactory
 from support.jingle.prosody import Prosody
@@ -202,3 +204,66 @@ async def test_a_wrong_secret_never_connects() -> None:
                 await task
     finally:
         server.cleanup()
+
+
+NS_CARBONS = "urn:xmpp:carbons:2"
+NS_FORWARD = "urn:xmpp:forward:0"
+
+
+async def test_other_devices_learn_from_carbons_that_the_call_was_answered_elsewhere(
+    gateway: Gateway, jingle_clients: ClientFactory
+) -> None:
+    """An inbound call rings every device of alice (JMI <propose/> to her bare JID); the phone
+    proceeds. The laptop, with XEP-0280 carbons enabled (mod_carbons, as Debian's prosody
+    config has it), gets a copy of the phone's <proceed/>: the call was answered elsewhere,
+    so it stops ringing (XEP-0353). The tablet, without carbons, gets no copy (the control).
+    The phone then gets the session and Asterisk's candidates, only after its ack. Asterisk
+    is played by a rig client logged in as res_xmpp's JID."""
+    relay = gateway.expect_inbound("alice@jingle.test", "+15550109999", "Ann")
+    phone = await jingle_clients("alice", "plain", resource="phone")
+    laptop = await jingle_clients("alice", "plain", resource="laptop")
+    tablet = await jingle_clients("alice", "plain", resource="tablet")
+    jmi_phone, jmi_laptop = xmppgw.Jmi(phone), xmppgw.Jmi(laptop)
+    enable = laptop.make_iq_set()
+    enable.append(ET.Element(f"{{{NS_CARBONS}}}enable"))
+    await enable.send(timeout=5)
+    copies: dict[str, list[ET.Element]] = {"laptop": [], "tablet": []}
+
+    for name, device in (("laptop", laptop), ("tablet", tablet)):
+        device.register_handler(
+            Callback(
+                f"carbons-{name}",
+                MatchXPath(f"{{jabber:client}}message/{{{NS_CARBONS}}}sent"),
+                lambda msg, name=name: copies[name].append(msg.xml[0]),
+            )
+        )
+
+    ast = await jingle_clients("asterisk", "plain", resource="asterisk")
+    await ast.call(relay)  # the gateway acks, holds it and proposes to alice's devices
+    propose = await jmi_phone.wait("propose", 5)
+    await jmi_laptop.wait("propose", 5, sid=propose.sid)
+    caller = propose.frm.split("/")[0]
+    jmi_phone.send(caller, "proceed", propose.sid)
+
+    for _ in range(50):
+        if copies["laptop"]:
+            break
+        await asyncio.sleep(0.1)
+    (sent,) = copies["laptop"]
+    copied = sent.find(f"{{{NS_FORWARD}}}forwarded/{{jabber:client}}message")
+    assert copied is not None
+    assert copied.get("from") == "alice@jingle.test/phone" and copied.get("to") == caller
+    proceed = copied.find(f"{{{xmppgw.NS_JMI}}}proceed")
+    assert proceed is not None and proceed.get("id") == propose.sid
+    assert copies["tablet"] == [], "a device without carbons gets no copy"
+    # The phone took the session: Asterisk's trickled candidates reached it after its ack.
+    call = await phone.next_incoming(timeout=5)
+    assert call.sid == propose.sid and call.peer == propose.frm
+    for _ in range(50):
+        if any(r.direction == "in" and r.jingle.action == "transport-info" for r in call.records):
+            break
+        await asyncio.sleep(0.1)
+    actions = [r.jingle.action for r in call.records if r.direction == "in"]
+    assert actions[:2] == ["session-initiate", "transport-info"], actions
+    assert not phone.unknown_sessions, "nothing of the session before the session-initiate"
+    assert not laptop.calls and not tablet.calls

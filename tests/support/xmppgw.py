@@ -34,6 +34,17 @@ NS_NICK = "http://jabber.org/protocol/nick"
 ASTERISK_JID = f"{ASTERISK_USER}@{DOMAIN}/{RESOURCE}"  # res_xmpp's login in the rig
 
 
+def enable_carbons(server: Prosody) -> None:
+    """XEP-0280 message carbons (prosody 0.12's own mod_carbons) on a prepared prosody: a
+    user's other devices get copies of what one device sends, e.g. its JMI <proceed/>."""
+    text = server.config_path.read_text()
+    if text.count("modules_enabled = { ") != 1:
+        raise AssertionError("the rig's prosody config changed: enable_carbons needs updating")
+    server.config_path.write_text(
+        text.replace("modules_enabled = { ", 'modules_enabled = { "carbons"; ')
+    )
+
+
 # Fixtures: a test module binds them to module names (`prosody_server = xmppgw.prosody_server`,
 # ...). `prosody_server` then replaces the rig's session-wide prosody for that module, so the
 # rig's clients and Asterisk use the prosody that has the gateway's component.
@@ -46,6 +57,7 @@ def gateway_prosody() -> Iterator[tuple[Prosody, ComponentConf]]:
         for user in (ASTERISK_USER, *CLIENT_USERS):
             server.register(user, f"pw-{user}")
         conf = add_component(server)
+        enable_carbons(server)
         server.start()
         yield server, conf
     finally:
@@ -99,7 +111,9 @@ class Jmi:
 
     def _on(self, stanza: StanzaBase) -> None:
         msg = stanza.xml
-        child = next(c for c in msg if c.tag.startswith(f"{{{NS_JMI}}}"))
+        child = next((c for c in msg if c.tag.startswith(f"{{{NS_JMI}}}")), None)
+        if child is None:  # JMI inside another payload (a carbon copy): not to this client
+            return
         reason = child.find(f"{{{NS_JINGLE}}}reason")
         why = ""
         if reason is not None and len(reason):
