@@ -61,6 +61,7 @@ def test_up_jingle_status_and_down_stop_everything_it_started_and_nothing_else(
 ) -> None:
     name = f"tj{secrets.token_hex(3)}"
     sb = manager.up(asterisk_build, manager.SandboxOptions(name=name, jingle_demo=JingleOptions()))
+    real = dict(sb.state.jingle or {})
     try:
         status = _callctl("sandbox", "status", "--name", name, "--json")
         assert status.returncode == 0, status.stderr
@@ -100,7 +101,6 @@ def test_up_jingle_status_and_down_stop_everything_it_started_and_nothing_else(
         # A state file pointing at the decoy's pid (a reused pid) must not get it killed:
         # the pid is checked against its command line.
         assert decoy_prosody.proc is not None
-        real = dict(jingle)
         sb.state.jingle = {**jingle, "prosody_pid": decoy_prosody.proc.pid}
         write_state(sb.state)
         down = _callctl("sandbox", "down", "--name", name, "--json")
@@ -116,8 +116,8 @@ def test_up_jingle_status_and_down_stop_everything_it_started_and_nothing_else(
         assert is_our_prosody(prosody_pid, prosody_conf)
         assert sbjingle.stop(real) is True
         assert not is_our_prosody(prosody_pid, prosody_conf)
-        sb.state.jingle = real  # so that stop() below reaps the process
     finally:
+        sb.state.jingle = real  # stop() then stops (or reaps) the sandbox's own prosody
         sb.stop()
 
 
