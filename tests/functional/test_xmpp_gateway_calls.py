@@ -306,3 +306,64 @@ async def test_an_inbound_call_to_a_full_jid_reaches_that_client_without_jmi(
     session = next(iter(gajim.calls.values()))
     assert session.peer == f"{CALLER}@{GATEWAY_DOMAIN}/gateway"
     assert jmi.events == []  # no proposal, no finish: this client never spoke XEP-0353
+
+
+async def test_a_sequential_did_rings_bob_then_alice_through_the_gateway(
+    asterisk_build: Any,
+    tmp_path: Path,
+    gateway: xmppgw.Gateway,
+    jingle_asterisk: AsteriskFactory,
+    jingle_clients: ClientFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A DID with `ring: sequential` over [bob (bare: JMI to his devices), alice's client
+    (full JID: directly)], 4 s each: bob's device rings and never answers, so the router's
+    timer ends his leg (his devices get a retract) and rings alice, whose client answers and
+    gets the media; both hear the call from the caller's number JID."""
+    caplog.set_level(logging.INFO, logger="callctl")
+    carrier_port = free_port(CARRIER_IP, socket.SOCK_DGRAM)
+    sandbox, ast = await jingle_asterisk(
+        asterisk_build,
+        routed=True,
+        trunks=[{"name": TRUNK, "host": CARRIER_IP, "port": carrier_port}],
+    )
+    bob = await jingle_clients("bob", "chromium", resource="phone")
+    alice = await jingle_clients("alice", "chromium", resource="m-chromium")
+    jmi_bob, jmi_alice = xmppgw.Jmi(bob), xmppgw.Jmi(alice)
+
+    async def bob_rings() -> xmppgw.JmiEvent:
+        propose = await jmi_bob.wait("propose", 20)
+        jmi_bob.send(propose.frm.split("/")[0], "ringing", propose.sid)
+        return propose
+
+    async with matrix("patched", sandbox, ast, {"chromium": alice}, carrier_port, tmp_path) as m:
+        m.daemon.router.gateway = gateway
+        did = m.dids["chromium"]
+        text = routing_text("jingle.test", ast.endpoint, {did: "bob@jingle.test"})
+        text = text.replace(
+            "    jids: [bob@jingle.test]\n",
+            "    jids: [bob@jingle.test, alice@jingle.test/m-chromium]\n"
+            "    ring: sequential\n"
+            "    ring_timeout: 4\n",
+        )
+        config, issues = parse_config(text)
+        assert config is not None, issues
+        m.daemon.router.config = config
+        ringing = asyncio.create_task(bob_rings())
+        result = await m.run(CellSpec("chromium", "in", 0.0))
+        propose = await asyncio.wait_for(ringing, 5)
+    assert result.passed, result.why()
+    caller = f"{CALLER}@{GATEWAY_DOMAIN}/gateway"
+    assert propose.frm == caller and propose.to == "bob@jingle.test"
+    retract = await jmi_bob.wait("retract", 5, sid=propose.sid)
+    assert retract.to == "bob@jingle.test"
+    assert not bob.calls, "bob never proceeded: no Jingle session reached him"
+    session = next(iter(alice.calls.values()))
+    assert session.peer == caller and session.sid != propose.sid
+    assert jmi_alice.events == []  # a full JID: no XEP-0353
+    starts = [r.getMessage() for r in caplog.records if "event=call.start" in r.getMessage()]
+    assert len(starts) == 1 and "mode=sequential" in starts[0], starts
+    # alice was rung only once bob's leg had ended unanswered (the ring timer: cause 19).
+    (step,) = [r.getMessage() for r in caplog.records if "event=leg.next" in r.getMessage()]
+    assert "failed=bob@jingle.test " in step and "cause=19 " in step, step
+    assert step.endswith("next=alice@jingle.test/m-chromium"), step
