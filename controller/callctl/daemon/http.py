@@ -9,6 +9,7 @@ file may list and end calls, any other local user may not.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 import ipaddress
@@ -17,7 +18,7 @@ import os
 import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 
@@ -134,3 +135,96 @@ def _json(doc: dict[str, Any], status: int = 200) -> web.Response:
     return web.Response(
         text=json.dumps(doc, sort_keys=True), status=status, content_type="application/json"
     )
+
+
+# -- serving, bounded -------------------------------------------------------------------------
+
+MAX_CONNECTIONS = 128  # far below the 1,024 descriptors of a default unit: ARI/AMI keep theirs
+MAX_AGE = 30.0  # s a connection may last: requests here are small, a trickling one is cut
+KEEPALIVE = 5.0  # s an idle kept-alive connection may wait for its next request
+
+
+class _Closed(asyncio.Protocol):
+    """A connection over the cap: closed at once, so it holds no descriptor."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        cast(asyncio.Transport, transport).abort()
+
+
+class _Guarded(asyncio.Protocol):
+    """aiohttp's handler for one connection, counted, and closed after MAX_AGE."""
+
+    def __init__(self, guard: ConnectionGuard, inner: Any) -> None:
+        self.guard, self.inner = guard, inner
+        self._timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.guard.active += 1
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(self.guard.max_age, cast(asyncio.Transport, transport).abort)
+        self.inner.connection_made(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.guard.active -= 1
+        if self._timer is not None:
+            self._timer.cancel()
+        self.inner.connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        self.inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return cast(bool | None, self.inner.eof_received())
+
+    def pause_writing(self) -> None:
+        self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.inner.resume_writing()
+
+
+class ConnectionGuard:
+    """A protocol factory around aiohttp's: at most `limit` connections at once (more are
+    closed on arrival), each one at most `max_age` seconds (a client trickling its request
+    a byte at a time is cut)."""
+
+    def __init__(
+        self, factory: Callable[[], Any], *, limit: int = MAX_CONNECTIONS, max_age: float = MAX_AGE
+    ) -> None:
+        self.factory, self.limit, self.max_age = factory, limit, max_age
+        self.active = 0
+        self.refused = 0
+
+    def __call__(self) -> asyncio.Protocol:
+        if self.active >= self.limit:
+            self.refused += 1
+            return _Closed()
+        return _Guarded(self, self.factory())
+
+
+class Serving:
+    """The API served on host:port through a ConnectionGuard; `close()` ends it."""
+
+    def __init__(self, runner: web.AppRunner, server: asyncio.Server, guard: ConnectionGuard):
+        self.runner, self.server, self.guard = runner, server, guard
+        self.port = int(server.sockets[0].getsockname()[1]) if server.sockets else 0
+
+    async def close(self) -> None:
+        self.server.close()
+        await self.runner.cleanup()  # also ends the connections still open
+        await self.server.wait_closed()
+
+
+async def serve(
+    app: web.Application,
+    host: str,
+    port: int,
+    *,
+    limit: int = MAX_CONNECTIONS,
+    max_age: float = MAX_AGE,
+) -> Serving:
+    runner = web.AppRunner(app, access_log=None, keepalive_timeout=KEEPALIVE)
+    await runner.setup()
+    guard = ConnectionGuard(runner.server, limit=limit, max_age=max_age)  # type: ignore[arg-type]
+    server = await asyncio.get_running_loop().create_server(guard, host, port)
+    return Serving(runner, server, guard)

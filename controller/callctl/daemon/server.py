@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import tenacity
-from aiohttp import web
 
 from callctl.asterisk.ami import AmiConfig
 from callctl.asterisk.ari import (
@@ -113,7 +112,7 @@ class Daemon:
         self._stop = asyncio.Event()
         self._force = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
-        self._runner: web.AppRunner | None = None
+        self._serving: http.Serving | None = None
         self.token_file: Path | None = None  # the API token, written once the port is bound
         self.stream: EventStream | None = None  # the current events connection
 
@@ -179,14 +178,9 @@ class Daemon:
             token=token,
             refresh=self.dialplan.refresh if self.dialplan is not None else None,
         )
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.listen_host, self.config.listen_port)
-        await site.start()
-        server = site._server  # the bound port, when 0 was asked for
-        sockets = getattr(server, "sockets", None) or []
-        if sockets:
-            self.port = int(sockets[0].getsockname()[1])
+        # Bounded: a cap on connections (descriptors stay for ARI and AMI), a lifetime each.
+        self._serving = await http.serve(app, self.config.listen_host, self.config.listen_port)
+        self.port = self._serving.port  # the bound port, when 0 was asked for
         self.token_file = self.config.api_token_file or http.token_path(self.port)
         http.write_token(self.token_file, token)
         log.info(
@@ -259,9 +253,9 @@ class Daemon:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        if self._serving is not None:
+            await self._serving.close()
+            self._serving = None
         if self.token_file is not None:
             http.remove_token(self.token_file)
         await self.ari.close()

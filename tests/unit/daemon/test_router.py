@@ -404,3 +404,71 @@ async def test_a_failing_request_is_logged_and_the_rest_still_runs(
     await router.settle()
     assert "event=ari.effect_error" in caplog.text
     assert ari.log[-2:] == [("hangup", f"{call.id}-1", "normal"), ("destroy", call.bridge_id)]
+
+
+def _api_app() -> web.Application:
+    return http.make_app(
+        health=lambda: {"ready": True},
+        metrics=lambda: "",
+        calls=lambda: [],
+        hangup=lambda call_id: False,
+        token="t",
+    )
+
+
+async def _closed_by_server(reader: asyncio.StreamReader) -> bool:
+    try:
+        return await asyncio.wait_for(reader.read(1), 10.0) == b""
+    except ConnectionResetError:
+        return True
+
+
+async def test_connections_over_the_cap_are_closed_at_once_and_health_still_answers() -> None:
+    """Idle connections cannot use up the daemon's descriptors (issue 16 item 4): past the
+    cap a new one is closed on arrival; once one goes, /health answers again."""
+    serving = await http.serve(_api_app(), "127.0.0.1", 0, limit=3, max_age=60.0)
+    idle = [await asyncio.open_connection("127.0.0.1", serving.port) for _ in range(3)]
+    try:
+        for _ in range(50):  # until the server has accepted all three
+            if serving.guard.active == 3:
+                break
+            await asyncio.sleep(0.01)
+        assert serving.guard.active == 3
+        reader, writer = await asyncio.open_connection("127.0.0.1", serving.port)
+        assert await _closed_by_server(reader)  # over the cap: closed, nothing held
+        writer.close()
+        assert serving.guard.refused >= 1
+        idle.pop()[1].close()
+        async with aiohttp.ClientSession() as s:
+            for _ in range(50):
+                try:
+                    async with s.get(f"http://127.0.0.1:{serving.port}/health") as r:
+                        assert r.status == 200
+                        break
+                except aiohttp.ClientError:
+                    await asyncio.sleep(0.05)
+            else:
+                raise AssertionError("/health never answered")
+    finally:
+        for _, w in idle:
+            w.close()
+        await serving.close()
+
+
+async def test_a_client_trickling_its_request_is_cut_after_the_connection_lifetime() -> None:
+    serving = await http.serve(_api_app(), "127.0.0.1", 0, limit=10, max_age=0.5)
+    reader, writer = await asyncio.open_connection("127.0.0.1", serving.port)
+    try:
+        writer.write(b"GET /health HTTP/1.1\r\n")  # ... and then nothing, or a byte now and then
+
+        async def trickle() -> None:
+            for _ in range(100):
+                await asyncio.sleep(0.1)
+                writer.write(b"X")
+
+        task = asyncio.ensure_future(trickle())
+        assert await _closed_by_server(reader)
+        task.cancel()
+    finally:
+        writer.close()
+        await serving.close()
