@@ -136,3 +136,31 @@ def test_down_stops_the_sandboxs_prosody(asterisk_build: Any) -> None:
         assert not os.path.exists(f"/proc/{pid}/cmdline") or not is_our_prosody(pid, conf)
     finally:
         sb.stop()
+
+
+def test_up_after_a_crash_cleans_up_what_the_crashed_sandbox_left(asterisk_build: Any) -> None:
+    """Asterisk killed (state file left): the next `up` with that name stops the old
+    prosody and reuses the namespace's name instead of failing on it."""
+    name = f"tj{secrets.token_hex(3)}"
+    opts = manager.SandboxOptions(name=name, jingle_demo=JingleOptions())
+    first = manager.up(asterisk_build, opts)
+    second = None
+    try:
+        old = first.state.jingle
+        assert old is not None
+        os.kill(first.pid, 9)
+        manager._CHILDREN.pop(first.pid).wait()  # reap it, as a crash would leave no zombie
+        assert not first.is_running()
+        old_conf = Path(old["prosody_root"]) / "prosody.cfg.lua"
+        assert is_our_prosody(old["prosody_pid"], old_conf)
+        second = manager.up(
+            asterisk_build, manager.SandboxOptions(name=name, jingle_demo=JingleOptions())
+        )
+        assert not is_our_prosody(old["prosody_pid"], old_conf)
+        new = second.state.jingle
+        assert new is not None and netns.exists(new["netns"]["name"])
+        assert "Connected" in second.rx("xmpp show connections")
+    finally:
+        if second is not None:
+            second.stop()
+        first.stop()

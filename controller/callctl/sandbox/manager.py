@@ -287,7 +287,9 @@ def up(build: BuildResult, opts: SandboxOptions) -> Sandbox:
                 f"sandbox {opts.name!r} is already running (pid {sb.pid})",
                 hint="`callctl sandbox down` first, or use --name",
             )
-        remove_state(opts.name)
+        # Its Asterisk is gone (crashed, killed): what else it started (prosody, the
+        # namespace) is cleaned up too, each checked as `down` checks it.
+        sb.stop()
     for port, kind in (
         (opts.http_port, socket.SOCK_STREAM),
         (opts.ami_port, socket.SOCK_STREAM),
