@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "controller"))
 
-from callctl.daemon import http  # noqa: E402
+from callctl.daemon import http
 
 HOLDER = """
 import resource, socket, sys, time
