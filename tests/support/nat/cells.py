@@ -61,6 +61,7 @@ class NatCell:
             "analyzer": self.signatures,
             "client_pair": self.client_pair,
             "asterisk_pair": self.asterisk_pair,
+            "client_candidates": self.client_candidates,
         }
 
 
@@ -128,7 +129,8 @@ def record(request: Any, flavour: str, cells: list[NatCell]) -> Path:
     data = json.loads(path.read_text()) if path.exists() else {}
     column = data.setdefault(flavour, {})
     for cell in cells:
-        key = f"{cell.kind}/{cell.cell.profile}/{cell.cell.direction}/ring{cell.ring:g}"
+        gathered = "+".join(cell.client_candidates) or "none"
+        key = f"{cell.kind}/{gathered}/{cell.cell.profile}/{cell.cell.direction}/ring{cell.ring:g}"
         column[key] = cell.to_dict()
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     return path
