@@ -170,3 +170,28 @@ def test_the_probe_reaches_a_gateway_given_by_a_config_file_as_a_canary_would(
     doc = json.loads(proc.stdout)
     assert doc["failed_stage"] == "login", doc
     assert "refused" in doc["error"], doc
+
+
+def test_media_sockets_that_cannot_open_fail_the_probe_with_the_reason(gateway: str) -> None:
+    from callctl.sandbox.state import read_state
+
+    st = read_state(gateway)
+    assert st is not None and st.jingle is not None
+    j = st.jingle
+    proc = subprocess.run(
+        [
+            *(sys.executable, "-m", "callctl", "probe", "--json", "--plaintext"),
+            *("--server", j["c2s"], "--jid", j["accounts"][0]["jid"], "--to", j["echo_number"]),
+            *("--gateway-domain", j["gateway_domain"]),
+            *("--media-address", "192.0.2.1"),  # TEST-NET-1: never an address of this machine
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "CALLCTL_PROBE_PASSWORD": j["accounts"][0]["password"]},
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["failed_stage"] == "session-initiate", doc
+    assert doc["error"].startswith("cannot open the media sockets:"), doc

@@ -166,7 +166,11 @@ class ProbeCall:
         if client.login_error:
             return self.timeline.fail(client.login_error)
         self._mark("login")
-        await ice.gather_candidates()
+        try:
+            await ice.gather_candidates()
+        except OSError as exc:  # e.g. setns() into the sandbox's namespace without root
+            why = "; the sandbox's namespace needs root" if exc.errno in (1, 13) else ""
+            return self.timeline.fail(f"cannot open the media sockets: {exc}{why}")
         local = [
             jingle.Candidate(c.component, c.foundation, c.host, c.port, c.priority)
             for c in ice.local_candidates
