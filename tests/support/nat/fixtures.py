@@ -8,7 +8,8 @@ candidate is `wan.host_addr`); `nat_clients` puts the client's media behind the 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -18,6 +19,9 @@ from support.jingle.fixtures import ClientFactory
 from support.jingle.netns import RigNet
 from support.jingle.profiles import PROFILES, Profile
 from support.jingle.prosody import Prosody
+from support.webrtc.browser import BrowserClient
+from support.webrtc.fixtures import WS_PATH
+from support.webrtc.relay import tcp_relay
 
 from . import topology
 from .coturn import Coturn, coturn
@@ -101,3 +105,34 @@ async def nat_clients(
     yield make
     for client in started:
         await client.stop()
+
+
+@pytest.fixture
+async def nat_browser(
+    prosody_server: Prosody, nat_net: NatNet
+) -> AsyncIterator[Callable[..., Awaitable[BrowserClient]]]:
+    """`await nat_browser("chromium" | "firefox", user="alice")`: a real browser (the webrtc
+    rig's driver and page) in the client namespace, behind the NAT. Its WebSocket to prosody
+    goes through the NAT to a relay on the public side (TCP, which every kind but udp-blocked
+    lets out). The page has no ICE servers: host candidates only. Closed after the test."""
+    started: list[BrowserClient] = []
+    async with contextlib.AsyncExitStack() as stack:
+        port = await stack.enter_async_context(
+            tcp_relay(nat_net.wan.host_addr, ("127.0.0.1", prosody_server.http_port))
+        )
+        url = f"ws://{nat_net.wan.host_addr}:{port}{WS_PATH}"
+
+        async def make(kind: str, user: str = "alice") -> BrowserClient:
+            account = prosody_server.accounts[user]
+            client = BrowserClient(
+                kind, nat_net.lan.name, f"{account.jid}/nat-{kind}", account.password, url
+            )
+            started.append(client)
+            await client.start()
+            return client
+
+        try:
+            yield make
+        finally:
+            for client in started:
+                await client.close()
