@@ -67,8 +67,9 @@ STALL_S = 5.0
 
 @dataclass
 class Fault:
-    name: str
+    name: str  # one of FAULTS
     start: float  # epoch s
+    phase: str = ""  # its phase's name: the fault's, numbered when it is injected more than once
     end: float = 0.0  # when the fault itself is over (restarted, resumed, Asterisk back)
     detail: dict[str, Any] = field(default_factory=dict)
 
@@ -105,6 +106,16 @@ class HealthWatch(threading.Thread):
 # -- analysis (pure) -------------------------------------------------------------------------
 
 
+def phase_names(faults: list[str]) -> list[str]:
+    """A phase per fault, named after it (`drop-1`, `drop-2` when a fault repeats)."""
+    total, seen = Counter(faults), Counter[str]()
+    names = []
+    for name in faults:
+        seen[name] += 1
+        names.append(name if total[name] == 1 else f"{name}-{seen[name]}")
+    return names
+
+
 def phase_of(call: CallRecord, bounds: list[tuple[str, float, float]]) -> str:
     return next((name for name, a, b in bounds if a <= call.invited < b), bounds[-1][0])
 
@@ -131,6 +142,7 @@ def summarise(
         answered_after = [c.decided - start for c in mine if c.answered and c.decided]
         decided_waits = [waited(c) for c in mine if c.decided]
         out[name] = {
+            "kind": fault.name if fault else "baseline",
             "attempted": len(mine),
             "answered": sum(1 for c in mine if c.answered),
             "failed": sum(1 for c in mine if c.failed),
@@ -154,12 +166,13 @@ def targets(
         "no_call_stuck": {"value": stuck, "met": stuck == 0},
         "no_leftovers": {"value": leftovers, "met": not any(leftovers.values())},
     }
-    if "stall" in phases:
-        s = phases["stall"]
-        failed = s["failed"] + s["gave_up"]
+    stalls = [p for p in phases.values() if p["kind"] == "stall"]
+    if stalls:
+        failed = [s["failed"] + s["gave_up"] for s in stalls]
+        arrived = [s["arrived_during_fault"] for s in stalls]
         out["stall_fails_at_most_its_arrivals"] = {
-            "value": {"failed": failed, "arrived_during_stall": s["arrived_during_fault"]},
-            "met": failed <= s["arrived_during_fault"],
+            "value": {"failed": sum(failed), "arrived_during_stall": sum(arrived)},
+            "met": all(f <= a for f, a in zip(failed, arrived, strict=True)),
         }
     return out
 
@@ -357,16 +370,18 @@ def main() -> int:
         report["metrics_active_calls"] = metric_sum(samples, "callctl_active_calls")
 
         records = read_calls(caller.workdir)
-        names = ["baseline", *faults]
+        for fault, phase in zip(injected, phase_names(faults), strict=True):
+            fault.phase = phase
+        names = ["baseline", *(f.phase for f in injected)]
         starts = [t0, *(f.start for f in injected)]
         bounds = [
             (n, s, starts[i + 1] if i + 1 < len(starts) else float("inf"))
             for i, (n, s) in enumerate(zip(names, starts, strict=True))
         ]
-        by_name = {f.name: f for f in injected}
+        by_name = {f.phase: f for f in injected}
         phases = summarise(records, bounds, by_name, args.bound)
         for f in injected:
-            phase_end = next(b for n, _, b in bounds if n == f.name)
+            phase_end = next(b for n, _, b in bounds if n == f.phase)
             ready = health.ready_after(f, min(phase_end, ended))
             f.detail["ready_s"] = None if ready is None else round(ready[0], 3)
             if ready is not None:
@@ -377,7 +392,7 @@ def main() -> int:
                     1 for c in records if c.in_progress_at(at)
                 )
             f.detail["fault_s"] = round(f.end - f.start, 3)
-            phases[f.name]["fault"] = f.detail
+            phases[f.phase]["fault"] = f.detail
         report["phases"] = phases
         report["targets"] = targets(phases, left)
         log = daemon.log.read_text(errors="replace")
@@ -402,6 +417,11 @@ def main() -> int:
         if own_state:
             shutil.rmtree(os.environ["CALLCTL_STATE"], ignore_errors=True)
     report["load_after"] = os.getloadavg()
+    out = args.out or REPO / "bench" / "results" / f"chaos-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.write_text(json.dumps(report, indent=2) + "\n")
+
+    def cell(value: object) -> str:
+        return "-" if value is None else str(value)
 
     print()
     print(
@@ -412,8 +432,8 @@ def main() -> int:
         fault = p.get("fault", {})
         print(
             f"{name:9} {p['attempted']:6} {p['answered']:8} {p['failed']:6} {p['stuck']:5} "
-            f"{p['gave_up']:7} {p['lost']:4}  {fault.get('ready_s', ''):>7} "
-            f"{p['first_answer_s'] if p['first_answer_s'] is not None else '':>8}  "
+            f"{p['gave_up']:7} {p['lost']:4}  {cell(fault.get('ready_s')) if fault else '':>7} "
+            f"{cell(p['first_answer_s']):>8}  "
             f"{p['failed_codes']}"
         )
     for name, p in report["phases"].items():
@@ -428,8 +448,6 @@ def main() -> int:
     )
     for key, t in report["targets"].items():
         print(f"target {key}: {'met' if t['met'] else 'NOT met'} ({t['value']})")
-    out = args.out or REPO / "bench" / "results" / f"chaos-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"written to {out}" + (f"; work files in {work}" if args.keep else ""))
     return 0
 
