@@ -472,3 +472,9 @@ async def test_a_client_trickling_its_request_is_cut_after_the_connection_lifeti
     finally:
         writer.close()
         await serving.close()
+
+
+def test_every_dispatch_mode_the_cli_offers_has_a_home() -> None:
+    from callctl.daemon import handoff, stasis
+
+    assert set(stasis.DISPATCH) == set(handoff.DISPATCH_MODES)
