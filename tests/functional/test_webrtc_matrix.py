@@ -25,7 +25,10 @@ does exactly that once both sides signal the option: test_webrtc_rig.py shows it
 browsers, with a control); the patched build must pass the cell, stock fails it.
 
 Stock fails every cell, and for each `callctl ice analyze` must name the cause in the cell's
-debug capture (STOCK_CAUSES: the signatures of controller/callctl/icelog/webrtc.py).
+debug capture (STOCK_CAUSES: the signatures of controller/callctl/icelog/webrtc.py). The
+patched column must pass every cell; a patched build without the chan_motif WebRTC patches
+(WEBRTC_PATCHES) is a strict expected failure instead (its run fails the way the issue says:
+BUNDLE group refused out, no fingerprint / rtcp-mux in).
 Results: `$CALLCTL_WEBRTC_MATRIX_OUT` or `webrtc-matrix.json` in the pytest basetemp, in the
 emulated matrix's format (scripts/matrix_table.py renders both).
 """

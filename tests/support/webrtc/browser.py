@@ -61,6 +61,7 @@ class BrowserClient:
     password: str
     ws_url: str  # ws://HOST_ADDR:PORT/xmpp-websocket (the relay)
     renomination: bool = False  # munge a=ice-options:renomination into both descriptions
+    timing: bool = False  # Chromium: mark the first decrypted audio frame (bench)
     version: str = ""
     console: list[str] = field(default_factory=list)
     proc: asyncio.subprocess.Process | None = None
@@ -105,6 +106,7 @@ class BrowserClient:
                 "password": self.password,
                 "url": self.ws_url,
                 "renomination": self.renomination,
+                "timing": self.timing,
             },
         )
 
@@ -175,5 +177,21 @@ class BrowserClient:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(self._reader, 5.0)
         if self._profile is not None:
+            _kill_holders(self._profile)
             shutil.rmtree(self._profile, ignore_errors=True)
             self._profile = None
+
+
+def _kill_holders(profile: Path) -> None:
+    """SIGKILL what is left of this browser: puppeteer starts the browser in a process group
+    of its own, so a driver killed before it closed the browser leaves it running. Only
+    processes whose command line names this run's fresh profile folder are ours."""
+    needle = str(profile).encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if needle in (entry / "cmdline").read_bytes():
+                os.kill(int(entry.name), signal.SIGKILL)
+        except (OSError, ValueError):
+            continue

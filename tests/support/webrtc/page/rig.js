@@ -13,9 +13,9 @@ const note = (what, detail) => events.push({ t: performance.now(), what, detail 
 let client = null;
 let session = null; // the one call of this page
 let incoming = []; // sessions offered to us, not yet taken
-let options = { renomination: false };
+let options = { renomination: false, timing: false };
 let stream = null;
-let marks = {}; // first time of: accept, ice, dtls, connected, firstAudio (this call)
+let marks = {}; // first time of: accept, ice, dtls, connected, firstAudio (timing) this call
 
 // Each call starts with a clean record (the page serves one call after another).
 function fresh() {
@@ -87,7 +87,31 @@ function withRenomination(sdp) {
 // The peer connection StanzaJS creates, watched (states, first audio) and, for the
 // renomination profile, with both descriptions munged.
 function createPeerConnection(_session, opts) {
-  const pc = new RTCPeerConnection({ ...opts, iceServers: [], iceTransportPolicy: 'all' });
+  const config = { ...opts, iceServers: [], iceTransportPolicy: 'all' };
+  // `timing` (bench/webrtc_setup.py, Chromium): encoded streams see each audio frame after
+  // SRTP decryption, so the first one marks `firstAudio` exactly; with them on, every sender
+  // and receiver must be piped through (Chromium stops media otherwise).
+  if (options.timing) config.encodedInsertableStreams = true;
+  const pc = new RTCPeerConnection(config);
+  if (options.timing) {
+    const addTrack = pc.addTrack.bind(pc);
+    pc.addTrack = (...args) => {
+      const sender = addTrack(...args);
+      const { readable, writable } = sender.createEncodedStreams();
+      readable.pipeTo(writable);
+      return sender;
+    };
+    pc.addEventListener('track', (e) => {
+      const { readable, writable } = e.receiver.createEncodedStreams();
+      const first = new TransformStream({
+        transform(frame, controller) {
+          mark('firstAudio');
+          controller.enqueue(frame);
+        },
+      });
+      readable.pipeThrough(first).pipeTo(writable);
+    });
+  }
   pc.addEventListener('iceconnectionstatechange', () => {
     note('ice', pc.iceConnectionState);
     if (pc.iceConnectionState === 'connected' || pc.iceConnectionState === 'completed') mark('ice');
@@ -128,11 +152,6 @@ function watch(s) {
         if (dtls.state === 'connected') mark('dtls');
       }
     }
-    if (marks.firstAudio === undefined) {
-      for (const receiver of s.pc.getReceivers()) {
-        if (receiver.getSynchronizationSources().length) mark('firstAudio');
-      }
-    }
   }, 2);
 }
 
@@ -142,8 +161,8 @@ async function audio() {
 }
 
 window.rig = {
-  async login({ jid, password, url, renomination }) {
-    options = { renomination: !!renomination };
+  async login({ jid, password, url, renomination, timing }) {
+    options = { renomination: !!renomination, timing: !!timing };
     client = XMPP.createClient({
       jid,
       password,
@@ -163,6 +182,10 @@ window.rig = {
     });
     client.on('jingle:incoming', (s) => incoming.push(s));
     client.on('jingle:accepted', () => mark('accept'));
+    // The session-accept's arrival (before StanzaJS applies it: ICE may connect meanwhile).
+    client.on('iq:set:jingle', (iq) => {
+      if (iq.jingle && iq.jingle.action === 'session-accept') mark('accept');
+    });
     client.on('jingle:terminated', (s, reason) =>
       note('terminated', reason ? reason.condition || JSON.stringify(reason) : ''));
     client.jingle.on('log', (level, msg, extra) => {
