@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
+sys.path[:0] = [str(REPO / "tests")]
 
 from callctl import paths  # noqa: E402
 from callctl.build.builder import build  # noqa: E402
@@ -47,8 +47,8 @@ from callctl.build.spec import load_spec  # noqa: E402
 from callctl.daemon.handoff import DISPATCH_MODES  # noqa: E402
 from callctl.sandbox import manager  # noqa: E402
 from callctl.sandbox.manager import free_port  # noqa: E402
-from tests.sipp import Sipp  # noqa: E402
-from tests.test_daemon_rig import ROUTING, scenario  # noqa: E402
+from support.daemon_rig import ROUTING, scenario  # noqa: E402
+from support.sipp import Sipp  # noqa: E402
 
 JINGLE_IP, PLAIN_IP, CARRIER_IP = "127.0.0.2", "127.0.0.5", "127.0.0.3"
 NUMBER = "15551230000"
