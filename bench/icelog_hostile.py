@@ -19,15 +19,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from _common import print_load, run_cli, run_self_child
+
 HUGE = "9" * 4400
 CREATED = "ICE session created, comp_cnt=2, role is Controlled agent"
 
@@ -72,7 +69,6 @@ INPUTS: dict[str, tuple[Callable[[int], Iterator[str]], int]] = {
     "usual-names": (names("icess0x"), 20_000),
 }
 ONE_LINE_BYTES = 1 << 30
-CLI = "import sys; from callctl.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
 def write(path: Path, name: str, scale: float) -> int:
@@ -89,41 +85,26 @@ def write(path: Path, name: str, scale: float) -> int:
 
 
 def child(path: str) -> None:
-    t0, c0 = time.perf_counter(), time.process_time()
-    proc = subprocess.run(
-        [sys.executable, "-c", CLI, "ice", "analyze", "--json", path],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    run = run_cli("ice", "analyze", "--json", path)
+    proc = run.proc
     doc = json.loads(proc.stdout) if proc.stdout.strip() else {}
     print(
         json.dumps(
             {
                 "rc": proc.returncode,
-                "wall_s": round(wall, 3),
-                "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
-                "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
+                "wall_s": round(run.wall_s, 3),
+                "cpu_s": round(run.cpu_s, 3),
+                "peak_rss_mib": round(run.peak_rss_mib, 1),
                 "sessions": doc.get("sessions_total"),
                 "warnings": doc.get("warnings"),
                 "error": proc.stderr.strip()[-200:] if proc.returncode else "",
             }
         )
     )
-    del cpu
 
 
 def measure(path: Path) -> dict[str, object]:
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", str(path)],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=REPO,
-    ).stdout
-    result: dict[str, object] = json.loads(out)
+    result: dict[str, object] = json.loads(run_self_child(__file__, path))
     return result
 
 
@@ -139,7 +120,7 @@ def main() -> None:
         return
     names_ = args.only or [*INPUTS, "one-line"]
     results: list[dict[str, object]] = []
-    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    print_load()
     with tempfile.TemporaryDirectory() as d:
         for name in names_:
             for frac in (0.5, 1.0):

@@ -15,17 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import struct
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from _common import REPO, print_load, run_cli, run_self_child
+
 REAL = REPO / "tests" / "data" / "pcap" / "rig-stock-nominated-host.pcap"
-CLI = "import sys; from callctl.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
 def make_capture(path: Path, mb: int) -> int:
@@ -56,23 +52,16 @@ def make_capture(path: Path, mb: int) -> int:
 
 
 def child(path: str) -> None:
-    t0 = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-c", CLI, "ice", "analyze", "--json", "--pcap", path],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    wall = time.perf_counter() - t0
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    run = run_cli("ice", "analyze", "--json", "--pcap", path)
+    proc = run.proc
     doc = json.loads(proc.stdout)["wire"] if proc.returncode == 0 else {}
     print(
         json.dumps(
             {
                 "rc": proc.returncode,
-                "wall_s": round(wall, 2),
-                "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
-                "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
+                "wall_s": round(run.wall_s, 2),
+                "cpu_s": round(run.cpu_s, 2),
+                "peak_rss_mib": round(run.peak_rss_mib, 1),
                 "frames": doc.get("frames"),
                 "stun": doc.get("stun"),
                 "rtp": doc.get("rtp"),
@@ -92,20 +81,13 @@ def main() -> None:
     if args.child:
         child(args.child)
         return
-    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    print_load()
     results = []
     with tempfile.TemporaryDirectory() as d:
         for mb in (args.mb // 2, args.mb):
             path = Path(d) / "big.pcap"
             size = make_capture(path, mb)
-            out = subprocess.run(
-                [sys.executable, __file__, "--child", str(path)],
-                capture_output=True,
-                text=True,
-                check=True,
-                cwd=REPO,
-            ).stdout
-            r = json.loads(out)
+            r = json.loads(run_self_child(__file__, path))
             path.unlink()
             r.update(bytes=size, load=round(os.getloadavg()[0], 2))
             results.append(r)

@@ -21,13 +21,12 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from _common import REPO, print_load, run_self_child
+
 UNIT = REPO / "tests" / "data" / "logs" / "pjnath-stock-late-peer.log"
 REAL_AST = REPO / "tests" / "data" / "logs" / "asterisk-debug-sip-options.log"
 
@@ -88,14 +87,7 @@ def child(path: str) -> None:
 
 
 def run(path: Path) -> tuple[float, int, int, int, float]:
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", str(path)],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    ).stdout.split()
+    out = run_self_child(__file__, path, env={**os.environ, "PYTHONPATH": str(REPO)}).split()
     return float(out[0]), int(out[1]), int(out[2]), int(out[3]), float(out[4])
 
 
@@ -109,7 +101,7 @@ def main() -> None:
         child(args.child)
         return
     framings = ("raw", "asterisk", "mixed") if args.framing == "all" else (args.framing,)
-    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    print_load()
     with tempfile.TemporaryDirectory() as d:
         for framing in framings:
             small, big = Path(d) / "small.log", Path(d) / "big.log"

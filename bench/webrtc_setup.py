@@ -24,17 +24,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import os
-import platform
-import statistics
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
+from _common import REPO, machine, summary
+
 sys.path[:0] = [str(REPO / "tests")]
 
 from callctl import paths  # noqa: E402
@@ -64,24 +62,6 @@ exten => s,1,Ringing()
  same => n,Echo()
  same => n,Hangup()
 """
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
-
-
-def summary(values: list[float]) -> dict[str, float | int]:
-    if not values:
-        return {"n": 0}
-    return {
-        "n": len(values),
-        "median_ms": round(statistics.median(values), 1),
-        "p99_ms": round(percentile(values, 99), 1),
-        "min_ms": round(min(values), 1),
-        "max_ms": round(max(values), 1),
-    }
 
 
 async def one_call(browser: BrowserClient, jid: str, ring: float) -> dict[str, Any]:
@@ -184,12 +164,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "bench": "webrtc_setup",
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "load_before": args.load_before,
-            "load_after": list(os.getloadavg()),
-            "python": platform.python_version(),
-        },
+        "machine": machine(args.load_before),
         "build": result.key,
         "browser": version,
         "target": "accept_to_first_audio median < 300 ms (loopback)",

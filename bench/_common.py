@@ -1,0 +1,90 @@
+"""What several bench scripts share: the load line, a child process measured for wall
+time, CPU time and peak RSS, the script re-run as its own `--child`, and the nearest-rank
+summary of a list of milliseconds.
+
+The bench scripts are run as files (`.venv/bin/python bench/NAME.py`), so this folder is
+first on sys.path and they import this module as `_common`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+# `callctl ARGS...` in a child interpreter, without depending on the console script.
+CLI = "import sys; from callctl.cli import main; sys.exit(main(sys.argv[1:]))"
+
+
+def print_load() -> None:
+    """The machine is shared: every figure is printed next to the load it was taken at."""
+    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+
+
+@dataclass(frozen=True)
+class ChildRun:
+    proc: subprocess.CompletedProcess[str]
+    wall_s: float
+    cpu_s: float  # user + system time of the children of this process so far
+    peak_rss_mib: float
+
+
+def run_cli(*args: str) -> ChildRun:
+    """Run `callctl ARGS...` in a child process and measure it. Meant to be called once per
+    process (the `--child` of a script): the CPU and RSS figures are those of all children."""
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-c", CLI, *args], capture_output=True, text=True, check=False
+    )
+    wall = time.perf_counter() - t0
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ChildRun(proc, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+
+
+def run_self_child(script: str, path: Path, env: dict[str, str] | None = None) -> str:
+    """Run SCRIPT again as `SCRIPT --child PATH` in a fresh interpreter, so that its peak RSS
+    is that of one measurement alone; returns what it printed."""
+    return subprocess.run(
+        [sys.executable, script, "--child", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+        env=env,
+    ).stdout
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
+def summary(values: list[float]) -> dict[str, float | int]:
+    if not values:
+        return {"n": 0}
+    return {
+        "n": len(values),
+        "median_ms": round(statistics.median(values), 1),
+        "p99_ms": round(percentile(values, 99), 1),
+        "min_ms": round(min(values), 1),
+        "max_ms": round(max(values), 1),
+    }
+
+
+def machine(load_before: list[float]) -> dict[str, object]:
+    """The machine a result was measured on, for the JSON written to bench/results/."""
+    return {
+        "cpus": os.cpu_count(),
+        "load_before": load_before,
+        "load_after": list(os.getloadavg()),
+        "python": platform.python_version(),
+    }
