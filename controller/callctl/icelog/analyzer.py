@@ -23,7 +23,6 @@ import re
 from typing import Any
 
 from callctl.icelog.framing import Framer, Line
-from callctl.icelog.jingle import HEADER as XMPP_HEADER
 from callctl.icelog.jingle import JingleWatch
 from callctl.icelog.report import session_report
 from callctl.icelog.scan import MAX_LINE, WIRE_KEYS, AnchorScanner
@@ -36,6 +35,7 @@ from callctl.icelog.session import (
     dump_row,
 )
 from callctl.icelog.signatures import EXPLAIN, PATCHES, signatures
+from callctl.icelog.stanzas import HEADER as XMPP_HEADER
 from callctl.icelog.stundump import StunDumpReader
 from callctl.icelog.webrtc import WebrtcFinding, WebrtcWatch
 

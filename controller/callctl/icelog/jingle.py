@@ -18,22 +18,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-HEADER = "<--- XMPP "
+from callctl.icelog.stanzas import CONTENT, HEADER, JINGLE, tag_attrs
+
 NAMESPACE = "urn:xmpp:jingle:1"
 
-_JINGLE = re.compile(r"<jingle\b([^>]*)>(.*?)(?:</jingle>|$)", re.S)
-_CONTENT = re.compile(r"<content\b([^>]*)>")
-_ATTR = re.compile(r"""([A-Za-z_:][-A-Za-z0-9_:.]*)\s*=\s*(?:'([^']*)'|"([^"]*)")""")
 _FINGERPRINT = re.compile(r"<fingerprint\b([^>]*)>")
 _REJECTION = re.compile(r"<(failed-application|bad-request|unsupported-transports)\b")
 MAX_SESSIONS = 1000  # bounded memory on an endless log
-
-
-def _attrs(text: str) -> dict[str, str]:
-    return {
-        m.group(1): m.group(2) if m.group(2) is not None else m.group(3) or ""
-        for m in _ATTR.finditer(text)
-    }
 
 
 @dataclass
@@ -84,16 +75,16 @@ class JingleWatch:
         if self._direction == "received" and _REJECTION.search(text):
             self.rejections += 1
         for fp in _FINGERPRINT.finditer(text):
-            setup = _attrs(fp.group(1)).get("setup")
+            setup = tag_attrs(fp.group(1)).get("setup")
             if setup:
                 self.setup[self._direction] = setup[:16]
         found: list[CreatorMismatch] = []
-        for m in _JINGLE.finditer(text):
-            head, body = _attrs(m.group(1)), m.group(2)
+        for m in JINGLE.finditer(text):
+            head, body = tag_attrs(m.group(1)), m.group(2)
             sid, action = head.get("sid", ""), head.get("action", "")
             if not sid:
                 continue
-            contents = [_attrs(c.group(1)) for c in _CONTENT.finditer(body)]
+            contents = [tag_attrs(c.group(1)) for c in CONTENT.finditer(body)]
             if action == "session-initiate":
                 if len(self._sessions) >= MAX_SESSIONS:
                     self._sessions.pop(next(iter(self._sessions)))

@@ -32,14 +32,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-HEADER = "<--- XMPP "
+from callctl.icelog.stanzas import CONTENT, HEADER, JINGLE, tag_attrs
+
 MAX_SESSIONS = 1000
 
-_JINGLE = re.compile(r"<jingle\b([^>]*)>(.*?)(?:</jingle>|$)", re.S)
-_ATTR = re.compile(r"""([A-Za-z_:][-A-Za-z0-9_:.]*)\s*=\s*(?:'([^']*)'|"([^"]*)")""")
 _TRANSPORT = re.compile(r"<transport\b([^>]*?)(/?)>")
 _CANDIDATE = re.compile(r"<candidate\b([^>]*)>")
-_CONTENT = re.compile(r"<content\b([^>]*)>")
 _FINGERPRINT = re.compile(r"<fingerprint\b[^>]*urn:xmpp:jingle:apps:dtls:0")
 _GROUP = re.compile(r"<group\b[^>]*semantics\s*=\s*['\"]BUNDLE")
 _RTCP_MUX = re.compile(r"<rtcp-mux\b")
@@ -70,13 +68,6 @@ SIGNATURES = (
     "webrtc-transport-incomplete",
     "webrtc-dtls-never-started",
 )
-
-
-def _attrs(text: str) -> dict[str, str]:
-    return {
-        m.group(1): m.group(2) if m.group(2) is not None else m.group(3) or ""
-        for m in _ATTR.finditer(text)
-    }
 
 
 @dataclass
@@ -129,8 +120,8 @@ class WebrtcWatch:
         found: list[WebrtcFinding] = []
         if self._direction == "received" and ("type='error'" in text or 'type="error"' in text):
             self._iq_error(text)
-        for m in _JINGLE.finditer(text):
-            head, body = _attrs(m.group(1)), m.group(2)
+        for m in JINGLE.finditer(text):
+            head, body = tag_attrs(m.group(1)), m.group(2)
             sid, action = head.get("sid", ""), head.get("action", "")
             if not sid:
                 continue
@@ -142,7 +133,7 @@ class WebrtcWatch:
             else:
                 iq = _IQ.search(text[: m.start()])
                 self._from_asterisk(
-                    s, action, body, _attrs(iq.group(1)).get("id", "") if iq else ""
+                    s, action, body, tag_attrs(iq.group(1)).get("id", "") if iq else ""
                 )
             found += self._judge(s, final=action == "session-terminate")
         return found
@@ -190,13 +181,13 @@ class WebrtcWatch:
         if action == "session-initiate" and _GROUP.search(body):
             s.peer_group = True
         for c in _CANDIDATE.finditer(body):
-            attrs = _attrs(c.group(1))
+            attrs = tag_attrs(c.group(1))
             missing = [a for a in REQUIRED if a not in attrs]
             if missing and len(s.peer_candidates_missing) < 4:
                 s.peer_candidates_missing.append(",".join(missing))
         if action == "session-accept":
-            for c in _CONTENT.finditer(body):
-                if _attrs(c.group(1)).get("senders") == "none":
+            for c in CONTENT.finditer(body):
+                if tag_attrs(c.group(1)).get("senders") == "none":
                     s.peer_refused_content = True
 
     def _from_asterisk(self, s: _Session, action: str, body: str, iq_id: str) -> None:
@@ -205,7 +196,7 @@ class WebrtcWatch:
             s.sent_fingerprint = s.sent_fingerprint or bool(_FINGERPRINT.search(body))
             s.sent_rtcp_mux = s.sent_rtcp_mux or bool(_RTCP_MUX.search(body))
             for t in _TRANSPORT.finditer(body):
-                attrs = _attrs(t.group(1))
+                attrs = tag_attrs(t.group(1))
                 if "ufrag" not in attrs or "pwd" not in attrs:
                     s.sent_bare_transport = True
             if action == "session-initiate":
@@ -216,7 +207,7 @@ class WebrtcWatch:
 
     def _iq_error(self, text: str) -> None:
         for m in _IQ.finditer(text):
-            attrs = _attrs(m.group(1))
+            attrs = tag_attrs(m.group(1))
             if attrs.get("type") != "error":
                 continue
             for s in self._sessions.values():
