@@ -97,7 +97,10 @@ def test_the_builtin_probe_passes_every_stage_against_the_sandbox(
     times = {e["event"]: e["seconds"] for e in doc["events"]}
     for event in ("login", "session-initiate", "accept", "ice", "audio-out", "audio-in", "hangup"):
         assert times[event] is not None, event
-    order = ["session-initiate", "accept", "ice", "audio-out", "audio-in", "hangup"]
+    # The patched build's gateway advertises DTLS, so the probe offered it (as clients do):
+    # the handshake completed and the echoed audio came back as SRTP it could decrypt.
+    assert times["dtls"] is not None
+    order = ["session-initiate", "accept", "ice", "dtls", "audio-out", "audio-in", "hangup"]
     assert [times[e] for e in order] == sorted(times[e] for e in order)
     assert doc["to"] == "+15550100100@gw.localhost"
     # Debug logging was on for the call only: its log holds the call's ICE session(s).
@@ -195,3 +198,12 @@ def test_media_sockets_that_cannot_open_fail_the_probe_with_the_reason(gateway: 
     doc = json.loads(proc.stdout)
     assert doc["failed_stage"] == "session-initiate", doc
     assert doc["error"].startswith("cannot open the media sockets:"), doc
+
+
+def test_without_dtls_the_probe_calls_with_plain_rtp(gateway: str) -> None:
+    proc = _callctl("probe", "--sandbox", gateway, "--dtls", "off", "--no-debug", "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = json.loads(proc.stdout)
+    dtls = next(e for e in doc["events"] if e["event"] == "dtls")
+    assert dtls["seconds"] is None and dtls["note"] == "not offered (--dtls off)"
+    assert doc["passed"]

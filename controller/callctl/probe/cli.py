@@ -43,6 +43,12 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--plaintext", action="store_true", help="allow PLAIN without TLS (loopback servers)"
     )
+    p.add_argument(
+        "--dtls",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="offer DTLS-SRTP: auto (when the number JID advertises it, as clients do), on, off",
+    )
     p.add_argument("--answer-timeout", type=float, default=None, metavar="S")
     p.add_argument("--ice-log", type=Path, metavar="FILE", help="Asterisk debug log to analyse")
     p.add_argument(
@@ -93,7 +99,9 @@ def cmd_probe(args: argparse.Namespace, console: Console) -> int:
     )
     timeout = args.answer_timeout or (settings or {}).get("answer_timeout") or 30.0
     console.progress(f"probe: {resolved.jid} calls {resolved.to} via {resolved.label}")
-    timeline, analysis, warnings = _run(resolved, float(timeout), debug=not args.no_debug)
+    timeline, analysis, warnings = _run(
+        resolved, float(timeout), debug=not args.no_debug, dtls=args.dtls
+    )
     for w in warnings:
         console.error(f"callctl: warning: {w}")
     if args.metrics:
@@ -111,7 +119,7 @@ def cmd_probe(args: argparse.Namespace, console: Console) -> int:
 
 
 def _run(
-    resolved: Any, answer_timeout: float, debug: bool
+    resolved: Any, answer_timeout: float, debug: bool, dtls: str
 ) -> tuple[Timeline, dict[str, Any] | None, list[str]]:
     import asyncio
     import contextlib
@@ -136,6 +144,7 @@ def _run(
         candidate_allowed=resolved.candidate_allowed,
         plaintext=resolved.plaintext,
         answer_timeout=answer_timeout,
+        dtls=dtls,
     )
 
     async def main() -> tuple[dict[str, Any] | None, list[str]]:

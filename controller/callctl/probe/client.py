@@ -13,6 +13,7 @@ import contextlib
 import secrets
 import socket
 import struct
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,7 @@ from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
 
 from callctl.probe import jingle
+from callctl.probe.dtls import RTP_FIRST_BYTES, Certificate, DtlsPeer, is_dtls
 from callctl.probe.timeline import Timeline
 
 SocketFactory = Callable[[], socket.socket]
@@ -42,6 +44,7 @@ class CallTarget:
     socket_factory: SocketFactory
     candidate_allowed: Callable[[str], bool]
     plaintext: bool = False  # only for a loopback server without TLS (the sandbox)
+    dtls: str = "auto"  # auto: when the number JID's disco#info lists DTLS; on; off
     answer_timeout: float = 30.0
     step_timeout: float = 10.0
     audio_seconds: float = 1.0
@@ -51,8 +54,8 @@ class _Ice(Connection):
     """aioice with one host candidate per component from `socket_factory` (aioice would take
     every interface's address, and never 127/8)."""
 
-    def __init__(self, socket_factory: SocketFactory) -> None:
-        super().__init__(ice_controlling=True, components=2, use_ipv6=False)
+    def __init__(self, socket_factory: SocketFactory, components: int) -> None:
+        super().__init__(ice_controlling=True, components=components, use_ipv6=False)
         self._factory = socket_factory
 
     async def get_component_candidates(
@@ -132,9 +135,12 @@ class ProbeCall:
         self.remote_ufrag = ""
         self.remote_pwd = ""
         self.remote: list[jingle.Candidate] = []
-        self.fingerprint = False
+        self.remote_fingerprint = ""
+        self.remote_setup = ""
+        self.certificate: Certificate | None = None  # set when DTLS is offered
         self.terminated = ""
         self._t0 = 0.0
+        self._ice: _Ice | None = None
 
     def _now(self) -> float:
         return asyncio.get_running_loop().time() - self._t0
@@ -146,16 +152,16 @@ class ProbeCall:
         self._t0 = asyncio.get_running_loop().time()
         resource = f"probe-{secrets.token_hex(3)}"
         client = _Client(f"{self.t.jid}/{resource}", self.t.password, self.t.plaintext)
-        ice = _Ice(self.t.socket_factory)
         try:
-            await self._call(client, ice)
+            await self._call(client)
         finally:
-            await ice.close()
+            if self._ice is not None:
+                await self._ice.close()
             if client.is_connected():
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(client.disconnect(wait=1.0), 5.0)
 
-    async def _call(self, client: _Client, ice: _Ice) -> None:
+    async def _call(self, client: _Client) -> None:
         t = self.t
         client.connect(host=t.server[0], port=t.server[1])
         try:
@@ -166,6 +172,10 @@ class ProbeCall:
         if client.login_error:
             return self.timeline.fail(client.login_error)
         self._mark("login")
+        if await self._offer_dtls(client):
+            self.certificate = Certificate.generate("callctl-probe")
+        # With DTLS the offer is a browser's: rtcp-mux, one component.
+        ice = self._ice = _Ice(t.socket_factory, 1 if self.certificate else 2)
         try:
             await ice.gather_candidates()
         except OSError as exc:  # e.g. setns() into the sandbox's namespace without root
@@ -178,7 +188,12 @@ class ProbeCall:
         iq = client.make_iq_set(ito=t.to)
         iq.append(
             jingle.offer(
-                self.sid, str(client.boundjid.full), ice.local_username, ice.local_password, local
+                self.sid,
+                str(client.boundjid.full),
+                ice.local_username,
+                ice.local_password,
+                local,
+                fingerprint=self.certificate.fingerprint if self.certificate else "",
             )
         )
         try:
@@ -193,9 +208,27 @@ class ProbeCall:
         self._mark("session-initiate")
         if not await self._wait_answer(client):
             return await self._hangup(client, "cancel")
-        media = asyncio.ensure_future(self._media(client, ice))
-        await media
+        await self._media(client, ice)
         await self._hangup(client, "success")
+
+    async def _offer_dtls(self, client: _Client) -> bool:
+        """`auto`: offer DTLS-SRTP when the callee's disco#info lists it (as clients decide)."""
+        if self.t.dtls != "auto":
+            if self.t.dtls == "off":
+                self.timeline.skip("dtls", "not offered (--dtls off)")
+            return self.t.dtls == "on"
+        iq = client.make_iq_get(ito=self.t.to)
+        iq.append(ET.Element(jingle.q(jingle.NS_DISCO_INFO, "query")))
+        try:
+            reply = await iq.send(timeout=self.t.step_timeout)  # type: ignore[no-untyped-call]
+        except (IqError, IqTimeout):
+            self.timeline.skip("dtls", f"not offered: no disco#info answer from {self.t.to}")
+            return False
+        features = jingle.disco_features(reply.xml.find(jingle.q(jingle.NS_DISCO_INFO, "query")))
+        if jingle.NS_DTLS not in features:
+            self.timeline.skip("dtls", f"not offered: {self.t.to} does not advertise DTLS")
+            return False
+        return True
 
     async def _next(self, client: _Client, timeout: float) -> jingle.Incoming | None:
         """The next Jingle message of this session from the callee; None on timeout."""
@@ -216,7 +249,8 @@ class ProbeCall:
         if msg.ufrag:
             self.remote_ufrag, self.remote_pwd = msg.ufrag, msg.pwd
         self.remote += [c for c in msg.candidates if self.t.candidate_allowed(c.ip)]
-        self.fingerprint = self.fingerprint or msg.fingerprint
+        if msg.fingerprint:
+            self.remote_fingerprint, self.remote_setup = msg.fingerprint, msg.setup
         if msg.ringing:
             self._mark("ringing")
         if msg.action == "session-terminate":
@@ -258,13 +292,7 @@ class ProbeCall:
                 self.timeline.fail(f"ICE did not connect ({exc or 'timeout'}; candidates: {seen})")
                 return
             self._mark("ice")
-            self.timeline.skip(
-                "dtls",
-                "the answer carried a fingerprint, but the builtin client offers plain RTP"
-                if self.fingerprint
-                else "not negotiated (the builtin client offers plain RTP)",
-            )
-            await self._audio(ice)
+            await _Media(self, ice).run()
         finally:
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -277,35 +305,6 @@ class ProbeCall:
                 for c in msg.candidates:
                     if self.t.candidate_allowed(c.ip):
                         await ice.add_remote_candidate(_to_aioice(c))
-
-    async def _audio(self, ice: _Ice) -> None:
-        received = asyncio.Event()
-
-        async def receive() -> None:
-            while True:
-                data, component = await ice.recvfrom()
-                if component == 1 and len(data) >= 12 and data[0] >> 6 == 2 and data[1] & 0x7F == 0:
-                    self._mark("audio-in")
-                    received.set()
-
-        receiver = asyncio.ensure_future(receive())
-        try:
-            packets = max(1, int(self.t.audio_seconds * 50))
-            for seq in range(packets):
-                await ice.sendto(_rtp(seq), 1)
-                if seq == 0:
-                    self._mark("audio-out")
-                await asyncio.sleep(0.02)
-            try:
-                await asyncio.wait_for(received.wait(), self.t.step_timeout)
-            except TimeoutError:
-                self.timeline.fail(
-                    f"no audio came back within {self.t.step_timeout:g} s of the last packet sent"
-                )
-        finally:
-            receiver.cancel()
-            with contextlib.suppress(asyncio.CancelledError, ConnectionError):
-                await receiver
 
     async def _hangup(self, client: _Client, reason: str) -> None:
         if self.terminated:
@@ -320,6 +319,108 @@ class ProbeCall:
             return self.timeline.fail(f"the session-terminate was not acknowledged: {exc}")
         if reason == "success":
             self._mark("hangup")
+
+
+class _Media:
+    """After ICE: the DTLS handshake when both sides signalled a fingerprint, then a second
+    of PCMU out (SRTP when keyed) and the first audio packet back. One reader dispatches
+    every datagram by its first byte (RFC 7983)."""
+
+    def __init__(self, call: ProbeCall, ice: _Ice) -> None:
+        self.call = call
+        self.ice = ice
+        self.dtls: DtlsPeer | None = None
+        self.dtls_done = asyncio.Event()
+        self.audio_in = asyncio.Event()
+
+    async def run(self) -> None:
+        call, t = self.call, self.call.t
+        if call.certificate is not None and call.remote_fingerprint:
+            # Our offer said actpass; the answer's role decides (RFC 5763 5).
+            active = call.remote_setup != "active"
+            self.dtls = DtlsPeer(
+                call.certificate, active=active, remote=_Signalled(call.remote_fingerprint)
+            )
+        elif call.certificate is not None:
+            call.timeline.skip("dtls", "offered, but the answer carried no fingerprint")
+        reader = asyncio.ensure_future(self._read())
+        try:
+            if self.dtls is not None and not await self._handshake(t.step_timeout):
+                return
+            await self._audio(t)
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+                await reader
+
+    async def _flush(self) -> None:
+        assert self.dtls is not None
+        for datagram in self.dtls.outgoing():
+            await self.ice.sendto(datagram, 1)
+
+    async def _handshake(self, timeout: float) -> bool:
+        assert self.dtls is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        self.dtls.start()
+        await self._flush()
+        while not self.dtls_done.is_set() and loop.time() < deadline:
+            wait = self.dtls.timeout()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.dtls_done.wait(), min(wait or 0.1, 0.1))
+            if not self.dtls_done.is_set():
+                self.dtls.handle_timeout()
+                await self._flush()
+        if self.dtls.error or not self.dtls.keyed:
+            why = self.dtls.error or f"no DTLS handshake within {timeout:g} s"
+            self.call.timeline.fail(f"DTLS: {why}")
+            return False
+        self.call._mark("dtls")
+        return True
+
+    async def _read(self) -> None:
+        while True:
+            data, component = await self.ice.recvfrom()
+            if component != 1 or not data:
+                continue
+            if is_dtls(data) and self.dtls is not None:
+                self.dtls.feed(data)
+                await self._flush()
+                if self.dtls.handshake_done:
+                    self.dtls_done.set()
+                continue
+            if data[0] not in RTP_FIRST_BYTES:
+                continue
+            if self.dtls is not None:
+                plain = self.dtls.unprotect(data) if self.dtls.keyed else None
+                if plain is None:
+                    continue
+                data = plain
+            if len(data) >= 12 and data[1] & 0x7F == 0:  # PCMU, not RTCP
+                self.call._mark("audio-in")
+                self.audio_in.set()
+
+    async def _audio(self, t: CallTarget) -> None:
+        packets = max(1, int(t.audio_seconds * 50))
+        for seq in range(packets):
+            packet = _rtp(seq)
+            if self.dtls is not None:
+                packet = self.dtls.protect(packet)
+            await self.ice.sendto(packet, 1)
+            if seq == 0:
+                self.call._mark("audio-out")
+            await asyncio.sleep(0.02)
+        try:
+            await asyncio.wait_for(self.audio_in.wait(), t.step_timeout)
+        except TimeoutError:
+            self.call.timeline.fail(
+                f"no audio came back within {t.step_timeout:g} s of the last packet sent"
+            )
+
+
+@dataclass(frozen=True)
+class _Signalled:
+    value: str
 
 
 def _to_aioice(c: jingle.Candidate) -> IceCandidate:

@@ -1,7 +1,9 @@
 """The probe's Jingle payloads (XEP-0166/0167/0176), sans-IO: an offer out, what came in.
 
-One audio content, PCMU only (what the gateway's Motif endpoint allows), ICE-UDP with two
-components (RTP and RTCP: stock and patched chan_motif both take that).
+One audio content, PCMU only (what the gateway's Motif endpoint allows), ICE-UDP. Without
+DTLS: two components (RTP and RTCP: stock and patched chan_motif both take that). With DTLS
+(XEP-0320): a fingerprint with `setup='actpass'` and rtcp-mux on one component, as browsers
+and Conversations offer.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ NS_RTP = "urn:xmpp:jingle:apps:rtp:1"
 NS_RTP_INFO = "urn:xmpp:jingle:apps:rtp:info:1"
 NS_ICE = "urn:xmpp:jingle:transports:ice-udp:1"
 NS_DTLS = "urn:xmpp:jingle:apps:dtls:0"
+NS_DISCO_INFO = "http://jabber.org/protocol/disco#info"
 CONTENT = "audio"
 
 
@@ -42,13 +45,22 @@ class Incoming:
     ufrag: str = ""
     pwd: str = ""
     candidates: list[Candidate] = field(default_factory=list)
-    fingerprint: bool = False
+    fingerprint: str = ""  # the peer's certificate hash (sha-256), as signalled
+    setup: str = ""  # its DTLS role: active, passive (actpass only in offers)
+    rtcp_mux: bool = False
     reason: str = ""
 
 
 def offer(
-    sid: str, initiator: str, ufrag: str, pwd: str, candidates: list[Candidate]
+    sid: str,
+    initiator: str,
+    ufrag: str,
+    pwd: str,
+    candidates: list[Candidate],
+    fingerprint: str = "",
 ) -> ET.Element:
+    """The session-initiate; a `fingerprint` (sha-256, AB:CD:...) offers DTLS-SRTP and
+    rtcp-mux."""
     jingle = ET.Element(
         q(NS_JINGLE, "jingle"), {"action": "session-initiate", "sid": sid, "initiator": initiator}
     )
@@ -58,6 +70,12 @@ def offer(
     desc = ET.SubElement(content, q(NS_RTP, "description"), {"media": "audio"})
     ET.SubElement(desc, q(NS_RTP, "payload-type"), {"id": "0", "name": "PCMU", "clockrate": "8000"})
     transport = ET.SubElement(content, q(NS_ICE, "transport"), {"ufrag": ufrag, "pwd": pwd})
+    if fingerprint:
+        ET.SubElement(desc, q(NS_RTP, "rtcp-mux"))
+        fp = ET.SubElement(
+            transport, q(NS_DTLS, "fingerprint"), {"hash": "sha-256", "setup": "actpass"}
+        )
+        fp.text = fingerprint
     for i, c in enumerate(candidates):
         ET.SubElement(
             transport,
@@ -88,6 +106,7 @@ def parse(elem: ET.Element) -> Incoming:
     """Read a <jingle/> element; unknown parts are ignored, bad numbers skip a candidate."""
     msg = Incoming(elem.get("action", ""), elem.get("sid", ""))
     msg.ringing = elem.find(q(NS_RTP_INFO, "ringing")) is not None
+    msg.rtcp_mux = any(True for _ in elem.iter(q(NS_RTP, "rtcp-mux")))
     reason = elem.find(q(NS_JINGLE, "reason"))
     if reason is not None:
         names = [child.tag.split("}")[-1] for child in reason if child.tag != q(NS_JINGLE, "text")]
@@ -95,7 +114,10 @@ def parse(elem: ET.Element) -> Incoming:
     for transport in elem.iter(q(NS_ICE, "transport")):
         msg.ufrag = transport.get("ufrag", msg.ufrag)
         msg.pwd = transport.get("pwd", msg.pwd)
-        msg.fingerprint = msg.fingerprint or transport.find(q(NS_DTLS, "fingerprint")) is not None
+        fp = transport.find(q(NS_DTLS, "fingerprint"))
+        if fp is not None and (fp.text or "").strip() and fp.get("hash", "").lower() == "sha-256":
+            msg.fingerprint = (fp.text or "").strip().upper()
+            msg.setup = fp.get("setup", "")
         for c in transport.iter(q(NS_ICE, "candidate")):
             try:
                 msg.candidates.append(
@@ -112,3 +134,10 @@ def parse(elem: ET.Element) -> Incoming:
             except ValueError:
                 continue
     return msg
+
+
+def disco_features(query: ET.Element | None) -> set[str]:
+    """The features of a disco#info result's <query/>."""
+    if query is None:
+        return set()
+    return {f.get("var", "") for f in query.iter(q(NS_DISCO_INFO, "feature"))}

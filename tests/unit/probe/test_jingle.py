@@ -46,3 +46,38 @@ def test_parse_reads_ringing_reason_credentials_and_skips_bad_candidates() -> No
     assert jingle.parse(info).ringing
     end = jingle.terminate("s", "busy")
     assert jingle.parse(end).reason == "busy"
+
+
+def test_a_dtls_offer_carries_an_actpass_fingerprint_and_rtcp_mux() -> None:
+    elem = jingle.offer("s", "a@b/c", "u", "p", [], fingerprint="AB:CD")
+    fp = elem.find(f".//{q(jingle.NS_DTLS, 'fingerprint')}")
+    assert fp is not None and fp.text == "AB:CD"
+    assert (fp.get("hash"), fp.get("setup")) == ("sha-256", "actpass")
+    assert elem.find(f".//{q(NS_RTP, 'rtcp-mux')}") is not None
+    plain = jingle.offer("s", "a@b/c", "u", "p", [])
+    assert plain.find(f".//{q(jingle.NS_DTLS, 'fingerprint')}") is None
+    assert plain.find(f".//{q(NS_RTP, 'rtcp-mux')}") is None
+
+
+def test_parse_reads_the_answers_fingerprint_role_and_rtcp_mux() -> None:
+    text = (
+        f"<jingle xmlns='{NS_JINGLE}' action='session-accept' sid='s'><content name='audio'>"
+        f"<description xmlns='{NS_RTP}' media='audio'><rtcp-mux/></description>"
+        f"<transport xmlns='{NS_ICE}' ufrag='U' pwd='P'>"
+        "<fingerprint xmlns='urn:xmpp:jingle:apps:dtls:0' hash='sha-256' setup='active'>"
+        " f2:6d:c0 </fingerprint></transport></content></jingle>"
+    )
+    msg = jingle.parse(ET.fromstring(text))
+    assert (msg.fingerprint, msg.setup, msg.rtcp_mux) == ("F2:6D:C0", "active", True)
+    # Another hash than sha-256 is not one the probe can check: ignored.
+    other = text.replace("sha-256", "sha-1")
+    assert jingle.parse(ET.fromstring(other)).fingerprint == ""
+
+
+def test_disco_features() -> None:
+    query = ET.fromstring(
+        f"<query xmlns='{jingle.NS_DISCO_INFO}'><identity category='client' type='phone'/>"
+        f"<feature var='{jingle.NS_DTLS}'/><feature var='urn:xmpp:jingle:1'/></query>"
+    )
+    assert jingle.disco_features(query) == {jingle.NS_DTLS, "urn:xmpp:jingle:1"}
+    assert jingle.disco_features(None) == set()
