@@ -35,22 +35,28 @@ PATCHES = {
     "ice-role-unknown": "chan_motif ICE role patch "
     "(patches/asterisk/0050-chan_motif-ice-role.patch: set the role from the Jingle "
     "initiator, start checks once accepted)",
-    # Real WebRTC clients (callctl.icelog.webrtc): fixed by the chan_motif WebRTC patches of
-    # issue 12 (XEP-0320 DTLS-SRTP, rtcp-mux offered, what real clients send).
-    "webrtc-fingerprint-as-candidate": "chan_motif transport-children patch (issue 12 item "
-    "3: only <candidate/> children of <transport/> are candidates; unknown children ignored)",
-    "webrtc-candidate-incomplete": "chan_motif candidate-defaults patch (issue 12 item 3: "
-    "generation, id and network get defaults)",
-    "webrtc-bundle-group-refused": "chan_motif BUNDLE-group patch (issue 12 item 3: a "
-    "XEP-0338 <group/> is not a content)",
-    "webrtc-no-fingerprint": "chan_motif XEP-0320 patch (issue 12 item 1: DTLS-SRTP, "
-    "<fingerprint/> in every offer and answer)",
-    "webrtc-rtcp-mux-missing": "chan_motif rtcp-mux offer patch (issue 12 item 2: Asterisk's "
-    "offers carry <rtcp-mux/>)",
-    "webrtc-transport-incomplete": "chan_motif complete-transport patch (issue 12 item 3: "
-    "every <transport/> Asterisk sends carries ufrag and pwd)",
-    "webrtc-dtls-never-started": "chan_motif XEP-0320 patch (issue 12 item 1: DTLS set up on "
-    "the RTP instance from the signalled fingerprint)",
+    # Real WebRTC clients (callctl.icelog.webrtc): the chan_motif patches of issue 12.
+    "webrtc-fingerprint-as-candidate": "chan_motif real-client input patch "
+    "(patches/asterisk/0080-chan_motif-accept-real-client-input.patch: only <candidate/> "
+    "children of <transport/> are candidates, unknown children are ignored)",
+    "webrtc-candidate-incomplete": "chan_motif real-client input patch "
+    "(patches/asterisk/0080-chan_motif-accept-real-client-input.patch: generation, id and "
+    "network get defaults)",
+    "webrtc-bundle-group-refused": "chan_motif real-client input patch "
+    "(patches/asterisk/0080-chan_motif-accept-real-client-input.patch: a XEP-0338 <group/> "
+    "is not a content)",
+    "webrtc-no-fingerprint": "chan_motif DTLS-SRTP patch "
+    "(patches/asterisk/0090-chan_motif-dtls-srtp.patch: XEP-0320 <fingerprint/> in offers "
+    "and answers)",
+    "webrtc-rtcp-mux-missing": "chan_motif rtcp-mux offer patch "
+    "(patches/asterisk/0100-chan_motif-offer-rtcp-mux.patch: calls Asterisk places offer "
+    "<rtcp-mux/>)",
+    "webrtc-transport-incomplete": "chan_motif offer-before-PBX patch "
+    "(patches/asterisk/0040-chan_motif-offer-before-pbx.patch: the transport of "
+    "session-initiate and session-accept carries ufrag, pwd and candidates)",
+    "webrtc-dtls-never-started": "chan_motif DTLS-SRTP patch "
+    "(patches/asterisk/0090-chan_motif-dtls-srtp.patch: DTLS set up on the RTP instance "
+    "from the signalled fingerprint)",
 }
 
 EXPLAIN = {
