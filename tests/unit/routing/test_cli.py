@@ -19,6 +19,10 @@ def run(*argv: str) -> tuple[int, str, str]:
     return status, out.getvalue(), err.getvalue()
 
 
+def explain(config: Path, *argv: str) -> tuple[int, str, str]:
+    return run("route", "explain", "--config", str(config), *argv)
+
+
 @pytest.fixture
 def broken(tmp_path: Path) -> Path:
     path = tmp_path / "broken.yaml"
@@ -72,16 +76,7 @@ def test_config_check_missing_file(tmp_path: Path) -> None:
 
 
 def test_route_explain_text() -> None:
-    status, out, _ = run(
-        "route",
-        "explain",
-        "--config",
-        str(EXAMPLE),
-        "--from",
-        "alice@example.org",
-        "--to",
-        "0044 20 7946 0000",
-    )
+    status, out, _ = explain(EXAMPLE, "--from", "alice@example.org", "--to", "0044 20 7946 0000")
     assert status == 0
     assert out.splitlines() == [
         'outbound call from "alice@example.org" to "0044 20 7946 0000"',
@@ -98,16 +93,7 @@ def test_route_explain_text() -> None:
 
 
 def test_route_explain_refusal_escapes_hostile_input() -> None:
-    status, out, _ = run(
-        "route",
-        "explain",
-        "--config",
-        str(EXAMPLE),
-        "--from",
-        "alice@example.org",
-        "--to",
-        "555\n${EXTEN}\u00e9",
-    )
+    status, out, _ = explain(EXAMPLE, "--from", "alice@example.org", "--to", "555\n${EXTEN}\u00e9")
     assert status == 0
     lines = out.splitlines()
     # The raw newline and accent are printed escaped, so they cannot forge output lines.
@@ -118,11 +104,8 @@ def test_route_explain_refusal_escapes_hostile_input() -> None:
 
 
 def test_route_explain_json_with_active_calls() -> None:
-    status, out, _ = run(
-        "route",
-        "explain",
-        "--config",
-        str(EXAMPLE),
+    status, out, _ = explain(
+        EXAMPLE,
         "--from",
         "bob@example.org/phone",
         "--to",
@@ -139,16 +122,14 @@ def test_route_explain_json_with_active_calls() -> None:
 
 
 def test_route_explain_inbound() -> None:
-    status, out, _ = run(
-        "route", "explain", "--config", str(EXAMPLE), "--inbound", "--to", "15550104401"
-    )
+    status, out, _ = explain(EXAMPLE, "--inbound", "--to", "15550104401")
     assert status == 0
     assert "  ringing:      sequential, 15 s each" in out.splitlines()
     assert "    1. Motif/xmpp-gw/bob@example.org/phone" in out.splitlines()
 
 
 def test_route_explain_needs_from_for_outbound() -> None:
-    status, _, err = run("route", "explain", "--config", str(EXAMPLE), "--to", "+15550104477")
+    status, _, err = explain(EXAMPLE, "--to", "+15550104477")
     assert status == 2
     assert "--from CALLER is required" in err
 
@@ -170,9 +151,7 @@ def test_route_explain_without_any_config(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_route_explain_with_broken_config(broken: Path) -> None:
-    status, _, err = run(
-        "route", "explain", "--config", str(broken), "--from", "alice@example.org", "--to", "1"
-    )
+    status, _, err = explain(broken, "--from", "alice@example.org", "--to", "1")
     assert status == 2
     assert f"invalid routing config: {broken}:" in err
     assert "(and 1 more)" in err
@@ -190,9 +169,7 @@ def test_route_explain_without_a_number_shows_the_hotline(tmp_path: Path) -> Non
     )
     line = line_of(path, "- jid: alice@example.org")
     for to in ([], ["--to", ""]):
-        status, out, _ = run(
-            "route", "explain", "--config", str(path), "--from", "alice@example.org/gajim", *to
-        )
+        status, out, _ = explain(path, "--from", "alice@example.org/gajim", *to)
         assert status == 0
         assert out.splitlines()[:3] == [
             'outbound call from "alice@example.org/gajim" with no number dialled',
@@ -201,9 +178,7 @@ def test_route_explain_without_a_number_shows_the_hotline(tmp_path: Path) -> Non
             "  number:       +15550104477 (the caller's hotline)",
         ]
         assert "    1. PJSIP/+15550104477@carrier-a" in out.splitlines()
-    status, out, _ = run(
-        "route", "explain", "--config", str(path), "--from", "bob@example.org", "--json"
-    )
+    status, out, _ = explain(path, "--from", "bob@example.org", "--json")
     doc = json.loads(out)
     assert (status, doc["allowed"], doc["reason"], doc["hotline"]) == (
         0,
@@ -215,6 +190,6 @@ def test_route_explain_without_a_number_shows_the_hotline(tmp_path: Path) -> Non
 
 
 def test_route_explain_inbound_needs_a_did() -> None:
-    status, _, err = run("route", "explain", "--config", str(EXAMPLE), "--inbound")
+    status, _, err = explain(EXAMPLE, "--inbound")
     assert status == 2
     assert "--inbound needs --to DID" in err
