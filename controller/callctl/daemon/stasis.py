@@ -122,6 +122,9 @@ class Router:
     # A live call waits at most this long for its next request to succeed; then the daemon
     # decides it (hangs it up, 34) and counts it as rescued.
     rescue_after: float = 10.0
+    # A caller a reconcile found in the app unknown is hung up only if still unknown after
+    # this long (its StasisStart may have been on the way).
+    orphan_grace: float = 2.0
     gateway: NumberJids | None = None  # callctl's XMPP component (callctl.xmppgw), if run
     calls: dict[str, C.Call] = field(default_factory=dict)
     _by_channel: dict[str, C.Call] = field(default_factory=dict)
@@ -135,6 +138,7 @@ class Router:
     _queued: dict[str, int] = field(default_factory=dict)  # call id -> batches not yet done
     _stranded: dict[str, int] = field(default_factory=dict)  # channel -> cause: hangup failed
     _reconcile_wanted: bool = False
+    _suspects: dict[str, float] = field(default_factory=dict)  # channel -> unknown since
     mode: Dispatch = field(init=False)
     _standin_targets: dict[str, DialTarget] = field(init=False)
 
@@ -494,6 +498,13 @@ class Router:
         now = self.clock()
         for channel_id, cause in list(self._stranded.items()):
             self.spawn(self._retry_hangup(channel_id, cause))
+        for channel_id, since in list(self._suspects.items()):
+            if channel_id in self._by_channel:
+                del self._suspects[channel_id]  # its StasisStart came: a call of ours
+            elif now - since >= self.orphan_grace:
+                del self._suspects[channel_id]
+                self.metrics.orphans.inc(kind="channel")
+                self.spawn(self.hangup_channel(channel_id, C.TEMPORARY))
         for call_id, since in list(self._unsettled.items()):
             call = self.calls.get(call_id)
             if call is None:
@@ -613,8 +624,13 @@ class Router:
                 self.metrics.orphans.inc(kind="call")
                 self.apply(call, C.lost(call, channel_id))
         for channel_id in plan.orphan_channels:
-            self.metrics.orphans.inc(kind="channel")
-            self.spawn(self.hangup_channel(channel_id, C.TEMPORARY))
+            if channel_id.startswith(reconcile.ID_PREFIX):
+                self.metrics.orphans.inc(kind="channel")
+                self.spawn(self.hangup_channel(channel_id, C.TEMPORARY))
+            else:
+                # A caller in the app no call knows: it may have entered while this ran,
+                # its StasisStart still on the way. The sweep ends it only if it stays so.
+                self._suspects.setdefault(channel_id, self.clock())
         for bridge_id in plan.orphan_bridges:
             self.metrics.orphans.inc(kind="bridge")
             self.spawn(self.quiet(self.ari.destroy_bridge, bridge_id))

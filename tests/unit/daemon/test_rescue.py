@@ -211,3 +211,29 @@ def test_reading_dial_arguments_back_accepts_only_what_dial_arguments_writes(tex
         assert again == text
     for good in (TRUNK_A, "Motif/gw/a@example.org/x&Motif/gw/b@example.org,15"):
         assert handoff.read_dial_arguments(good) is not None
+
+
+async def test_a_caller_entering_while_a_reconcile_runs_is_not_hung_up_as_an_orphan() -> None:
+    """Seen in the chaos soak's drops: a caller in the app that no call knows yet (its
+    StasisStart still queued behind the reconcile) was hung up with 34. Now such a caller
+    is ended only if it is still unknown after the grace; a real orphan still is."""
+    now = [0.0]
+    ari = RecordingAri()
+    ari.listing = [{"id": "5.5", "state": "Ring"}, {"id": "6.6", "state": "Ring"}]
+    router = Router(ari, config(), dispatch="dialplan", clock=lambda: now[0])
+
+    async def application(name: str | None = None) -> dict[str, Any]:
+        return {"channel_ids": ["5.5", "6.6"]}
+
+    ari.application = application  # type: ignore[method-assign]
+    await router.reconcile("callctl")
+    await router.settle()
+    assert not any(e[0] == "hangup" for e in ari.log)
+    router.handle(stasis_start("5.5", "from-jingle", "5551230000"))  # it was a new call
+    await router.settle()
+    now[0] = 3.0
+    router.sweep()
+    await router.settle()
+    hangups = [e for e in ari.log if e[0] == "hangup"]
+    assert hangups == [("hangup", "6.6", "congestion")]  # only the real orphan
+    assert len(router.calls) == 1 and router.metrics.orphans.get(kind="channel") == 1
