@@ -23,7 +23,7 @@ from callctl.routing.model import (
     Route,
     RoutingConfig,
 )
-from callctl.routing.nodes import Reader, compose, join
+from callctl.routing.nodes import Entry, Reader, compose, join
 from callctl.routing.numbers import NumberError, NumberingPlan, normalise
 from callctl.routing.patterns import Pattern, PatternError, compile_pattern
 
@@ -339,22 +339,18 @@ class _Loader:
             denied = self.patterns(
                 m["denied_destinations"][1], join(path, "denied_destinations"), allow_empty=True
             )
-        limit, timeout = Policy.max_concurrent_calls_per_caller, Policy.ring_timeout
-        if "max_concurrent_calls_per_caller" in m:
-            key = join(path, "max_concurrent_calls_per_caller")
-            value = self.read.integer(
-                m["max_concurrent_calls_per_caller"][1], key, minimum=0, maximum=MAX_CALLS
-            )
-            limit = limit if value is None else value
-        if "ring_timeout" in m:
-            value = self.read.integer(
-                m["ring_timeout"][1],
-                join(path, "ring_timeout"),
-                minimum=1,
-                maximum=MAX_RING_TIMEOUT,
-            )
-            timeout = timeout if value is None else value
-        return Policy(allowed, denied, limit, timeout)
+        limit = self.optional_integer(
+            m, path, "max_concurrent_calls_per_caller", minimum=0, maximum=MAX_CALLS
+        )
+        timeout = self.optional_integer(
+            m, path, "ring_timeout", minimum=1, maximum=MAX_RING_TIMEOUT
+        )
+        return Policy(
+            allowed,
+            denied,
+            Policy.max_concurrent_calls_per_caller if limit is None else limit,
+            Policy.ring_timeout if timeout is None else timeout,
+        )
 
     def callers(self, node: yaml.Node) -> dict[str, Caller]:
         callers: dict[str, Caller] = {}
@@ -381,14 +377,9 @@ class _Loader:
             number = (
                 self.e164(m["caller_id"][1], join(path, "caller_id")) if "caller_id" in m else None
             )
-            limit = None
-            if "max_concurrent_calls" in m:
-                limit = self.read.integer(
-                    m["max_concurrent_calls"][1],
-                    join(path, "max_concurrent_calls"),
-                    minimum=0,
-                    maximum=MAX_CALLS,
-                )
+            limit = self.optional_integer(
+                m, path, "max_concurrent_calls", minimum=0, maximum=MAX_CALLS
+            )
             hotline = None
             if "hotline" in m:
                 hotline = self.e164(m["hotline"][1], join(path, "hotline"))
@@ -426,17 +417,21 @@ class _Loader:
             ring = RingMode.PARALLEL
             if "ring" in m:
                 ring = self.ring_mode(m["ring"][1], join(path, "ring")) or ring
-            timeout = None
-            if "ring_timeout" in m:
-                timeout = self.read.integer(
-                    m["ring_timeout"][1],
-                    join(path, "ring_timeout"),
-                    minimum=1,
-                    maximum=MAX_RING_TIMEOUT,
-                )
+            timeout = self.optional_integer(
+                m, path, "ring_timeout", minimum=1, maximum=MAX_RING_TIMEOUT
+            )
             if number is not None and jids:
                 dids[number] = Did(number, tuple(jids), ring, timeout, item.start_mark.line + 1)
         return dids
+
+    def optional_integer(
+        self, m: dict[str, Entry], path: str, key: str, *, minimum: int, maximum: int
+    ) -> int | None:
+        """The whole number at KEY, or None when KEY is absent or its value is refused (the
+        issue is recorded)."""
+        if key not in m:
+            return None
+        return self.read.integer(m[key][1], join(path, key), minimum=minimum, maximum=maximum)
 
     def unique(self, seen: dict[str, int], key: str, node: yaml.Node, path: str, what: str) -> bool:
         """Record `key`; report it and return False if an earlier entry had it."""
