@@ -26,26 +26,10 @@ from callctl.build.steps import StepRunner
 from callctl.errors import IntegrityError, PatchError, UsageError
 from callctl.paths import REPO_ROOT
 from callctl.sandbox import readiness
+from support.gateway_modules import NEEDED_MODULES
 
 REPO = REPO_ROOT
 DATA = REPO / "tests" / "data" / "patches"
-NEEDED_MODULES = (
-    "chan_pjsip",
-    "res_pjsip",
-    "res_pjsip_session",
-    "res_ari",
-    "res_ari_channels",
-    "res_stasis",
-    "app_stasis",
-    "res_http_websocket",
-    "chan_motif",
-    "res_xmpp",
-    "res_rtp_asterisk",
-    "codec_ulaw",
-    "codec_alaw",
-    "pbx_config",
-    "app_dial",
-)
 
 pytestmark = pytest.mark.asterisk
 

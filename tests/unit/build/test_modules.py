@@ -5,6 +5,7 @@ from callctl.build import modules
 from callctl.build.spec import DEFAULT_MODULES
 from callctl.errors import UsageError
 from callctl.paths import REPO_ROOT
+from support.gateway_modules import NEEDED_MODULES
 
 DATA = REPO_ROOT / "tests" / "data" / "menuselect"  # from Asterisk 22.10.1's configure
 
@@ -29,21 +30,7 @@ def test_default_set_closes_over_dependencies(
     tree: dict[str, modules.Member], failed: set[str]
 ) -> None:
     sel = modules.resolve(DEFAULT_MODULES, tree, failed)
-    for name in (
-        "chan_pjsip",
-        "res_pjsip",
-        "res_ari_channels",
-        "res_stasis",
-        "app_stasis",
-        "res_http_websocket",
-        "chan_motif",
-        "res_xmpp",
-        "res_rtp_asterisk",
-        "codec_ulaw",
-        "codec_alaw",
-        "pbx_config",
-        "app_dial",
-    ):
+    for name in NEEDED_MODULES:
         assert name in sel.enabled
     for name in sel.enabled:
         for dep in tree[name].depends:
