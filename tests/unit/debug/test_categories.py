@@ -10,7 +10,7 @@ from callctl.asterisk.ami import AmiConfig
 from callctl.debug._model import Prior, parse_categories, plan_steps
 from callctl.debug.service import DebugService
 from callctl.errors import AsteriskUnavailable, UsageError
-from support.fake_ami import FakeAmiServer, FakeAsterisk
+from support.fake_ami import FakeAmiServer
 
 T0 = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 
@@ -60,13 +60,6 @@ def test_prior_categories_are_restored_exactly():
         "core set debug category off ice stun_packet",
         "core set debug category dtls:3",
     )
-
-
-@pytest.fixture
-async def server():
-    srv = await FakeAmiServer(FakeAsterisk()).start()
-    yield srv
-    await srv.stop()
 
 
 def svc(server: FakeAmiServer, tmp_path) -> DebugService:  # type: ignore[no-untyped-def]

@@ -15,7 +15,7 @@ import pytest
 from callctl.asterisk.ami import AmiConfig
 from callctl.debug.service import DebugExpiryWatcher, DebugService, credentials_from
 from callctl.errors import StateError
-from support.fake_ami import FakeAmiServer, FakeAsterisk
+from support.fake_ami import FakeAmiServer
 
 T0 = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 
@@ -48,10 +48,9 @@ class Listener:
 
 
 @pytest.fixture
-async def real():
-    srv = await FakeAmiServer(FakeAsterisk()).start()
-    yield srv
-    await srv.stop()
+def real(server: FakeAmiServer) -> FakeAmiServer:
+    """The Asterisk the state folder is for (conftest.py's simulated one)."""
+    return server
 
 
 @pytest.fixture

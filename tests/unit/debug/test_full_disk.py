@@ -72,13 +72,6 @@ def disk(tmp_path: Path) -> Iterator[SmallDisk]:
         subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
-@pytest.fixture
-async def server():
-    srv = await FakeAmiServer(FakeAsterisk()).start()
-    yield srv
-    await srv.stop()
-
-
 def svc(server: FakeAmiServer, state_dir: Path) -> DebugService:
     cfg = AmiConfig("127.0.0.1", server.port, "callctl", "s3cret", timeout=2.0)
     return DebugService(cfg, state_dir=state_dir, clock=lambda: T0)

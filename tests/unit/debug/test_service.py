@@ -25,13 +25,6 @@ class Clock:
 
 
 @pytest.fixture
-async def server():
-    srv = await FakeAmiServer(FakeAsterisk()).start()
-    yield srv
-    await srv.stop()
-
-
-@pytest.fixture
 def clock():
     return Clock()
 
