@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from callctl.icelog.stanzas import CONTENT, HEADER, JINGLE, tag_attrs
+from callctl.icelog.stanzas import CONTENT, HEADER, JINGLE, direction, tag_attrs
 
 NAMESPACE = "urn:xmpp:jingle:1"
 
@@ -63,12 +63,7 @@ class JingleWatch:
 
     def line(self, text: str) -> list[CreatorMismatch]:
         if text.startswith(HEADER):
-            rest = text[len(HEADER) :]
-            self._direction = (
-                "sent"
-                if rest.startswith("sent")
-                else ("received" if rest.startswith("received") else None)
-            )
+            self._direction = direction(text)
             return []
         if self._direction is None or ("<jingle" not in text and "<error" not in text):
             return []

@@ -16,6 +16,15 @@ CONTENT = re.compile(r"<content\b([^>]*)>")
 _ATTR = re.compile(r"""([A-Za-z_:][-A-Za-z0-9_:.]*)\s*=\s*(?:'([^']*)'|"([^"]*)")""")
 
 
+def direction(text: str) -> str | None:
+    """For a HEADER line: "sent" (Asterisk sent the stanzas that follow), "received", or None
+    for a header of another kind."""
+    rest = text[len(HEADER) :]
+    if rest.startswith("sent"):
+        return "sent"
+    return "received" if rest.startswith("received") else None
+
+
 def tag_attrs(text: str) -> dict[str, str]:
     """The attributes in an element's opening tag text (either quote style)."""
     return {

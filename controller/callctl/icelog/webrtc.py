@@ -32,7 +32,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from callctl.icelog.stanzas import CONTENT, HEADER, JINGLE, tag_attrs
+from callctl.icelog.stanzas import CONTENT, HEADER, JINGLE, direction, tag_attrs
 
 MAX_SESSIONS = 1000
 
@@ -108,12 +108,7 @@ class WebrtcWatch:
     # -- input ----------------------------------------------------------------------------
     def stanza(self, text: str) -> list[WebrtcFinding]:
         if text.startswith(HEADER):
-            rest = text[len(HEADER) :]
-            self._direction = (
-                "sent"
-                if rest.startswith("sent")
-                else ("received" if rest.startswith("received") else None)
-            )
+            self._direction = direction(text)
             return []
         if self._direction is None:
             return []
