@@ -83,6 +83,11 @@ def _service(args: argparse.Namespace) -> DebugService:
     return DebugService(ami_config(args), state_dir=args.state_dir)
 
 
+def _warn(console: Console, warnings: list[str]) -> None:
+    for w in warnings:
+        console.error(f"callctl: warning: {w}")
+
+
 def _run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 
@@ -207,8 +212,7 @@ def cmd_on(args: argparse.Namespace, console: Console) -> int:
             capture=capture,
         )
     )
-    for w in res.warnings:
-        console.error(f"callctl: warning: {w}")
+    _warn(console, res.warnings)
     st = res.state
     if console.json:
         console.emit_json("debug.on", {"action": res.action, **svc.status()})
@@ -234,8 +238,7 @@ def cmd_on(args: argparse.Namespace, console: Console) -> int:
 def cmd_off(args: argparse.Namespace, console: Console) -> int:
     svc = _service(args)
     res = _run(svc.off())
-    for w in res.warnings:
-        console.error(f"callctl: warning: {w}")
+    _warn(console, res.warnings)
     if console.json:
         payload: dict[str, Any] = {"action": res.action, "reason": res.reason}
         if res.state is not None:
@@ -298,8 +301,7 @@ def cmd_status(args: argparse.Namespace, console: Console) -> int:
 def cmd_expire(args: argparse.Namespace, console: Console) -> int:
     svc = _service(args)
     res = _run(svc.expire())
-    for w in res.warnings:
-        console.error(f"callctl: warning: {w}")
+    _warn(console, res.warnings)
     if console.json:
         console.emit_json("debug.expire", {"action": res.action, "reason": res.reason})
     elif res.action == "stopped":

@@ -3,30 +3,10 @@ command line, where every local user reads it (`ps`, /proc/PID/cmdline): issue 1
 
 from __future__ import annotations
 
-import asyncio
 import io
-import threading
-from collections.abc import Iterator
 
 import pytest
 from callctl.cli import Console, main
-from support.fake_ami import FakeAmiServer, FakeAsterisk
-
-
-@pytest.fixture
-def ami() -> Iterator[FakeAmiServer]:
-    loop = asyncio.new_event_loop()
-    srv = FakeAmiServer(FakeAsterisk())
-    loop.run_until_complete(srv.start())
-    t = threading.Thread(target=loop.run_forever, daemon=True)
-    t.start()
-    try:
-        yield srv
-    finally:
-        asyncio.run_coroutine_threadsafe(srv.stop(), loop).result(5)
-        loop.call_soon_threadsafe(loop.stop)
-        t.join(5)
-        loop.close()
 
 
 def cli(*argv: str) -> tuple[int, str, str]:
