@@ -100,39 +100,44 @@ class MediaNet:
         return cls(**{k: str(data[k]) for k in cls.__dataclass_fields__})
 
     def udp_socket(self, port: int = 0) -> socket.socket:
-        """A non-blocking UDP socket bound to `ns_addr` inside the namespace.
+        """A non-blocking UDP socket bound to `ns_addr` inside the namespace."""
+        return udp_socket_in(self.name, self.ns_addr, port)
 
-        A socket keeps the namespace it was created in, so a short-lived thread enters the
-        namespace (setns changes only the calling thread), creates the socket and exits.
-        """
-        result: list[socket.socket | BaseException] = []
 
-        def worker() -> None:
+def udp_socket_in(namespace: str, address: str, port: int = 0) -> socket.socket:
+    """A non-blocking UDP socket bound to `address` inside the named namespace.
+
+    A socket keeps the namespace it was created in, so a short-lived thread enters the
+    namespace (setns changes only the calling thread), creates the socket and exits.
+    """
+    result: list[socket.socket | BaseException] = []
+
+    def worker() -> None:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            fd = os.open(NETNS_DIR / namespace, os.O_RDONLY)
             try:
-                libc = ctypes.CDLL(None, use_errno=True)
-                fd = os.open(NETNS_DIR / self.name, os.O_RDONLY)
-                try:
-                    if libc.setns(fd, _CLONE_NEWNET) != 0:
-                        err = ctypes.get_errno()
-                        raise OSError(err, f"setns {self.name}: {os.strerror(err)}")
-                finally:
-                    os.close(fd)
-                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                sock.bind((self.ns_addr, port))
-                sock.setblocking(False)
-                result.append(sock)
-            except BaseException as exc:  # handed to the caller's thread
-                result.append(exc)
+                if libc.setns(fd, _CLONE_NEWNET) != 0:
+                    err = ctypes.get_errno()
+                    raise OSError(err, f"setns {namespace}: {os.strerror(err)}")
+            finally:
+                os.close(fd)
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock.bind((address, port))
+            sock.setblocking(False)
+            result.append(sock)
+        except BaseException as exc:  # handed to the caller's thread
+            result.append(exc)
 
-        thread = threading.Thread(target=worker, name=f"netns-{self.name}", daemon=True)
-        thread.start()
-        thread.join(_CMD_TIMEOUT)
-        if not result:
-            raise NetnsError(f"creating a socket in {self.name} timed out")
-        item = result[0]
-        if isinstance(item, BaseException):
-            raise item
-        return item
+    thread = threading.Thread(target=worker, name=f"netns-{namespace}", daemon=True)
+    thread.start()
+    thread.join(_CMD_TIMEOUT)
+    if not result:
+        raise NetnsError(f"creating a socket in {namespace} timed out")
+    item = result[0]
+    if isinstance(item, BaseException):
+        raise item
+    return item
 
 
 def names_for(sandbox: str) -> tuple[str, str, str]:

@@ -10,7 +10,6 @@ default route), so nothing sent from it reaches anything but the root end of its
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import fcntl
 import ipaddress
 import os
@@ -22,14 +21,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from callctl.sandbox import netns as _pkg
+
 # Every name this module creates starts with PREFIX and carries the creator's pid, so a later
 # run can tell its own leftovers (creator dead) from a concurrent run's (creator alive).
 PREFIX = "cjr"
 # 10.213.0.0/16 is carved into /30s, one per rig; it must not overlap any route of the machine.
-POOL = ipaddress.IPv4Network("10.213.0.0/16")
-_LOCK_PATH = Path("/tmp/callctl-jingle-netns.lock")
-_NETNS_DIR = Path("/run/netns")
-_CLONE_NEWNET = 0x40000000
+# The pool, its lock and the free-range check are the sandbox's (callctl.sandbox.netns), so a
+# rig and a `sandbox up --jingle` never take the same /30.
+POOL = _pkg.POOL
+_LOCK_PATH = _pkg.LOCK_PATH
 _CMD_TIMEOUT = 10.0
 _NAME_RE = re.compile(rf"^{PREFIX}-(\d+)-(\d+)$")
 _LINK_RE = re.compile(rf"^{PREFIX}(\d+)[hn](\d+)(?:@\S+)?$")
@@ -81,28 +82,14 @@ def remove_stale() -> list[str]:
 
 
 def _used_networks() -> list[ipaddress.IPv4Network]:
-    nets = []
-    for line in _ip("-4", "-o", "addr", "show").stdout.splitlines():
-        fields = line.split()
-        if "inet" in fields:
-            nets.append(ipaddress.IPv4Interface(fields[fields.index("inet") + 1]).network)
-    for line in _ip("-4", "route", "show", "table", "all").stdout.splitlines():
-        dest = line.split()[0] if line.split() else ""
-        if dest in ("default", "local", "broadcast", "unreachable", "prohibit", "blackhole"):
-            continue
-        with contextlib.suppress(ValueError):
-            nets.append(ipaddress.IPv4Network(dest, strict=False))
-    return nets
+    return _pkg.used_networks()
 
 
 def _pick_subnet(used: list[ipaddress.IPv4Network]) -> ipaddress.IPv4Network:
-    foreign = [n for n in used if n.overlaps(POOL) and not n.subnet_of(POOL)]
-    if foreign:
-        raise NetnsError(f"{POOL} overlaps a network of this machine: {foreign}")
-    for subnet in POOL.subnets(new_prefix=30):
-        if not any(subnet.overlaps(n) for n in used):
-            return subnet
-    raise NetnsError(f"no free /30 left in {POOL}")
+    try:
+        return _pkg.pick_subnet(used)
+    except _pkg.NetnsError as exc:
+        raise NetnsError(exc.message) from None
 
 
 @dataclass(frozen=True)
@@ -123,39 +110,9 @@ class RigNet:
             return False
 
     def udp_socket(self, port: int = 0) -> socket.socket:
-        """A non-blocking UDP socket bound to `ns_addr` inside the namespace.
-
-        A socket keeps the namespace it was created in, so a short-lived thread enters the
-        namespace (setns affects only the calling thread), creates the socket and exits.
-        """
-        result: list[socket.socket | BaseException] = []
-
-        def worker() -> None:
-            try:
-                libc = ctypes.CDLL(None, use_errno=True)
-                fd = os.open(_NETNS_DIR / self.name, os.O_RDONLY)
-                try:
-                    if libc.setns(fd, _CLONE_NEWNET) != 0:
-                        err = ctypes.get_errno()
-                        raise OSError(err, f"setns {self.name}: {os.strerror(err)}")
-                finally:
-                    os.close(fd)
-                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                sock.bind((self.ns_addr, port))
-                sock.setblocking(False)
-                result.append(sock)
-            except BaseException as exc:  # handed to the caller's thread
-                result.append(exc)
-
-        thread = threading.Thread(target=worker, name=f"netns-{self.name}", daemon=True)
-        thread.start()
-        thread.join(_CMD_TIMEOUT)
-        if not result:
-            raise NetnsError(f"creating a socket in {self.name} timed out")
-        item = result[0]
-        if isinstance(item, BaseException):
-            raise item
-        return item
+        """A non-blocking UDP socket bound to `ns_addr` inside the namespace (created by a
+        short-lived thread that enters it: `callctl.sandbox.netns.udp_socket_in`)."""
+        return _pkg.udp_socket_in(self.name, self.ns_addr, port)
 
     def ns_run(self, *argv: str, timeout: float = _CMD_TIMEOUT) -> subprocess.CompletedProcess[str]:
         """Run a command inside the namespace (diagnostics, tests of the rig itself)."""
