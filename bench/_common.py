@@ -17,11 +17,29 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from callctl.build.builder import BuildResult
 
 REPO = Path(__file__).resolve().parent.parent
 # `callctl ARGS...` in a child interpreter, without depending on the console script.
 CLI = "import sys; from callctl.cli import main; sys.exit(main(sys.argv[1:]))"
+
+
+def patched_build() -> BuildResult:
+    """The patched build of specs/default.yaml from the cache (built first if it is not
+    there), quietly: what the benches that start a sandbox measure."""
+    # Imported here: a measuring child (icelog_throughput --child) imports this module, and
+    # its peak RSS must stay the analyzer's alone.
+    from callctl import paths
+    from callctl.build.builder import build
+    from callctl.build.cache import Cache
+    from callctl.build.spec import load_spec
+
+    return build(load_spec(paths.default_spec()), Cache(paths.cache_dir()), lambda _: None)
 
 
 def print_load() -> None:
@@ -80,11 +98,16 @@ def summary(values: list[float]) -> dict[str, float | int]:
     }
 
 
-def machine(load_before: list[float]) -> dict[str, object]:
-    """The machine a result was measured on, for the JSON written to bench/results/."""
+def result_head(bench: str, load_before: list[float]) -> dict[str, object]:
+    """The first keys of a result written to bench/results/: which bench, when, and the
+    machine it was measured on (the load before and after: the machine is shared)."""
     return {
-        "cpus": os.cpu_count(),
-        "load_before": load_before,
-        "load_after": list(os.getloadavg()),
-        "python": platform.python_version(),
+        "bench": bench,
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "load_before": load_before,
+            "load_after": list(os.getloadavg()),
+            "python": platform.python_version(),
+        },
     }

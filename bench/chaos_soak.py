@@ -44,13 +44,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
+from _common import REPO, patched_build
+
 sys.path[:0] = [str(REPO / "tests")]
 
-from callctl import paths  # noqa: E402
-from callctl.build.builder import build  # noqa: E402
-from callctl.build.cache import Cache  # noqa: E402
-from callctl.build.spec import load_spec  # noqa: E402
 from callctl.sandbox import manager  # noqa: E402
 from callctl.sandbox.manager import free_port  # noqa: E402
 from support.daemon_proc import DaemonProcess, metric_sum  # noqa: E402
@@ -262,7 +259,7 @@ def main() -> int:
             "stall_s": STALL_S,
         },
     }
-    result = build(load_spec(paths.default_spec()), Cache(paths.cache_dir()), lambda t: None)
+    result = patched_build()
     ports = {n: free_port(CARRIER_IP, socket.SOCK_DGRAM) for n in ("carrier-a", "carrier-b")}
     sb = manager.up(
         result,

@@ -28,18 +28,13 @@ import json
 import os
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from _common import REPO, machine, summary
+from _common import REPO, patched_build, result_head, summary
 
 sys.path[:0] = [str(REPO / "tests")]
 
-from callctl import paths  # noqa: E402
-from callctl.build.builder import build  # noqa: E402
-from callctl.build.cache import Cache  # noqa: E402
-from callctl.build.spec import load_spec  # noqa: E402
 from callctl.icelog.cli import analyze_stream  # noqa: E402
 from callctl.sandbox import manager  # noqa: E402
 from support.jingle import asterisk_conf, observe  # noqa: E402
@@ -140,7 +135,7 @@ async def phase(
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    result = build(load_spec(paths.default_spec()), Cache(paths.cache_dir()), lambda t: None)
+    result = patched_build()
     prosody = Prosody.prepare()
     for user in ("asterisk", "alice", "bob"):
         prosody.register(user, f"pw-{user}")
@@ -181,9 +176,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             sandbox.stop()
         prosody.cleanup()
     return {
-        "bench": "nat_setup",
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine(args.load_before),
+        **result_head("nat_setup", args.load_before),
         "build": result.key,
         "client": "emulated plain (tests/support/jingle), STUN + TURN from coturn",
         "target": "accept_to_audio_both_ways median and p99 < 500 ms (loopback)",

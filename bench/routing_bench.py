@@ -37,13 +37,10 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from _common import REPO, patched_build
+
 sys.path[:0] = [str(REPO / "tests")]
 
-from callctl import paths  # noqa: E402
-from callctl.build.builder import build  # noqa: E402
-from callctl.build.cache import Cache  # noqa: E402
-from callctl.build.spec import load_spec  # noqa: E402
 from callctl.daemon.handoff import DISPATCH_MODES  # noqa: E402
 from callctl.sandbox import manager  # noqa: E402
 from callctl.sandbox.manager import free_port  # noqa: E402
@@ -196,7 +193,7 @@ def main() -> int:
 
     os.environ.setdefault("CALLCTL_STATE", f"/tmp/crb{os.getpid()}")
     work = Path(tempfile.mkdtemp(prefix="routing-bench-"))
-    result = build(load_spec(paths.default_spec()), Cache(paths.cache_dir()), lambda t: None)
+    result = patched_build()
     carrier_port = free_port(CARRIER_IP, socket.SOCK_DGRAM)
     sb = manager.up(
         result,

@@ -27,18 +27,13 @@ import json
 import os
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from _common import REPO, machine, summary
+from _common import REPO, patched_build, result_head, summary
 
 sys.path[:0] = [str(REPO / "tests")]
 
-from callctl import paths  # noqa: E402
-from callctl.build.builder import build  # noqa: E402
-from callctl.build.cache import Cache  # noqa: E402
-from callctl.build.spec import load_spec  # noqa: E402
 from callctl.sandbox import manager  # noqa: E402
 from support.jingle import asterisk_conf, netns  # noqa: E402
 from support.jingle.client import JingleClient  # noqa: E402
@@ -105,7 +100,7 @@ async def phase(
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    result = build(load_spec(paths.default_spec()), Cache(paths.cache_dir()), lambda t: None)
+    result = patched_build()
     prosody = Prosody.prepare()
     for user in ("asterisk", "alice", "bob"):
         prosody.register(user, f"pw-{user}")
@@ -162,9 +157,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             sandbox.stop()
         prosody.cleanup()
     return {
-        "bench": "webrtc_setup",
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine(args.load_before),
+        **result_head("webrtc_setup", args.load_before),
         "build": result.key,
         "browser": version,
         "target": "accept_to_first_audio median < 300 ms (loopback)",
