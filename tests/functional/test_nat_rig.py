@@ -194,3 +194,34 @@ async def test_coturn_refuses_a_credential_that_expired_or_was_signed_with_anoth
             conn, found = await _gather(nat, servers)
             await conn.close()
             assert ("relay" in found) == works, (servers, found, conn.gather_errors)
+
+
+def test_asterisk_behind_one_to_one_nat_is_reached_only_at_its_public_address(
+    nat: NatNet,
+) -> None:
+    nat.set_kind(topology.ASTERISK_1TO1)
+    asterisk = _public(nat)  # on wan.host_addr: Asterisk's private address here
+    port = asterisk.getsockname()[1]
+    client = _client(nat)
+    # The client (on the Internet side) reaches Asterisk at the public address, same port ...
+    client.sendto(b"to the public address", (nat.asterisk_public, port))
+    got = _recv(asterisk)
+    assert got is not None, "nothing arrived through the 1:1 NAT"
+    # ... unNATed (the client has no NAT here): its own address and port.
+    assert got[1] == client.getsockname(), got
+    # Asterisk's answers leave from the public address.
+    asterisk.sendto(b"reply", got[1])
+    back = _recv(client)
+    assert back is not None and back[1] == (nat.asterisk_public, port), back
+    # The private address is not routable from the Internet side.
+    client.sendto(b"to the private address", (nat.wan.host_addr, port))
+    assert _recv(asterisk) is None
+    # When Asterisk speaks first (its checks), the client sees the public address and its
+    # reply gets back in (the reply of a SNAT flow, not a DNAT one).
+    other = _client(nat)
+    asterisk.sendto(b"check", other.getsockname())
+    got = _recv(other)
+    assert got is not None and got[1] == (nat.asterisk_public, port), got
+    other.sendto(b"response", got[1])
+    back = _recv(asterisk)
+    assert back is not None and back[0] == b"response", back

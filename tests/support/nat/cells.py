@@ -18,7 +18,7 @@ from callctl.icelog.cli import analyze_stream
 from support.jingle import observe
 from support.jingle.asterisk_conf import AsteriskJingle
 from support.jingle.cells import CellResult, run_cell
-from support.jingle.client import JingleClient
+from support.jingle.client import Call, JingleClient
 
 from . import pairs
 from .topology import NatNet
@@ -36,6 +36,7 @@ class NatCell:
     client_pair: str | None = None  # local/remote candidate types, e.g. "host/host"
     asterisk_pair: str | None = None
     client_candidates: list[str] = field(default_factory=list)  # types the client signalled
+    asterisk_signalled: list[str] = field(default_factory=list)  # "ip type" Asterisk signalled
 
     @property
     def passed(self) -> bool:
@@ -45,7 +46,8 @@ class NatCell:
         return (
             f"[{self.kind} ring={self.ring:g}] {self.cell.why()} analyzer={self.signatures} "
             f"pairs client={self.client_pair} asterisk={self.asterisk_pair} "
-            f"client_candidates={self.client_candidates}"
+            f"client_candidates={self.client_candidates} "
+            f"asterisk_signalled={self.asterisk_signalled}"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -95,6 +97,17 @@ async def run_nat_cell(
     result.client_candidates = sorted(set(seen.signalled.values()))
     result.client_pair = seen.pair
     result.asterisk_pair = pairs.asterisk_pair(report, seen.signalled)
+    if seen.call is not None:
+        result.asterisk_signalled = sorted(
+            {
+                f"{cand.ip} {cand.type}"
+                for record in seen.call.records
+                if record.direction == "in"
+                for content in record.jingle.contents
+                if content.transport is not None
+                for cand in content.transport.candidates
+            }
+        )
     return result
 
 
@@ -107,11 +120,12 @@ class _Snapshot:
         self.before = set(client.calls)
         self.signalled: dict[str, str] = {}  # "ip:port" -> candidate type
         self.pair: str | None = None
+        self.call: Call | None = None
 
     async def watch(self) -> None:
         while not (new := [c for s, c in self.client.calls.items() if s not in self.before]):
             await asyncio.sleep(0.01)
-        call = new[-1]
+        call = self.call = new[-1]
         self.signalled = {f"{c.host}:{c.port}": c.type for c in call.ice.local_candidates}
         await call.ice_done.wait()
         self.pair = pairs.client_pair(call.ice.nominated_pairs())

@@ -53,12 +53,22 @@ TURN_PORT = 3478  # coturn's listening port on wan.host_addr (UDP and TCP)
 # symmetric: address-and-port-dependent mapping: every new flow a random public port.
 # udp-blocked: no UDP leaves at all; TCP only to the TURN server's port (a corporate firewall).
 KINDS = ("port-restricted", "symmetric", "udp-blocked")
+# asterisk-1to1: the other way round. The client's side is the Internet (no NAT for it);
+#   Asterisk (wan.host_addr) is private behind a 1:1 NAT whose public address is the router's
+#   LAN-side address (lan.host_addr): everything to it goes to Asterisk, everything from
+#   Asterisk leaves as it, and Asterisk's private address is unreachable from the client.
+ASTERISK_1TO1 = "asterisk-1to1"
 
 
 def rules(kind: str, *, wan_if: str, lan_if: str, public: str, turn: str) -> str:
-    """The router namespace's whole nftables ruleset for one NAT kind (pure)."""
+    """The router namespace's whole nftables ruleset for one NAT kind (pure). For the client
+    NATs `public` is the NAT's address on the WAN side; for ASTERISK_1TO1 it is Asterisk's
+    public address on the LAN side and `turn` is Asterisk's private address."""
+    if kind == ASTERISK_1TO1:
+        return _one_to_one(wan_if=wan_if, lan_if=lan_if, public=public, private=turn)
     if kind not in KINDS:
-        raise ValueError(f"unknown NAT kind {kind!r} (known: {', '.join(KINDS)})")
+        known = ", ".join((*KINDS, ASTERISK_1TO1))
+        raise ValueError(f"unknown NAT kind {kind!r} (known: {known})")
     snat = f"snat to {public}" + (" fully-random" if kind == "symmetric" else "")
     if kind == "udp-blocked":
         outbound = (
@@ -80,6 +90,34 @@ def rules(kind: str, *, wan_if: str, lan_if: str, public: str, turn: str) -> str
         "  }\n"
         # Unsolicited packets to the public address die silently (no ICMP back), as on a
         # home router; the router itself serves nothing.
+        "  chain input {\n"
+        "    type filter hook input priority filter; policy drop;\n"
+        "  }\n"
+        "}\n"
+    )
+
+
+def _one_to_one(*, wan_if: str, lan_if: str, public: str, private: str) -> str:
+    return (
+        "flush ruleset\n"
+        "table ip callctl_nat {\n"
+        "  chain prerouting {\n"
+        "    type nat hook prerouting priority dstnat; policy accept;\n"
+        f'    iifname "{lan_if}" ip daddr {public} dnat to {private}\n'
+        "  }\n"
+        "  chain postrouting {\n"
+        "    type nat hook postrouting priority srcnat; policy accept;\n"
+        f'    oifname "{lan_if}" ip saddr {private} snat to {public}\n'
+        "  }\n"
+        "  chain forward {\n"
+        "    type filter hook forward priority filter; policy drop;\n"
+        # In from the Internet only through the public address (DNAT'd): the private one
+        # is not routable out there.
+        f'    iifname "{lan_if}" oifname "{wan_if}" ct status dnat accept\n'
+        # ... and replies to what Asterisk sent first (its checks: SNAT, not DNAT).
+        f'    iifname "{lan_if}" oifname "{wan_if}" ct state established,related accept\n'
+        f'    iifname "{wan_if}" oifname "{lan_if}" accept\n'
+        "  }\n"
         "  chain input {\n"
         "    type filter hook input priority filter; policy drop;\n"
         "  }\n"
@@ -173,17 +211,24 @@ class NatNet:
     def public_addr(self) -> str:
         return self.wan.ns_addr
 
+    @property
+    def asterisk_public(self) -> str:
+        """Asterisk's public address under ASTERISK_1TO1 (the router's LAN-side address)."""
+        return self.lan.host_addr
+
     def reachable(self, address: str) -> bool:
-        """What a rig client may send checks to: the public side only (Asterisk, coturn)."""
-        return self.wan.contains(address)
+        """What a rig client may send checks to: the WAN side (Asterisk, coturn; the router
+        drops what it must) and Asterisk's 1:1 public address, nothing outside the rig."""
+        return self.wan.contains(address) or address == self.asterisk_public
 
     def set_kind(self, kind: str) -> None:
-        """Load the NAT kind's ruleset and forget every mapping of the previous one."""
+        """Load the NAT kind's ruleset (the mappings of earlier calls may linger; see above)."""
+        one_to_one = kind == ASTERISK_1TO1
         text = rules(
             kind,
             wan_if=self.wan.ns_link,
             lan_if=self.lan.host_link,
-            public=self.wan.ns_addr,
+            public=self.asterisk_public if one_to_one else self.wan.ns_addr,
             turn=self.wan.host_addr,
         )
         _run(["ip", "netns", "exec", self.router, "nft", "-f", "-"], stdin=text)
