@@ -164,3 +164,20 @@ def test_up_after_a_crash_cleans_up_what_the_crashed_sandbox_left(asterisk_build
         if second is not None:
             second.stop()
         first.stop()
+
+
+def test_down_after_asterisk_died_still_stops_prosody_and_says_so(asterisk_build: Any) -> None:
+    name = f"tj{secrets.token_hex(3)}"
+    sb = manager.up(asterisk_build, manager.SandboxOptions(name=name, jingle_demo=JingleOptions()))
+    try:
+        j = sb.state.jingle
+        assert j is not None
+        os.kill(sb.pid, 9)
+        manager._CHILDREN.pop(sb.pid).wait()
+        down = _callctl("sandbox", "down", "--name", name, "--json")
+        assert down.returncode == 0, down.stderr
+        assert json.loads(down.stdout)["stopped"] is True  # prosody was still running
+        assert not is_our_prosody(j["prosody_pid"], Path(j["prosody_root"]) / "prosody.cfg.lua")
+        assert not netns.exists(j["netns"]["name"])
+    finally:
+        sb.stop()

@@ -20,8 +20,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from callctl.errors import CallctlError, ExitStatus
 from callctl.sandbox import netns
-from callctl.sandbox.prosody import ComponentHost, ProsodyServer, free_port
+from callctl.sandbox.prosody import (
+    CONFIG_NAME,
+    ComponentHost,
+    ProsodyError,
+    ProsodyServer,
+    free_port,
+    is_our_prosody,
+    stop_pid,
+)
 
 XMPP_VERSION = 1  # of the `xmpp` key in `sandbox status --json`
 DOMAIN = "localhost"
@@ -37,6 +46,12 @@ DEMO_TRUNK = "demo"
 DEMO_PHONE = "demo-phone"
 DEMO_SIP_ADDRESS = "127.0.0.2"  # the trunk's own transport: its calls are told apart by source
 COMPONENT_SECRET_FILE = "component.secret"
+
+
+class XmppServerError(CallctlError):
+    """prosody is missing or would not start."""
+
+    status = ExitStatus.UNAVAILABLE
 
 
 @dataclass(frozen=True)
@@ -130,16 +145,24 @@ def prepare(root: Path, sandbox: str, opts: JingleOptions, dtls: bool = False) -
     `dtls`: the build's chan_motif does DTLS-SRTP (patch 0090, on by default per endpoint),
     so the gateway advertises it."""
     net = netns.create(sandbox)
+    try:
+        return _prepare(root, net, opts, dtls)
+    except BaseException:
+        netns.destroy(net)
+        raise
+
+
+def _prepare(root: Path, net: netns.MediaNet, opts: JingleOptions, dtls: bool) -> JingleSetup:
     pdir = root / "prosody"
     pdir.mkdir(mode=0o700, exist_ok=True)
     server = ProsodyServer(pdir, free_port(), opts.domain, http_port=free_port())
     component = ComponentHost(opts.gateway_domain, free_port(), secrets.token_hex(16))
     server.write_config(component)
     _write_secret(pdir / COMPONENT_SECRET_FILE, component.secret)
-    asterisk = server.register(ASTERISK_USER, secrets.token_hex(12))
+    asterisk = _register(server, ASTERISK_USER, secrets.token_hex(12))
     accounts = [
         {
-            "jid": server.register(u, secrets.token_urlsafe(9)).jid,
+            "jid": _register(server, u, secrets.token_urlsafe(9)).jid,
             "password": server.accounts[u].password,
         }
         for u in DEMO_USERS
@@ -190,8 +213,26 @@ def demo_trunks(sip_port: int) -> tuple[list[dict[str, Any]], list[dict[str, Any
     return [trunk], [phone]
 
 
+def _register(server: ProsodyServer, user: str, password: str) -> Any:
+    try:
+        return server.register(user, password)
+    except FileNotFoundError:
+        raise XmppServerError(
+            "prosodyctl not found", hint="apt-get install prosody (scripts/install-deps.sh)"
+        ) from None
+    except ProsodyError as exc:
+        raise XmppServerError(str(exc)) from None
+
+
 def start(setup: JingleSetup) -> None:
-    setup.prosody.start()
+    try:
+        setup.prosody.start()
+    except FileNotFoundError:
+        raise XmppServerError(
+            "prosody not found", hint="apt-get install prosody (scripts/install-deps.sh)"
+        ) from None
+    except ProsodyError as exc:
+        raise XmppServerError(str(exc), hint=f"see {setup.prosody.log_path}") from None
     assert setup.prosody.proc is not None
     setup.state["prosody_pid"] = setup.prosody.proc.pid
 
@@ -199,11 +240,15 @@ def start(setup: JingleSetup) -> None:
 def stop(state: dict[str, Any]) -> bool:
     """Stop this sandbox's prosody (pid checked against its config) and delete its namespace.
     Returns whether a prosody was running."""
-    from callctl.sandbox.prosody import CONFIG_NAME, stop_pid
-
     stopped = stop_pid(
         int(state.get("prosody_pid") or 0), Path(state["prosody_root"]) / CONFIG_NAME
     )
     if state.get("netns"):
         netns.destroy(netns.MediaNet.from_dict(state["netns"]))
     return stopped
+
+
+def running(state: dict[str, Any]) -> bool:
+    """Whether this sandbox's prosody is still running."""
+    conf = Path(state["prosody_root"]) / CONFIG_NAME
+    return is_our_prosody(int(state.get("prosody_pid") or 0), conf)

@@ -421,6 +421,8 @@ def down(name: str) -> bool:
     sb = get(name)
     if sb is None:
         return False
-    was_running = sb.is_running()
+    was_running = sb.is_running() or (
+        sb.state.jingle is not None and jingle.running(sb.state.jingle)
+    )
     sb.stop()
     return was_running

@@ -168,3 +168,18 @@ def test_the_gateway_advertises_dtls_only_when_the_build_does_it(
     path.write_text(jingle.routing_config({**XMPP_STATE, "dtls": dtls}))
     gateway = load_config(path).gateway
     assert gateway is not None and gateway.dtls is dtls
+
+
+def test_a_missing_prosody_is_a_clear_error_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from callctl.errors import ExitStatus
+    from callctl.sandbox.prosody import ProsodyServer
+
+    server = ProsodyServer(tmp_path, 5222, "localhost")
+    server.write_config()
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(jingle.XmppServerError, match="prosodyctl not found") as info:
+        jingle._register(server, "alice", "pw")
+    assert info.value.status == ExitStatus.UNAVAILABLE
+    assert info.value.hint is not None and "install-deps" in info.value.hint
