@@ -168,20 +168,16 @@ def register(sub: Any) -> None:
     add_json_flag(on)
     on.set_defaults(func=cmd_on)
 
-    off = dsub.add_parser("off", help="restore the logging state from before `on`")
-    add_ami_flags(off)
-    add_json_flag(off)
-    off.set_defaults(func=cmd_off)
-
-    st = dsub.add_parser("status", help="is debug on, since when, until when, which file")
-    add_ami_flags(st)
-    add_json_flag(st)
-    st.set_defaults(func=cmd_status)
-
-    ex = dsub.add_parser("expire", help="turn debug off if it has expired (for cron/timers)")
-    add_ami_flags(ex)
-    add_json_flag(ex)
-    ex.set_defaults(func=cmd_expire)
+    # The other actions take only the AMI flags and --json.
+    for name, what, func in (
+        ("off", "restore the logging state from before `on`", cmd_off),
+        ("status", "is debug on, since when, until when, which file", cmd_status),
+        ("expire", "turn debug off if it has expired (for cron/timers)", cmd_expire),
+    ):
+        action = dsub.add_parser(name, help=what)
+        add_ami_flags(action)
+        add_json_flag(action)
+        action.set_defaults(func=func)
 
 
 def _when(value: Any) -> str:
