@@ -100,7 +100,10 @@ def test_the_builtin_probe_passes_every_stage_against_the_sandbox(
     # The patched build's gateway advertises DTLS, so the probe offered it (as clients do):
     # the handshake completed and the echoed audio came back as SRTP it could decrypt.
     assert times["dtls"] is not None
-    order = ["session-initiate", "accept", "ice", "dtls", "audio-out", "audio-in", "hangup"]
+    # It also advertises JMI: the call started with a <propose/> the gateway proceeded.
+    assert times["propose"] is not None
+    order = ["propose", "session-initiate", "accept", "ice", "dtls", "audio-out", "audio-in"]
+    order.append("hangup")
     assert [times[e] for e in order] == sorted(times[e] for e in order)
     assert doc["to"] == "+15550100100@gw.localhost"
     # Debug logging was on for the call only: its log holds the call's ICE session(s).
@@ -200,10 +203,15 @@ def test_media_sockets_that_cannot_open_fail_the_probe_with_the_reason(gateway: 
     assert doc["error"].startswith("cannot open the media sockets:"), doc
 
 
-def test_without_dtls_the_probe_calls_with_plain_rtp(gateway: str) -> None:
-    proc = _callctl("probe", "--sandbox", gateway, "--dtls", "off", "--no-debug", "--json")
+def test_like_gajim_the_probe_calls_without_jmi_and_with_plain_rtp(gateway: str) -> None:
+    proc = _callctl(
+        *("probe", "--sandbox", gateway, "--dtls", "off", "--jmi", "off", "--no-debug", "--json")
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     doc = json.loads(proc.stdout)
-    dtls = next(e for e in doc["events"] if e["event"] == "dtls")
-    assert dtls["seconds"] is None and dtls["note"] == "not offered (--dtls off)"
+    events = {e["event"]: e for e in doc["events"]}
+    assert events["dtls"]["seconds"] is None
+    assert events["dtls"]["note"] == "not used (--dtls off)"
+    assert events["propose"]["seconds"] is None
+    assert events["propose"]["note"] == "not used (--jmi off)"
     assert doc["passed"]

@@ -49,6 +49,13 @@ def register(sub: Any) -> None:
         default="auto",
         help="offer DTLS-SRTP: auto (when the number JID advertises it, as clients do), on, off",
     )
+    p.add_argument(
+        "--jmi",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="start with a XEP-0353 <propose/>: auto (when advertised, as Conversations "
+        "and Dino do), on, off (a direct session-initiate, as Gajim)",
+    )
     p.add_argument("--answer-timeout", type=float, default=None, metavar="S")
     p.add_argument("--ice-log", type=Path, metavar="FILE", help="Asterisk debug log to analyse")
     p.add_argument(
@@ -100,7 +107,7 @@ def cmd_probe(args: argparse.Namespace, console: Console) -> int:
     timeout = args.answer_timeout or (settings or {}).get("answer_timeout") or 30.0
     console.progress(f"probe: {resolved.jid} calls {resolved.to} via {resolved.label}")
     timeline, analysis, warnings = _run(
-        resolved, float(timeout), debug=not args.no_debug, dtls=args.dtls
+        resolved, float(timeout), debug=not args.no_debug, dtls=args.dtls, jmi=args.jmi
     )
     for w in warnings:
         console.error(f"callctl: warning: {w}")
@@ -119,7 +126,7 @@ def cmd_probe(args: argparse.Namespace, console: Console) -> int:
 
 
 def _run(
-    resolved: Any, answer_timeout: float, debug: bool, dtls: str
+    resolved: Any, answer_timeout: float, debug: bool, dtls: str, jmi: str
 ) -> tuple[Timeline, dict[str, Any] | None, list[str]]:
     import asyncio
     import contextlib
@@ -145,6 +152,7 @@ def _run(
         plaintext=resolved.plaintext,
         answer_timeout=answer_timeout,
         dtls=dtls,
+        jmi=jmi,
     )
 
     async def main() -> tuple[dict[str, Any] | None, list[str]]:

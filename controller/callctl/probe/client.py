@@ -45,6 +45,7 @@ class CallTarget:
     candidate_allowed: Callable[[str], bool]
     plaintext: bool = False  # only for a loopback server without TLS (the sandbox)
     dtls: str = "auto"  # auto: when the number JID's disco#info lists DTLS; on; off
+    jmi: str = "auto"  # XEP-0353 propose first: auto (when advertised, as Conversations), on, off
     answer_timeout: float = 30.0
     step_timeout: float = 10.0
     audio_seconds: float = 1.0
@@ -95,6 +96,10 @@ class _Client(ClientXMPP):
         self.add_event_handler("connection_failed", self._conn_failed)
         xpath = f"{{jabber:client}}iq/{jingle.q(jingle.NS_JINGLE, 'jingle')}"
         self.register_handler(Callback("probe-jingle", MatchXPath(xpath), self._on_jingle))
+        self.jmi_inbox: asyncio.Queue[tuple[str, str, str]] = asyncio.Queue()
+        for verb in ("proceed", "ringing", "reject", "retract", "finish"):
+            path = f"{{jabber:client}}message/{jingle.q(jingle.NS_JMI, verb)}"
+            self.register_handler(Callback(f"probe-jmi-{verb}", MatchXPath(path), self._on_jmi))
 
     async def _started(self, _event: object) -> None:
         self.send_presence()
@@ -108,12 +113,24 @@ class _Client(ClientXMPP):
         self.login_error = f"cannot connect to the XMPP server: {event}"
         self.logged_in.set()
 
+    def _on_jmi(self, msg: Any) -> None:
+        found = _on_jmi_verb(msg)
+        if found is not None:
+            self.jmi_inbox.put_nowait((str(msg["from"]), *found))
+
     def _on_jingle(self, iq: Any) -> None:
         if iq["type"] != "set":
             return
         elem = iq.xml.find(jingle.q(jingle.NS_JINGLE, "jingle"))
         iq.reply(clear=True).send()  # acknowledge every Jingle IQ, as XEP-0166 asks
         self.inbox.put_nowait((str(iq["from"]), jingle.parse(elem)))
+
+
+def _on_jmi_verb(msg: Any) -> tuple[str, str] | None:
+    for child in msg.xml:
+        if child.tag.startswith(f"{{{jingle.NS_JMI}}}"):
+            return child.tag.split("}")[1], child.get("id", "")
+    return None
 
 
 def _bare(jid: str) -> str:
@@ -141,6 +158,7 @@ class ProbeCall:
         self.terminated = ""
         self._t0 = 0.0
         self._ice: _Ice | None = None
+        self.peer = target.to  # where the session goes: the number JID, or who proceeded
 
     def _now(self) -> float:
         return asyncio.get_running_loop().time() - self._t0
@@ -172,8 +190,12 @@ class ProbeCall:
         if client.login_error:
             return self.timeline.fail(client.login_error)
         self._mark("login")
-        if await self._offer_dtls(client):
+        features = await self._discover(client)
+        if self._use("dtls", features, jingle.NS_DTLS, "DTLS"):
             self.certificate = Certificate.generate("callctl-probe")
+        jmi = self._use("propose", features, jingle.NS_JMI, "Jingle Message Initiation")
+        if jmi and not await self._propose(client):
+            return None
         # With DTLS the offer is a browser's: rtcp-mux, one component.
         ice = self._ice = _Ice(t.socket_factory, 1 if self.certificate else 2)
         try:
@@ -185,7 +207,7 @@ class ProbeCall:
             jingle.Candidate(c.component, c.foundation, c.host, c.port, c.priority)
             for c in ice.local_candidates
         ]
-        iq = client.make_iq_set(ito=t.to)
+        iq = client.make_iq_set(ito=self.peer)
         iq.append(
             jingle.offer(
                 self.sid,
@@ -200,7 +222,7 @@ class ProbeCall:
             await iq.send(timeout=t.step_timeout)  # type: ignore[no-untyped-call]
         except IqError as exc:
             cond = exc.iq["error"]["condition"]
-            return self.timeline.fail(f"{t.to} refused the session-initiate: {cond}")
+            return self.timeline.fail(f"{self.peer} refused the session-initiate: {cond}")
         except IqTimeout:
             return self.timeline.fail(
                 f"no answer to the session-initiate within {t.step_timeout:g} s"
@@ -211,24 +233,59 @@ class ProbeCall:
         await self._media(client, ice)
         await self._hangup(client, "success")
 
-    async def _offer_dtls(self, client: _Client) -> bool:
-        """`auto`: offer DTLS-SRTP when the callee's disco#info lists it (as clients decide)."""
-        if self.t.dtls != "auto":
-            if self.t.dtls == "off":
-                self.timeline.skip("dtls", "not offered (--dtls off)")
-            return self.t.dtls == "on"
+    async def _discover(self, client: _Client) -> set[str] | None:
+        """The callee's disco#info features (None: no answer), as clients ask before a call."""
+        if self.t.dtls != "auto" and self.t.jmi != "auto":
+            return None
         iq = client.make_iq_get(ito=self.t.to)
         iq.append(ET.Element(jingle.q(jingle.NS_DISCO_INFO, "query")))
         try:
             reply = await iq.send(timeout=self.t.step_timeout)  # type: ignore[no-untyped-call]
         except (IqError, IqTimeout):
-            self.timeline.skip("dtls", f"not offered: no disco#info answer from {self.t.to}")
+            return None
+        return jingle.disco_features(reply.xml.find(jingle.q(jingle.NS_DISCO_INFO, "query")))
+
+    def _use(self, event: str, features: set[str] | None, feature: str, what: str) -> bool:
+        """Whether to use an optional part (`--dtls`/`--jmi`); a note on the event if not."""
+        mode = self.t.dtls if event == "dtls" else self.t.jmi
+        flag = "--dtls" if event == "dtls" else "--jmi"
+        if mode != "auto":
+            if mode == "off":
+                self.timeline.skip(event, f"not used ({flag} off)")
+            return mode == "on"
+        if features is None:
+            self.timeline.skip(event, f"not used: no disco#info answer from {self.t.to}")
             return False
-        features = jingle.disco_features(reply.xml.find(jingle.q(jingle.NS_DISCO_INFO, "query")))
-        if jingle.NS_DTLS not in features:
-            self.timeline.skip("dtls", f"not offered: {self.t.to} does not advertise DTLS")
+        if feature not in features:
+            self.timeline.skip(event, f"not used: {self.t.to} does not advertise {what}")
             return False
         return True
+
+    async def _propose(self, client: _Client) -> bool:
+        """XEP-0353: <propose/> to the number JID; the <proceed/> names the full JID that
+        takes the session-initiate (the proposal's id is the sid)."""
+        msg = client.make_message(mto=self.t.to, mtype="chat")
+        propose = ET.SubElement(msg.xml, jingle.q(jingle.NS_JMI, "propose"), {"id": self.sid})
+        ET.SubElement(propose, jingle.q(jingle.NS_RTP, "description"), {"media": "audio"})
+        msg.send()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.t.step_timeout
+        while (left := deadline - loop.time()) > 0:
+            try:
+                sender, verb, ident = await asyncio.wait_for(client.jmi_inbox.get(), left)
+            except TimeoutError:
+                break
+            if ident != self.sid or _bare(sender) != _bare(self.t.to):
+                continue
+            if verb == "proceed":
+                self.peer = sender
+                self._mark("propose")
+                return True
+            if verb in ("reject", "retract"):
+                self.timeline.fail(f"{self.t.to} answered the proposal with <{verb}/>")
+                return False
+        self.timeline.fail(f"no <proceed/> to the proposal within {self.t.step_timeout:g} s")
+        return False
 
     async def _next(self, client: _Client, timeout: float) -> jingle.Incoming | None:
         """The next Jingle message of this session from the callee; None on timeout."""
@@ -311,7 +368,7 @@ class ProbeCall:
             if not self.timeline.error:
                 self.timeline.fail(f"the gateway ended the call: {self.terminated}")
             return
-        iq = client.make_iq_set(ito=self.t.to)
+        iq = client.make_iq_set(ito=self.peer)
         iq.append(jingle.terminate(self.sid, reason))
         try:
             await iq.send(timeout=self.t.step_timeout)  # type: ignore[no-untyped-call]

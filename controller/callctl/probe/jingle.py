@@ -17,6 +17,7 @@ NS_RTP_INFO = "urn:xmpp:jingle:apps:rtp:info:1"
 NS_ICE = "urn:xmpp:jingle:transports:ice-udp:1"
 NS_DTLS = "urn:xmpp:jingle:apps:dtls:0"
 NS_DISCO_INFO = "http://jabber.org/protocol/disco#info"
+NS_JMI = "urn:xmpp:jingle-message:0"
 CONTENT = "audio"
 
 

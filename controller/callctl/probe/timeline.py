@@ -14,6 +14,7 @@ from typing import Any
 # (event, phase, required) in call order.
 EVENTS: tuple[tuple[str, str, bool], ...] = (
     ("login", "login", True),
+    ("propose", "session-initiate", False),  # XEP-0353: the <proceed/> to a <propose/>
     ("session-initiate", "session-initiate", True),
     ("ringing", "ringing", False),  # the ringback indication; some phones answer at once
     ("accept", "ringing", True),
