@@ -82,6 +82,25 @@ def test_up_jingle_status_and_down_stop_everything_it_started_and_nothing_else(
         assert asterisk_secret not in status.stdout
         # prosody answers c2s; Asterisk's res_xmpp is logged in; Motif endpoint loaded.
         assert _xmpp_stream_ok(x["c2s"], "localhost")
+        # A client inside the namespace logs in at the veth address (it cannot reach the
+        # root namespace's loopback).
+        host, port = x["namespace_c2s"].rsplit(":", 1)
+        inside = subprocess.run(
+            [
+                *("ip", "netns", "exec", x["netns"]["name"], sys.executable, "-c"),
+                "import socket,sys; s=socket.create_connection((sys.argv[1],int(sys.argv[2])),5);"
+                "s.sendall(b\"<?xml version='1.0'?><stream:stream to='localhost' version='1.0' "
+                "xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>\");"
+                "s.settimeout(5); print(s.recv(4096).decode(errors='replace'))",
+                host,
+                port,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert "stream:features" in inside.stdout, inside.stdout + inside.stderr
         assert "Connected" in sb.rx("xmpp show connections")
         assert "Running" in sb.rx("module show like chan_motif.so")
         # The secret files are 0600; the namespace exists with the /30 Asterisk offers.

@@ -208,8 +208,11 @@ def _show_xmpp(x: dict[str, Any], console: Console) -> None:
     console.result(f"  call       {x['echo_jid']}  (answers and echoes your audio)")
     net = x["netns"]
     console.result(
-        f"  media      {net['host_addr']} <-> {net['ns_addr']} in namespace {net['name']} "
-        "(run a client there: ip netns exec NAME ...)"
+        f"  media      {net['host_addr']} <-> {net['ns_addr']} in namespace {net['name']}"
+    )
+    console.result(
+        f"  in there   c2s {x['namespace_c2s']}, {x['namespace_websocket']} "
+        f"(a client: ip netns exec {net['name']} ...)"
     )
     console.result(
         f"  gateway    needs the routing daemon: callctl run --config {x['routing_config']} "

@@ -131,6 +131,8 @@ def public_view(state: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"version": XMPP_VERSION, **{k: state[k] for k in keys}}
     out.update(
         echo_jid=f"{state['echo_number']}@{state['gateway_domain']}",
+        namespace_c2s=state["namespace_c2s"],
+        namespace_websocket=state["namespace_websocket"],
         silent_number=state["silent_number"],
         component=state["component"],
         component_secret_file=state["component_secret_file"],  # a 0600 file; not the secret
@@ -157,7 +159,9 @@ def _prepare(root: Path, net: netns.MediaNet, opts: JingleOptions, dtls: bool) -
     pdir.mkdir(mode=0o700, exist_ok=True)
     server = ProsodyServer(pdir, free_port(), opts.domain, http_port=free_port())
     component = ComponentHost(opts.gateway_domain, free_port(), secrets.token_hex(16))
-    server.write_config(component)
+    # c2s and WebSocket also on the veth's root end: a client started in the namespace
+    # (`ip netns exec`) reaches nothing else, not even the root namespace's 127.0.0.1.
+    server.write_config(component, also_on=(net.host_addr,))
     _write_secret(pdir / COMPONENT_SECRET_FILE, component.secret)
     asterisk = _register(server, ASTERISK_USER, secrets.token_hex(12))
     accounts = [
@@ -174,6 +178,8 @@ def _prepare(root: Path, net: netns.MediaNet, opts: JingleOptions, dtls: bool) -
     state: dict[str, Any] = {
         "c2s": f"127.0.0.1:{server.port}",
         "websocket": server.websocket_url,
+        "namespace_c2s": f"{net.host_addr}:{server.port}",
+        "namespace_websocket": f"ws://{net.host_addr}:{server.http_port}/xmpp-websocket",
         "domain": opts.domain,
         "gateway_domain": opts.gateway_domain,
         "accounts": accounts,

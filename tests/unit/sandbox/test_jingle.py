@@ -14,6 +14,8 @@ from callctl.sandbox.prosody import ComponentHost, render_config
 XMPP_STATE: dict[str, Any] = {
     "c2s": "127.0.0.1:5222",
     "websocket": "ws://127.0.0.1:5280/xmpp-websocket",
+    "namespace_c2s": "10.213.0.5:5222",
+    "namespace_websocket": "ws://10.213.0.5:5280/xmpp-websocket",
     "domain": "localhost",
     "gateway_domain": "gw.localhost",
     "accounts": [
@@ -138,6 +140,7 @@ def test_status_shows_how_to_call_but_not_the_component_or_asterisk_secrets() ->
     for key in ("c2s", "websocket", "domain", "gateway_domain", "accounts", "echo_number"):
         assert view[key] == XMPP_STATE[key]
     assert view["echo_jid"] == f"{jingle.ECHO_NUMBER}@gw.localhost"
+    assert view["namespace_c2s"] == "10.213.0.5:5222"
     assert view["component_secret_file"] == XMPP_STATE["component_secret_file"]
     text = repr(view)
     assert "asterisk_jid" not in text and "prosody_pid" not in text
@@ -152,6 +155,14 @@ def test_prosody_config_is_loopback_only_with_the_component() -> None:
     assert 'http_interfaces = { "127.0.0.1" }' in text and '"websocket"' in text
     assert text.endswith('Component "gw.localhost"\n    component_secret = "ab12"\n')
     assert "s2s_ports = { }" in text
+    # A client in the sandbox's namespace reaches c2s and WebSocket on the veth's root end;
+    # the component stays on loopback.
+    inside = render_config(
+        Path("/s"), 1, "localhost", 2, ComponentHost("gw.localhost", 3, "ab"), ("10.213.0.5",)
+    )
+    assert 'c2s_interfaces = { "127.0.0.1"; "10.213.0.5" }' in inside
+    assert 'http_interfaces = { "127.0.0.1"; "10.213.0.5" }' in inside
+    assert 'component_interfaces = { "127.0.0.1" }' in inside
 
 
 @pytest.mark.parametrize("bad", ['gw".x', "gw\nx", "gw\\x"])
