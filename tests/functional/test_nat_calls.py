@@ -12,6 +12,7 @@ late peer) connects.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -23,7 +24,9 @@ from support.nat.topology import NatNet
 pytestmark = [pytest.mark.asterisk, pytest.mark.slow]
 
 STOCK_GIVES_UP = 7.9  # s: stock pjnath fails a check list nobody answers after this
-LONG_RING = 10.0  # > STOCK_GIVES_UP
+# > STOCK_GIVES_UP. CALLCTL_NAT_LONG_RING=60 reruns the long cells with a 60 s ring (patched
+# 0100 waits up to 120 s for a late peer); CI keeps 10 s (docs/jingle-rig.md has the 60 s run).
+LONG_RING = float(os.environ.get("CALLCTL_NAT_LONG_RING", "10"))
 
 
 @pytest.mark.parametrize("flavour", ["stock", "patched"])

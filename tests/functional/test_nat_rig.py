@@ -7,8 +7,13 @@ NAT call test that fails points at Asterisk or the client, not at the rig's rout
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
+import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from callctl.turn import password_for, rest_credentials
@@ -225,3 +230,31 @@ def test_asterisk_behind_one_to_one_nat_is_reached_only_at_its_public_address(
     other.sendto(b"response", got[1])
     back = _recv(asterisk)
     assert back is not None and back[0] == b"response", back
+
+
+def test_a_dead_runs_turnserver_is_stopped_and_a_live_ones_kept(nat: NatNet) -> None:
+    """A killed pytest leaves its turnserver running (own session). A stand-in process whose
+    command line names a dead creator's config plays it; the live run's coturn is kept."""
+    orphan_dir = Path(tempfile.mkdtemp(prefix="callctl-turn-999999999-"))
+    conf = orphan_dir / "turnserver.conf"
+    orphan = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)", str(conf)], start_new_session=True
+    )
+    try:
+        (orphan_dir / "turnserver.pid").write_text(f"{orphan.pid}\n")
+        # Popen can return before the child's exec shows in /proc (empty cmdline).
+        cmdline = Path(f"/proc/{orphan.pid}/cmdline")
+        for _ in range(500):
+            if str(conf).encode() in cmdline.read_bytes():
+                break
+            time.sleep(0.01)
+        assert orphan.poll() is None
+        with coturn(nat.wan) as live:  # its stale cleanup runs first
+            assert orphan.wait(5) is not None and not orphan_dir.exists()
+            assert live.proc is not None and live.proc.poll() is None
+            assert live.workdir.exists()  # a live run's directory is kept
+        assert live.proc.poll() is not None and not live.workdir.exists()
+    finally:
+        if orphan.poll() is None:
+            orphan.kill()
+            orphan.wait()

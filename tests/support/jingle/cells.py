@@ -114,15 +114,17 @@ async def run_cell(
     *,
     ring: float = 0.0,
     packets: int = 100,
+    setup_timeout: float = SETUP_TIMEOUT,
 ) -> CellResult:
     """One call and its verdict. For "out" the ring time is the dialplan's (`answer_delay` of
-    the sandbox); for "in" the client rings `ring` seconds before it accepts."""
+    the sandbox); for "in" the client rings `ring` seconds before it accepts. `setup_timeout`
+    bounds the wait for the answer of a call the client places (raise it for rings > 25 s)."""
     result = CellResult(direction=direction, profile=client.profile.name)
     tail = observe.LogTail(Path(sandbox.log_dir) / "full")
     call: Call | None = None
     try:
         if direction == "out":
-            call = await place(client, ast)
+            call = await place(client, ast, setup_timeout)
         else:
             call = await _receive(client, sandbox, ast, ring)
         if call.accepted.is_set() and not call.terminated.is_set():

@@ -24,6 +24,7 @@ from . import pairs
 from .topology import NatNet
 
 RING_VAR = "NATRIG_RING"  # the rig dialplan rings Wait(${NATRIG_RING}): a global, set per call
+SETUP_SLACK = 20.0  # s past the ring for the answer to arrive
 RING_EXPR = "${" + RING_VAR + "}"  # a channel variable falls back to the global
 
 
@@ -85,7 +86,9 @@ async def run_nat_cell(
     seen = _Snapshot(client)
     watcher = asyncio.ensure_future(seen.watch())
     try:
-        cell = await run_cell(client, sandbox, ast, direction, ring=ring)
+        cell = await run_cell(
+            client, sandbox, ast, direction, ring=ring, setup_timeout=ring + SETUP_SLACK
+        )
     finally:
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -34,6 +34,7 @@ START_TIMEOUT = 10.0
 # anyway; the slice keeps the numbers apart in captures).
 RELAY_PORTS = 100
 _MAGIC = 0x2112A442
+_DIR_PREFIX = "callctl-turn-"  # + creator pid: a later run removes a dead run's leftovers
 
 
 class CoturnError(RuntimeError):
@@ -68,7 +69,9 @@ def config(wan: RigNet, workdir: Path, secret: str) -> str:
 class Coturn:
     wan: RigNet
     secret: str = field(default_factory=lambda: secrets.token_hex(16))
-    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="callctl-turn-")))
+    workdir: Path = field(
+        default_factory=lambda: Path(tempfile.mkdtemp(prefix=f"{_DIR_PREFIX}{os.getpid()}-"))
+    )
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -152,9 +155,39 @@ def _tcp_open(address: tuple[str, int]) -> bool:
         return False
 
 
+def remove_stale() -> list[str]:
+    """Stop the turnserver of a run whose creator died (a killed pytest leaves it running: it
+    has its own session) and remove its directory; never touch a live run's."""
+    removed = []
+    for workdir in Path(tempfile.gettempdir()).glob(f"{_DIR_PREFIX}*-*"):
+        creator = workdir.name[len(_DIR_PREFIX) :].split("-")[0]
+        if not creator.isdigit() or _pid_alive(int(creator)):
+            continue
+        with contextlib.suppress(OSError, ValueError):
+            pid = int((workdir / "turnserver.pid").read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            if str(workdir / "turnserver.conf").encode() in cmdline:
+                os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(workdir, ignore_errors=True)
+        removed.append(workdir.name)
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @contextlib.contextmanager
 def coturn(wan: RigNet) -> Iterator[Coturn]:
-    """A started coturn for the block; stopped and its directory removed afterwards."""
+    """Stale cleanup, then a started coturn for the block; stopped and its directory removed
+    afterwards."""
+    remove_stale()
     server = Coturn(wan)
     try:
         server.start()
