@@ -92,9 +92,12 @@ def _settings(args: argparse.Namespace) -> dict[str, Any] | None:
 
 def cmd_probe(args: argparse.Namespace, console: Console) -> int:
     if args.client == "chromium":
+        # The real-browser page (StanzaJS driven by puppeteer) lives in the test rig
+        # (tests/support/webrtc) and its npm packages there; the package cannot use it yet.
         raise AsteriskUnavailable(
-            "the chromium probe client is not available in this version",
-            hint="use --client builtin (the default)",
+            "the chromium probe client is not available in this version: the browser page "
+            "is still part of the test rig",
+            hint="use --client builtin (the default; it offers DTLS and JMI as clients do)",
         )
     from callctl.probe import target
 
