@@ -5,9 +5,10 @@ in CACHE/debootstrap/ (keyed by suite, packages and mirror); the play reaches it
 `community.general.chroot` connection of Debian's ansible (7.7, core 2.14). Nothing is
 started in the root: units are installed, enabled and checked with systemd-analyze.
 
-Cost (2 cores, shared): about 4-5 min warm: the root is unpacked (~5 s), two artefacts
-packed (~15 s), a wheelhouse built (~10 s), and the play runs five full times and twice in
-part (25-45 s each; the first, which installs, about a minute). Cold adds about 2 min for
+Cost (2 cores, shared): about 8.5 min warm (load average 3-6): the root is unpacked (~5 s),
+two artefacts packed (~15 s), a wheelhouse built (~10 s), and the play runs seven full times,
+twice up to the callctl role's checks and twice in part (25-60 s each; the first, which
+installs, about a minute). Cold adds about 2 min for
 debootstrap, plus the two Asterisk builds if no other test made them yet.
 """
 
@@ -57,6 +58,18 @@ ASTERISK_VARS: dict[str, Any] = {
     "asterisk_rtp_end": 12400,
     "asterisk_trunks": [{"name": "carrier-a", "host": "192.0.2.10", "port": 5060}],
 }
+# Number JIDs: callctl as the XMPP server's component (docs/xmpp-gateway.md, issue 13).
+GATEWAY_VARS: dict[str, Any] = {
+    "callctl_xmpp_component": "127.0.0.1:5347",
+    "callctl_xmpp_domain": "gw.example.org",
+    "callctl_xmpp_asterisk_jid": "asterisk@example.org/asterisk",
+    "callctl_xmpp_secret": "xmpp-Secret-3",
+}
+GATEWAY_FILES = [
+    "callctl : Install the callctl unit",
+    "callctl : Write the daemon's environment (ARI and AMI credentials)",
+    "callctl : Write the routing config, checked by callctl first",
+]
 
 
 # -- the Debian root -------------------------------------------------------------------------
@@ -266,6 +279,7 @@ def deployment(
     _run(["tar", "-C", str(root), "-xf", str(tar)])
     art = artifact.pack(asterisk_build.path, work / "artefacts")
     routing = yaml.safe_load((REPO / "specs" / "routing.example.yaml").read_text())
+    routing.pop("gateway")  # the play writes it from GATEWAY_VARS
     inventory = {
         "callctl_gateways": {
             "hosts": {
@@ -279,6 +293,7 @@ def deployment(
                 "asterisk_artifact": str(art.path),
                 **SECRETS,
                 **ASTERISK_VARS,
+                **GATEWAY_VARS,
                 # Nothing can run in a chroot; the units are checked instead.
                 "asterisk_manage_service": False,
                 "callctl_manage_service": False,
@@ -374,11 +389,11 @@ def test_files_and_permissions(deployment: Deployment, first_runs: object) -> No
     assert _owner(d, etc) == ("root", "asterisk", 0o750)
     confs = sorted(etc.glob("*.conf"))
     assert {p.name for p in confs} >= {"asterisk.conf", "ari.conf", "manager.conf", "pjsip.conf"}
+    defaults = yaml.safe_load((ANSIBLE / "roles/asterisk/defaults/main.yml").read_text())
+    secret = set(defaults["asterisk_secret_configs"])  # ari, manager, xmpp, motif
     for p in confs:
         expected = (
-            ("asterisk", "asterisk", 0o600)
-            if p.name in ("ari.conf", "manager.conf")
-            else ("root", "asterisk", 0o640)
+            ("asterisk", "asterisk", 0o600) if p.name in secret else ("root", "asterisk", 0o640)
         )
         assert _owner(d, p) == expected, p.name
     for p in (REPO / "dialplan").glob("*.conf"):
@@ -390,6 +405,16 @@ def test_files_and_permissions(deployment: Deployment, first_runs: object) -> No
     env = d.path("/etc/callctl/callctl.env").read_text()
     assert "CALLCTL_ARI_URL=http://127.0.0.1:8188/ari\n" in env
     assert f"CALLCTL_AMI_SECRET={SECRETS['asterisk_ami_secret']}\n" in env
+    # The component's secret: in the 0600 env file only (not the unit, not the routing config).
+    assert f"CALLCTL_XMPP_SECRET={GATEWAY_VARS['callctl_xmpp_secret']}\n" in env
+    routing = yaml.safe_load(d.path("/etc/callctl/routing.yaml").read_text())
+    assert routing["gateway"] == {
+        "domain": "gw.example.org",
+        "asterisk_jid": "asterisk@example.org/asterisk",
+        "dtls": False,
+    }
+    for p in ("/etc/callctl/routing.yaml", "/etc/systemd/system/callctl.service"):
+        assert GATEWAY_VARS["callctl_xmpp_secret"] not in d.path(p).read_text(), p
     members = next(
         line
         for line in d.path("/etc/group").read_text().splitlines()
@@ -454,10 +479,12 @@ def test_units_verify_in_the_root(deployment: Deployment, first_runs: object) ->
     assert "User=asterisk\n" in asterisk and "Restart=on-failure\n" in asterisk
     assert "Environment=LD_LIBRARY_PATH=/opt/asterisk/current/prefix/lib\n" in asterisk
     callctl = d.path(units[1]).read_text()
-    assert "ExecStart=/opt/callctl/current/bin/callctl run\n" in callctl
-    # The command the unit starts exists in the deployed callctl.
+    run = "ExecStart=/opt/callctl/current/bin/callctl run --xmpp-component 127.0.0.1:5347\n"
+    assert run in callctl
+    # The command the unit starts exists in the deployed callctl, with that option.
     proc = d.chroot("/opt/callctl/current/bin/callctl", "run", "--help")
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "--xmpp-component" in proc.stdout
     assert "Restart=always\n" in callctl and "EnvironmentFile=/etc/callctl/callctl.env\n" in callctl
     # Debug expiry does not depend on the daemon: a timer runs `callctl debug expire` as the
     # daemon's user, with its environment and state folder (issue 16 item 3).
@@ -564,3 +591,44 @@ def test_rollback_is_one_variable_and_handlers_follow_changes(
     ]
     assert tweak.handlers() == {"asterisk : Reload asterisk", "callctl : Restart callctl"}
     assert "rtpend = 12600" in d.path("/etc/asterisk/rtp.conf").read_text()
+
+
+def test_gateway_variables_are_checked_and_the_gateway_can_be_turned_off(
+    deployment: Deployment, first_runs: object
+) -> None:
+    """Bad gateway variables stop the play before callctl's files change; without
+    callctl_xmpp_component the unit, the env file and the routing config have no gateway;
+    setting it again brings back exactly those three files. Runs last: it restores the
+    inventory's state."""
+    d = deployment
+    for bad in (
+        {"callctl_xmpp_secret": "two words"},  # would end at the space in callctl.env
+        {
+            "callctl_routing": {
+                **d.inventory["callctl_gateways"]["vars"]["callctl_routing"],
+                "gateway": {"domain": "gw.example.org"},
+            }
+        },
+    ):
+        result = d.play(**bad)
+        assert result.returncode != 0, bad
+        assert result.failed_task() == "callctl : Check the gateway variables", bad
+        # (the asterisk roles run first; the rtp.conf tweak of the test before is undone)
+        assert [n for n in result.changed() if n.startswith("callctl : ")] == [], bad
+
+    off = d.play(callctl_xmpp_component="")
+    assert off.returncode == 0, off.failed_task()
+    assert sorted(off.changed()) == GATEWAY_FILES
+    assert off.handlers() == {"callctl : Restart callctl"}
+    unit = d.path("/etc/systemd/system/callctl.service").read_text()
+    assert "ExecStart=/opt/callctl/current/bin/callctl run\n" in unit
+    assert "CALLCTL_XMPP_SECRET" not in d.path("/etc/callctl/callctl.env").read_text()
+    assert "gateway" not in yaml.safe_load(d.path("/etc/callctl/routing.yaml").read_text())
+
+    on = d.play()
+    assert on.returncode == 0, on.failed_task()
+    assert sorted(on.changed()) == GATEWAY_FILES
+    assert (
+        "--xmpp-component 127.0.0.1:5347"
+        in d.path("/etc/systemd/system/callctl.service").read_text()
+    )
