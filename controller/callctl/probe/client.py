@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import secrets
 import socket
-import struct
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,11 +27,11 @@ from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
 
 from callctl.probe import jingle
-from callctl.probe.dtls import RTP_FIRST_BYTES, Certificate, DtlsPeer, is_dtls
+from callctl.probe.dtls import Certificate
+from callctl.probe.media import MediaSession
 from callctl.probe.timeline import Timeline
 
 SocketFactory = Callable[[], socket.socket]
-PCMU_SILENCE = b"\xff" * 160  # 20 ms at 8 kHz
 
 
 @dataclass(frozen=True)
@@ -114,7 +113,7 @@ class _Client(ClientXMPP):
         self.logged_in.set()
 
     def _on_jmi(self, msg: Any) -> None:
-        found = _on_jmi_verb(msg)
+        found = _jmi_verb(msg)
         if found is not None:
             self.jmi_inbox.put_nowait((str(msg["from"]), *found))
 
@@ -126,7 +125,7 @@ class _Client(ClientXMPP):
         self.inbox.put_nowait((str(iq["from"]), jingle.parse(elem)))
 
 
-def _on_jmi_verb(msg: Any) -> tuple[str, str] | None:
+def _jmi_verb(msg: Any) -> tuple[str, str] | None:
     for child in msg.xml:
         if child.tag.startswith(f"{{{jingle.NS_JMI}}}"):
             return child.tag.split("}")[1], child.get("id", "")
@@ -135,11 +134,6 @@ def _on_jmi_verb(msg: Any) -> tuple[str, str] | None:
 
 def _bare(jid: str) -> str:
     return jid.split("/", 1)[0].lower()
-
-
-def _rtp(seq: int) -> bytes:
-    # V=2, PT 0 (PCMU), 20 ms of samples per packet.
-    return struct.pack("!BBHII", 0x80, 0, seq & 0xFFFF, seq * 160, 0x0BE0BE) + PCMU_SILENCE
 
 
 class ProbeCall:
@@ -349,7 +343,16 @@ class ProbeCall:
                 self.timeline.fail(f"ICE did not connect ({exc or 'timeout'}; candidates: {seen})")
                 return
             self._mark("ice")
-            await _Media(self, ice).run()
+            await MediaSession(
+                ice,
+                self.timeline,
+                self._mark,
+                self.certificate,
+                self.remote_fingerprint,
+                self.remote_setup,
+                t.step_timeout,
+                t.audio_seconds,
+            ).run()
         finally:
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -376,108 +379,6 @@ class ProbeCall:
             return self.timeline.fail(f"the session-terminate was not acknowledged: {exc}")
         if reason == "success":
             self._mark("hangup")
-
-
-class _Media:
-    """After ICE: the DTLS handshake when both sides signalled a fingerprint, then a second
-    of PCMU out (SRTP when keyed) and the first audio packet back. One reader dispatches
-    every datagram by its first byte (RFC 7983)."""
-
-    def __init__(self, call: ProbeCall, ice: _Ice) -> None:
-        self.call = call
-        self.ice = ice
-        self.dtls: DtlsPeer | None = None
-        self.dtls_done = asyncio.Event()
-        self.audio_in = asyncio.Event()
-
-    async def run(self) -> None:
-        call, t = self.call, self.call.t
-        if call.certificate is not None and call.remote_fingerprint:
-            # Our offer said actpass; the answer's role decides (RFC 5763 5).
-            active = call.remote_setup != "active"
-            self.dtls = DtlsPeer(
-                call.certificate, active=active, remote=_Signalled(call.remote_fingerprint)
-            )
-        elif call.certificate is not None:
-            call.timeline.skip("dtls", "offered, but the answer carried no fingerprint")
-        reader = asyncio.ensure_future(self._read())
-        try:
-            if self.dtls is not None and not await self._handshake(t.step_timeout):
-                return
-            await self._audio(t)
-        finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, ConnectionError):
-                await reader
-
-    async def _flush(self) -> None:
-        assert self.dtls is not None
-        for datagram in self.dtls.outgoing():
-            await self.ice.sendto(datagram, 1)
-
-    async def _handshake(self, timeout: float) -> bool:
-        assert self.dtls is not None
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        self.dtls.start()
-        await self._flush()
-        while not self.dtls_done.is_set() and loop.time() < deadline:
-            wait = self.dtls.timeout()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.dtls_done.wait(), min(wait or 0.1, 0.1))
-            if not self.dtls_done.is_set():
-                self.dtls.handle_timeout()
-                await self._flush()
-        if self.dtls.error or not self.dtls.keyed:
-            why = self.dtls.error or f"no DTLS handshake within {timeout:g} s"
-            self.call.timeline.fail(f"DTLS: {why}")
-            return False
-        self.call._mark("dtls")
-        return True
-
-    async def _read(self) -> None:
-        while True:
-            data, component = await self.ice.recvfrom()
-            if component != 1 or not data:
-                continue
-            if is_dtls(data) and self.dtls is not None:
-                self.dtls.feed(data)
-                await self._flush()
-                if self.dtls.handshake_done:
-                    self.dtls_done.set()
-                continue
-            if data[0] not in RTP_FIRST_BYTES:
-                continue
-            if self.dtls is not None:
-                plain = self.dtls.unprotect(data) if self.dtls.keyed else None
-                if plain is None:
-                    continue
-                data = plain
-            if len(data) >= 12 and data[1] & 0x7F == 0:  # PCMU, not RTCP
-                self.call._mark("audio-in")
-                self.audio_in.set()
-
-    async def _audio(self, t: CallTarget) -> None:
-        packets = max(1, int(t.audio_seconds * 50))
-        for seq in range(packets):
-            packet = _rtp(seq)
-            if self.dtls is not None:
-                packet = self.dtls.protect(packet)
-            await self.ice.sendto(packet, 1)
-            if seq == 0:
-                self.call._mark("audio-out")
-            await asyncio.sleep(0.02)
-        try:
-            await asyncio.wait_for(self.audio_in.wait(), t.step_timeout)
-        except TimeoutError:
-            self.call.timeline.fail(
-                f"no audio came back within {t.step_timeout:g} s of the last packet sent"
-            )
-
-
-@dataclass(frozen=True)
-class _Signalled:
-    value: str
 
 
 def _to_aioice(c: jingle.Candidate) -> IceCandidate:
