@@ -200,3 +200,30 @@ def test_down_after_asterisk_died_still_stops_prosody_and_says_so(asterisk_build
         assert not netns.exists(j["netns"]["name"])
     finally:
         sb.stop()
+
+
+def test_prosody_does_not_depend_on_the_callers_working_directory(tmp_path: Path) -> None:
+    """prosodyctl resolves paths from its working directory and fails when that is gone
+    (seen in CI when a checkout was removed under a running suite): it runs in its own."""
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    root = tmp_path / "prosody"
+    code = (
+        "import os, sys\n"
+        "from pathlib import Path\n"
+        "from callctl.sandbox.prosody import ProsodyServer, free_port\n"
+        "os.chdir(sys.argv[1]); os.rmdir(sys.argv[1])\n"
+        "s = ProsodyServer(Path(sys.argv[2]), free_port(), 'localhost')\n"
+        "s.root.mkdir()\n"
+        "s.write_config()\n"
+        "print(s.register('alice', 'pw').jid)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(gone), str(root)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "alice@localhost"

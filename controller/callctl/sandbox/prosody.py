@@ -186,6 +186,7 @@ class ProsodyServer:
         proc = subprocess.run(
             ["prosodyctl", "--config", str(self.config_path), "register", user, self.domain],
             input=f"{password}\n{password}\n",  # not on the command line, which ps shows
+            cwd=self.root,  # prosodyctl resolves paths from its working directory
             capture_output=True,
             text=True,
             timeout=CMD_TIMEOUT,
@@ -204,6 +205,7 @@ class ProsodyServer:
             self.proc = subprocess.Popen(
                 ["prosody", "-F", "--config", str(self.config_path)],
                 stdin=subprocess.DEVNULL,
+                cwd=self.root,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
