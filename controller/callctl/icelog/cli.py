@@ -112,12 +112,14 @@ def _cmd_pcap(args: argparse.Namespace, console: Console) -> int:
     capture = analyze_capture(args.pcap)
     log = analyze_file(args.file, wire_keys=True) if args.file is not None else None
     rep = merged_report(capture, log)
-    if not rep["sessions"] and not rep["stun"]:
+    log_rep = log.report() if log is not None else None
+    # A capture without STUN next to a log with ICE events is a verdict (ICE never reached
+    # the wire, e.g. the call failed in signalling), not a mistake.
+    if not rep["stun"] and not (log_rep is not None and has_ice_events(log_rep)):
         raise UsageError(
             f"no ICE events in {args.pcap} ({rep['frames']} frames, {rep['udp']} UDP): "
             "no STUN at all; was the capture taken on the media interface and ports?"
         )
-    log_rep = log.report() if log is not None else None
     if console.json:
         doc: dict[str, Any] = {"pcap": str(args.pcap), "wire": rep}
         if log_rep is not None:

@@ -49,6 +49,7 @@ class Agent:
     nomination: dict[int, int] = field(default_factory=dict)  # attribute code -> max value
     rtp_sent: int = 0
     client_hello: int = 0
+    setup: str | None = None  # the DTLS role it signalled (Jingle `setup`), when a log says
 
 
 @dataclass
@@ -276,6 +277,7 @@ def session_report(s: WireSession) -> dict[str, Any]:
                 "nomination": {f"0x{c:04X}": v for c, v in sorted(a.nomination.items())},
                 "rtp_sent": a.rtp_sent,
                 "dtls_client_hello": a.client_hello,
+                "setup": a.setup,
             }
             for a in s.agents.values()
         ],

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from callctl.wire.ice import Flow, WireIce, WireSession
+from callctl.wire.ice import Agent, Flow, WireIce, WireSession
 
 Signature = dict[str, Any]  # signature, explanation, patch, evidence
 Flows = dict[tuple[str, str], Flow]
@@ -83,13 +83,17 @@ def role_conflict(s: WireSession, flows: Flows, active: dict[str, str]) -> str |
     return None
 
 
+def signalled(a: Agent, active: dict[str, str]) -> str | None:
+    """The DTLS setup role agent `a` signalled, by its ufrag or one of its addresses."""
+    return active.get(a.ufrag) or next((active[x] for x in sorted(a.addrs) if x in active), None)
+
+
 def dtls_no_client_hello(s: WireSession, flows: Flows, active: dict[str, str]) -> str | None:
     """Needs the signalled setup roles (`active`: ufrag or address -> setup)."""
     if not s.answered:
         return None
     for a in s.agents.values():
-        said = active.get(a.ufrag) or next((active[x] for x in a.addrs if x in active), None)
-        if said == "active" and a.client_hello == 0:
+        if signalled(a, active) == "active" and a.client_hello == 0:
             addrs = ", ".join(sorted(a.addrs))
             return f"{a.ufrag} ({addrs}) said setup='active' but sent no ClientHello"
     return None
@@ -137,5 +141,7 @@ def diagnose(wire: WireIce, active: dict[str, str] | None = None) -> list[WireSe
     address -> "active"/"passive" as signalled (the log's Jingle `setup`), when known."""
     out = wire.sessions()
     for s in out:
+        for a in s.agents.values():
+            a.setup = signalled(a, active or {})
         s.found = wire_signatures(s, wire.flows, active or {})
     return out
