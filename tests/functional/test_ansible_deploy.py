@@ -486,6 +486,7 @@ def test_units_verify_in_the_root(deployment: Deployment, first_runs: object) ->
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "--xmpp-component" in proc.stdout
     assert "Restart=always\n" in callctl and "EnvironmentFile=/etc/callctl/callctl.env\n" in callctl
+    assert "LimitNOFILE=8192\n" in callctl
     # Debug expiry does not depend on the daemon: a timer runs `callctl debug expire` as the
     # daemon's user, with its environment and state folder (issue 16 item 3).
     expire = ["/etc/systemd/system/callctl-debug-expire." + k for k in ("service", "timer")]
