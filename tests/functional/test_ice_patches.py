@@ -264,6 +264,43 @@ def test_renomination_to_a_pair_never_validated_is_ignored(harnesses):
         assert ok(r, PAIR_A) and r.media_to == TO_A, r
 
 
+# ---- (e) NOMINATION as 0x0030 (draft-thatcher-tsvwg-renomination), patch 0120 -----------
+
+
+def test_nomination_0030_only_stock_never_completes(harnesses):
+    """0x0030 is TURN's ICMP type to stock pjnath: decoded, then never looked at."""
+    r = run(harnesses["stock"], "nomination-0030")
+    assert (r["controlled"].status, r["controlled"].error) == ("failed", "EICENOMTIMEOUT")
+    assert ok(r["controlling"])
+
+
+def test_nomination_0030_only_patched_completes(harnesses):
+    both_agree(run(harnesses["patched"], "nomination-0030"))
+
+
+def test_renomination_0030_stock_never_completes(harnesses):
+    r = run(harnesses["stock"], "renomination-0030")["controlled"]
+    assert (r.status, r.error) == ("failed", "EICENOMTIMEOUT")
+
+
+def test_renomination_0030_patched_follows_the_larger_value(harnesses):
+    """As test_renomination_patched_follows_the_larger_value, with 0x0030 only."""
+    r = run(harnesses["patched"], "renomination-0030")["controlled"]
+    assert ok(r, PAIR_B) and r.media_to == TO_B, r
+
+
+@pytest.mark.parametrize("scenario", ["renom-both-0030", "renom-both-c001"])
+@pytest.mark.parametrize(
+    ("build", "pair", "to"), [("stock", PAIR_A, TO_A), ("patched", PAIR_B, TO_B)]
+)
+def test_both_types_the_larger_value_counts(harnesses, scenario, build, pair, to):
+    """B comes with 2 and 5 (one per type, both orders), then A with 4 and 4: B keeps the
+    selection only if each request counts its larger value (reading one type alone, or the
+    smaller, would move to A in one of the two scenarios)."""
+    r = run(harnesses[build], scenario)["controlled"]
+    assert ok(r, pair) and r.media_to == to, r
+
+
 # ---- the series itself and the sample logs ------------------------------------------------
 
 COVERED = {
@@ -281,6 +318,10 @@ COVERED = {
     "renomination",
     "renom-over-uc",
     "renom-unchecked",
+    "nomination-0030",
+    "renomination-0030",
+    "renom-both-0030",
+    "renom-both-c001",
 }
 
 

@@ -40,6 +40,13 @@
  * here rather than taken from pjnath so the harness builds against the
  * stock tree too. */
 #define ATTR_NOMINATION     0xC001
+/* NOMINATION as draft-thatcher-tsvwg-renomination numbers it; pjnath's
+ * tables know this type as TURN's ICMP (a 32-bit integer attribute). */
+#define ATTR_NOMINATION_0030 0x0030
+
+/* Which NOMINATION attribute(s) a peer sends (0 means NOM_C001). */
+#define NOM_C001            1
+#define NOM_0030            2
 
 #define MAX_CAND            4       /* base candidates per agent          */
 #define MAX_COMP            2       /* RTP and RTCP, as chan_motif uses   */
@@ -91,6 +98,8 @@ typedef struct inject
     pj_uint64_t at_ms;          /* ms after scenario start              */
     unsigned    from_cand;      /* controlling candidate index (0 = A)  */
     unsigned    nomination;     /* NOMINATION value (24 bits)           */
+    unsigned    attrs;          /* NOM_C001 | NOM_0030; 0 = NOM_C001    */
+    unsigned    nomination_0030;/* the 0x0030 attribute's value         */
 } inject;
 
 typedef struct scenario
@@ -107,6 +116,8 @@ typedef struct scenario
                                    -1 = pjnath's default; else needs the
                                    patched option                       */
     unsigned    comp_cnt;       /* ICE components (1 if 0)              */
+    unsigned    rewrite_attr;   /* nomination_only: NOM_C001 (if 0) or
+                                   NOM_0030                             */
 } scenario;
 
 static const scenario scenarios[] =
@@ -145,6 +156,24 @@ static const scenario scenarios[] =
     { "late60-nomination", "peer starts 60 s late and nominates with "
       "NOMINATION only: both patches at once",
       60000, PJ_FALSE, PJ_TRUE, 0, {{0}}, 90000, -1, 1 },
+    { "nomination-0030", "peer nominates with NOMINATION as 0x0030 only "
+      "(the revived draft's number; no USE-CANDIDATE)",
+      0, PJ_FALSE, PJ_TRUE, 0, {{0}}, 30000, -1, 1, NOM_0030 },
+    { "renomination-0030", "renomination as 0x0030 only: 1 on pair A, "
+      "then 5 on lower-priority pair B, then a stale 3 on A",
+      0, PJ_FALSE, PJ_TRUE, 2,
+      {{3000, 1, 0, NOM_0030, 5}, {4000, 0, 0, NOM_0030, 3}},
+      30000, -1, 1, NOM_0030 },
+    { "renom-both-0030", "USE-CANDIDATE on A, then B with 0xC001=2 and "
+      "0x0030=5, then A with both 4: the larger of each request counts",
+      0, PJ_FALSE, PJ_FALSE, 2,
+      {{3000, 1, 2, NOM_C001 | NOM_0030, 5},
+       {4000, 0, 4, NOM_C001 | NOM_0030, 4}}, 30000, -1, 1 },
+    { "renom-both-c001", "USE-CANDIDATE on A, then B with 0xC001=5 and "
+      "0x0030=2, then A with both 4: the larger of each request counts",
+      0, PJ_FALSE, PJ_FALSE, 2,
+      {{3000, 1, 5, NOM_C001 | NOM_0030, 2},
+       {4000, 0, 4, NOM_C001 | NOM_0030, 4}}, 30000, -1, 1 },
 };
 
 /* ------------------------------------------------------------------ */
@@ -170,6 +199,7 @@ typedef struct agent
     pj_status_t         status;
     pj_uint64_t         done_ms;
     pj_bool_t           rewrite_uc;         /* nomination_only scenario */
+    unsigned            rewrite_attr;       /* NOM_C001 or NOM_0030     */
     unsigned            next_nomination;
     pj_sockaddr         media_to;           /* where send_data went     */
     pj_bool_t           media_sent;
@@ -250,6 +280,30 @@ static void deliver(packet *p)
                           pj_sockaddr_get_len(&p->src));
 }
 
+/* A NOMINATION attribute carrying a 24-bit value, as either type: 0xC001
+ * is unknown to pjnath and encoded as binary (the value in the low three
+ * bytes, big endian); 0x0030 goes through pjnath's integer encoder, which
+ * writes the same four bytes. */
+static pj_stun_attr_hdr *nomination_attr(pj_pool_t *tmp, unsigned attr,
+                                         unsigned value)
+{
+    if (attr == NOM_0030) {
+        pj_stun_uint_attr *u;
+        pj_stun_uint_attr_create(tmp, ATTR_NOMINATION_0030,
+                                 value & 0x00FFFFFF, &u);
+        return &u->hdr;
+    } else {
+        pj_stun_binary_attr *b;
+        pj_uint8_t bytes[4];
+        bytes[0] = 0;
+        bytes[1] = (pj_uint8_t)(value >> 16);
+        bytes[2] = (pj_uint8_t)(value >> 8);
+        bytes[3] = (pj_uint8_t)(value);
+        pj_stun_binary_attr_create(tmp, ATTR_NOMINATION, bytes, 4, &b);
+        return &b->hdr;
+    }
+}
+
 /* NOMINATION-only peer: libwebrtc with renomination on sends NOMINATION
  * instead of USE-CANDIDATE.  Re-encode the request with the attribute
  * swapped; the STUN transaction ID stays, so pjnath still matches the
@@ -261,8 +315,6 @@ static pj_bool_t rewrite_use_candidate(agent *a, const void *pkt,
     pj_pool_t *tmp = pj_pool_create(pool->factory, "rewrite", 4000, 4000,
                                     NULL);
     pj_stun_msg *msg;
-    pj_stun_binary_attr *nom;
-    pj_uint8_t value[4];
     pj_str_t key;
     unsigned i;
     pj_status_t status;
@@ -282,13 +334,8 @@ static pj_bool_t rewrite_use_candidate(agent *a, const void *pkt,
         return PJ_FALSE;
     }
 
-    /* 24-bit value in the low three bytes, big endian. */
-    value[0] = 0;
-    value[1] = (pj_uint8_t)(a->next_nomination >> 16);
-    value[2] = (pj_uint8_t)(a->next_nomination >> 8);
-    value[3] = (pj_uint8_t)(a->next_nomination);
-    pj_stun_binary_attr_create(tmp, ATTR_NOMINATION, value, 4, &nom);
-    msg->attr[i] = &nom->hdr;   /* same place: before MESSAGE-INTEGRITY */
+    /* same place: before MESSAGE-INTEGRITY */
+    msg->attr[i] = nomination_attr(tmp, a->rewrite_attr, a->next_nomination);
 
     /* Short-term credential: the key is the controlled agent's password. */
     key = pj_str((char*)controlled_agent.pwd);
@@ -421,8 +468,9 @@ static void inject_nomination(const inject *in)
     pj_pool_t *tmp = pj_pool_create(pool->factory, "inject", 4000, 4000,
                                     NULL);
     pj_stun_msg *msg;
-    pj_stun_binary_attr *nom;
-    pj_uint8_t value[4], buf[MAX_PKT];
+    unsigned attrs = in->attrs ? in->attrs : NOM_C001;
+    pj_uint8_t buf[MAX_PKT];
+    char what[80];
     pj_size_t len;
     char uname[64];
     pj_str_t s_uname, key;
@@ -437,12 +485,12 @@ static void inject_nomination(const inject *in)
                               from->ice->lcand[in->from_cand * comp_cnt].prio);
     pj_stun_msg_add_uint64_attr(tmp, msg, PJ_STUN_ATTR_ICE_CONTROLLING,
                                 &from->ice->tie_breaker);
-    value[0] = 0;
-    value[1] = (pj_uint8_t)(in->nomination >> 16);
-    value[2] = (pj_uint8_t)(in->nomination >> 8);
-    value[3] = (pj_uint8_t)(in->nomination);
-    pj_stun_binary_attr_create(tmp, ATTR_NOMINATION, value, 4, &nom);
-    pj_stun_msg_add_attr(msg, &nom->hdr);
+    if (attrs & NOM_C001)
+        pj_stun_msg_add_attr(msg, nomination_attr(tmp, NOM_C001,
+                                                  in->nomination));
+    if (attrs & NOM_0030)
+        pj_stun_msg_add_attr(msg, nomination_attr(tmp, NOM_0030,
+                                                  in->nomination_0030));
     pj_stun_msg_add_msgint_attr(tmp, msg);
     pj_stun_msg_add_uint_attr(tmp, msg, PJ_STUN_ATTR_FINGERPRINT, 0);
 
@@ -451,9 +499,18 @@ static void inject_nomination(const inject *in)
     if (status != PJ_SUCCESS)
         die("encoding injected request", status);
 
+    if (attrs == NOM_C001)
+        pj_ansi_snprintf(what, sizeof(what), "NOMINATION=%u", in->nomination);
+    else if (attrs == NOM_0030)
+        pj_ansi_snprintf(what, sizeof(what), "NOMINATION(0x0030)=%u",
+                         in->nomination_0030);
+    else
+        pj_ansi_snprintf(what, sizeof(what), "NOMINATION=%u and "
+                         "NOMINATION(0x0030)=%u", in->nomination,
+                         in->nomination_0030);
     PJ_LOG(3, (THIS_FILE, "t=%lu ms: controlling peer renominates from "
-               "candidate %u with NOMINATION=%u",
-               (unsigned long)(now_ms - t0), in->from_cand, in->nomination));
+               "candidate %u with %s",
+               (unsigned long)(now_ms - t0), in->from_cand, what));
     enqueue(&from->addr[in->from_cand * comp_cnt], &to->addr[0], buf, len);
     pj_pool_release(tmp);
 }
@@ -732,6 +789,8 @@ int main(int argc, char *argv[])
     controlling_agent.cand_port[1] = 5002;
     controlling_agent.cand_pref[1] = 30000;
     controlling_agent.rewrite_uc = sc->nomination_only;
+    controlling_agent.rewrite_attr = sc->rewrite_attr ? sc->rewrite_attr
+                                                      : NOM_C001;
     if (sc->comp_cnt)
         comp_cnt = sc->comp_cnt;
     controlling_agent.next_nomination = 1;
