@@ -3,8 +3,10 @@ running StanzaJS (tests/support/webrtc) x {browser calls the phone, phone calls 
 x {answer at once, after 10 s, after 60 s of ringing} x {stock, patched}.
 
 Routing is the emulated matrix's (support.jingle.matrix): one sandbox per build, callctl's
-routing daemon, the caller's hotline for calls the browser places, a DID per browser for calls
-to it, a SIPp `-rtp_echo` phone on trunk carrier-a. A cell passes when the browser's
+routing daemon with its XMPP component, so the browser calls a number JID
+(`+15550104488@gw.localhost`, routed by that number, never a hotline) and a DID per browser
+rings it from `+CALLER@gw.localhost` (issue 13 item 6); a SIPp `-rtp_echo` phone on trunk
+carrier-a. A cell passes when the browser's
 RTCPeerConnection and its DTLS transport reach `connected`, getStats counts at least 200
 audio packets each way in 5 s, and SIPp's echo count matches what Asterisk sent it
 (support.webrtc.cells).
@@ -45,6 +47,7 @@ from typing import Any
 
 import pytest
 from callctl.sandbox.manager import free_port
+from support.jingle.component import ComponentConf
 from support.jingle.fixtures import AsteriskFactory
 from support.jingle.matrix import CARRIER_IP, RING_LONG, TRUNK, CellSpec, matrix
 from support.jingle.netns import RigNet
@@ -164,6 +167,7 @@ async def test_webrtc_interop_matrix(
     jingle_asterisk: AsteriskFactory,
     jingle_net: RigNet,
     webrtc_browser: BrowserFactory,
+    gateway_component: ComponentConf,
 ) -> None:
     stock = flavour == "stock"
     build: Any = request.getfixturevalue("asterisk_build_stock" if stock else "asterisk_build")
@@ -191,8 +195,17 @@ async def test_webrtc_interop_matrix(
     only = os.environ.get("CALLCTL_WEBRTC_ONLY")  # e.g. chromium-webrtc/out/at-once (debugging)
     specs = [s for s in SPECS if not only or s.key == only]
     results = []
+    # Through callctl's gateway, as the emulated matrix: out cells call NUMBER@gw.localhost,
+    # in cells ring the browser from +CALLER@gw.localhost (issue 13 item 6).
     async with matrix(
-        flavour, sandbox, ast, browsers, carrier_port, tmp_path, ring_timeout=RING_TIMEOUT
+        flavour,
+        sandbox,
+        ast,
+        browsers,
+        carrier_port,
+        tmp_path,
+        ring_timeout=RING_TIMEOUT,
+        gateway=gateway_component,
     ) as m:
         for spec in specs:
             if spec == CONVERSATIONS:  # the browser's checks, on the veth, read by tshark

@@ -56,6 +56,7 @@ class BrowserCellResult:
     phone_echoed: int | None = None  # SIPp's own echo counter
     terminate_reason: str = ""
     error: str = ""
+    peer: str = ""  # who called the browser (in cells)
     page_errors: list[str] = field(default_factory=list)  # StanzaJS errors, terminations
     marks: dict[str, float] = field(default_factory=dict)  # page times (ms), see rig.js
     analyzer: list[str] = field(default_factory=list)
@@ -156,6 +157,22 @@ async def _wait_accepted(browser: BrowserClient, limit: float) -> bool:
     return False
 
 
+def _gateway_error(m: Matrix, spec: CellSpec, starts: list[str], peer: str) -> str:
+    """Through the gateway: an out call is routed by its number JID's number (never the
+    hotline), an in call reaches the browser from +CALLER@gw-domain/gateway."""
+    if spec.direction == "out":
+        routed = [s for s in starts if "direction=outbound" in s]
+        if len(routed) != 1 or f"number={m.dialled} " not in routed[0] + " ":
+            return f"not routed to {m.dialled}: {routed}"
+        if "hotline=True" in routed[0]:
+            return f"routed to the hotline: {routed[0]}"
+        return ""
+    domain = m.callee.partition("@")[2]
+    if not (peer.startswith("+") and peer.endswith(f"@{domain}/gateway")):
+        return f"the call came from {peer!r}, not through the gateway"
+    return ""
+
+
 async def run(m: Matrix, spec: CellSpec, browser: BrowserClient) -> BrowserCellResult:
     """One call between `browser` and the SIPp phone, routed by `m`'s daemon."""
     result = BrowserCellResult(spec, browser=browser.version)
@@ -164,13 +181,16 @@ async def run(m: Matrix, spec: CellSpec, browser: BrowserClient) -> BrowserCellR
     name = f"{m.flavour}-{spec.profile}-{spec.direction}-{spec.answer}"
     sipp = m._phone(spec, name)  # the matrix's phone for this cell (scenario, ring, echo)
     sipp.start()
+    seen = len(m.starts)
     try:
         if spec.direction == "out":
             await asyncio.sleep(0.3)  # SIPp binds its port
-            await browser.rpc("call", m.ast.jid)
+            # Through the gateway the browser calls NUMBER@gw-domain, as a user dials.
+            await browser.rpc("call", m.callee or m.ast.jid)
             result.accepted = await _wait_accepted(browser, spec.ring + SETUP_SLACK)
         else:
-            await browser.rpc("nextIncoming", int(SETUP_SLACK * 1000))
+            incoming = await browser.rpc("nextIncoming", int(SETUP_SLACK * 1000))
+            result.peer = str(incoming.get("peer", ""))
             await browser.rpc("ring")
             await asyncio.sleep(spec.ring)
             await browser.rpc("accept")
@@ -211,6 +231,8 @@ async def run(m: Matrix, spec: CellSpec, browser: BrowserClient) -> BrowserCellR
         await asyncio.sleep(LOG_SETTLE)
     if result.leg_tx is not None:
         result.phone_echoed = sipp.echoed()
+    if m.callee and result.passed:  # a call that worked must have worked through the gateway
+        result.error = _gateway_error(m, spec, m.starts[seen:], result.peer)
     full.read()  # the cell's slice ends here; the next cell starts after it
     capture = debug.read()
     report_ = analyze_stream(io.BytesIO(capture.encode())).report()
