@@ -45,6 +45,7 @@ class CellResult:
     leg_tx: int | None = None  # RTP Asterisk sent to the phone (its RTP statistics)
     leg_rx: int | None = None  # RTP Asterisk received from the phone (SIPp's echo)
     phone_echoed: int | None = None  # RTP SIPp itself counted and echoed (its screen)
+    srtp: bool = False  # the call's media was DTLS-SRTP (keyed; `received` counts decrypted)
 
     @property
     def passed(self) -> bool:
@@ -74,6 +75,7 @@ class CellResult:
         """A one-line account of the cell, for assertion messages and reports."""
         return (
             f"{self.profile}/{self.direction}: passed={self.passed} client_ice={self.client_ice} "
+            f"srtp={self.srtp} "
             f"after_accept={self.ice_after_accept} asterisk_ice={self.asterisk_ice} "
             + (
                 f"ring={self.ring:g} asterisk_after_accept={self.asterisk_ice_after_accept} "

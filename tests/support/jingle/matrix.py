@@ -153,6 +153,7 @@ class MatrixResult:
             "ice_after_answer_client": _round(c.ice_after_accept),
             "ice_after_answer_asterisk": _round(c.asterisk_ice_after_accept),
             "asterisk_ice": c.asterisk_ice,
+            "srtp": c.srtp,
             "rtp": {
                 "sent_by_client": c.sent,
                 "echoed_to_client": c.received,
@@ -233,6 +234,7 @@ class Matrix:
                 if sipp.dump_screen():  # SIPp's own echo count, read once it has exited
                     await asyncio.sleep(SCREEN_DUMP)
             cell.received = call.counter.pcmu
+            cell.srtp = call.dtls is not None and call.dtls.keyed
         except (JingleError, TimeoutError, CallctlError) as exc:
             cell.error = f"{type(exc).__name__}: {exc}"
         finally:
