@@ -70,15 +70,18 @@ def used_networks() -> list[ipaddress.IPv4Network]:
     return nets
 
 
-def pick_subnet(used: list[ipaddress.IPv4Network]) -> ipaddress.IPv4Network:
-    """The first /30 of POOL that overlaps nothing in `used`; refuse a pool the machine uses."""
-    foreign = [n for n in used if n.overlaps(POOL) and not n.subnet_of(POOL)]
+def pick_subnet(
+    used: list[ipaddress.IPv4Network], pool: ipaddress.IPv4Network = POOL
+) -> ipaddress.IPv4Network:
+    """The first /30 of `pool` that overlaps nothing in `used`; refuse a pool the machine uses
+    (the test rigs pass pools of their own)."""
+    foreign = [n for n in used if n.overlaps(pool) and not n.subnet_of(pool)]
     if foreign:
-        raise NetnsError(f"{POOL} overlaps a network of this machine: {foreign}")
-    for subnet in POOL.subnets(new_prefix=30):
+        raise NetnsError(f"{pool} overlaps a network of this machine: {foreign}")
+    for subnet in pool.subnets(new_prefix=30):
         if not any(subnet.overlaps(n) for n in used):
             return subnet
-    raise NetnsError(f"no free /30 left in {POOL}")
+    raise NetnsError(f"no free /30 left in {pool}")
 
 
 @dataclass(frozen=True)

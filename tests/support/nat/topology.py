@@ -35,6 +35,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from callctl.sandbox import netns as sandbox_netns
+
 from support.jingle import netns
 from support.jingle.netns import NetnsError, RigNet
 
@@ -170,28 +172,12 @@ def remove_stale() -> list[str]:
     return removed
 
 
-def _used_networks() -> list[ipaddress.IPv4Network]:
-    nets = []
-    for line in _ip("-4", "-o", "addr", "show").splitlines():
-        fields = line.split()
-        if "inet" in fields:
-            nets.append(ipaddress.IPv4Interface(fields[fields.index("inet") + 1]).network)
-    for line in _ip("-4", "route", "show", "table", "all").splitlines():
-        dest = line.split()[0] if line.split() else ""
-        with contextlib.suppress(ValueError):
-            nets.append(ipaddress.IPv4Network(dest, strict=False))
-    return nets
-
-
 def pick_lan(used: list[ipaddress.IPv4Network]) -> ipaddress.IPv4Network:
-    """The first /30 of POOL that overlaps nothing in `used`; refuses a POOL the machine uses."""
-    foreign = [n for n in used if n.overlaps(POOL) and not n.subnet_of(POOL)]
-    if foreign:
-        raise NetnsError(f"{POOL} overlaps a network of this machine: {foreign}")
-    for subnet in POOL.subnets(new_prefix=30):
-        if not any(subnet.overlaps(n) for n in used):
-            return subnet
-    raise NetnsError(f"no free /30 left in {POOL}")
+    """The first /30 of POOL that overlaps nothing in `used` (the sandbox's rule, this pool)."""
+    try:
+        return sandbox_netns.pick_subnet(used, POOL)
+    except sandbox_netns.NetnsError as exc:
+        raise NetnsError(exc.message) from None
 
 
 @dataclass(frozen=True)
@@ -294,7 +280,7 @@ def create(kind: str = "port-restricted") -> NatNet:
             raise NetnsError(f"link name too long: {router_link}")
         with _LOCK_PATH.open("w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            subnet = pick_lan(_used_networks())
+            subnet = pick_lan(sandbox_netns.used_networks())
             router_addr, client_addr = (str(a) for a in list(subnet.hosts())[:2])
             lan = RigNet(name, router_link, client_link, subnet, router_addr, client_addr)
             _ip("netns", "add", name)
