@@ -100,6 +100,13 @@ async def wait_healthy(proc: subprocess.Popen[bytes], port: int, log: Path) -> N
     raise AssertionError("daemon not ready:\n" + log.read_text())
 
 
+def listening(spec: C.CaptureSpec, kind: str) -> bool:
+    try:
+        return "listening on" in Path(spec.errlog(kind)).read_text(errors="replace")
+    except OSError:
+        return False
+
+
 @pytest.fixture
 def rig(sandbox_factory, tmp_path: Path):  # type: ignore[no-untyped-def]
     return make_rig(sandbox_factory, tmp_path)  # sync: the sandbox starts outside the loop
@@ -130,17 +137,20 @@ async def test_capture_ends_at_expiry_with_cli_and_daemon_killed(rig, tmp_path):
                 env=env,
             )
         t_on = datetime.now(UTC)
-        # As soon as both tcpdumps run, kill the CLI (if it has not finished) and the daemon.
+        # As soon as both tcpdumps listen, kill the CLI (if it has not finished) and the daemon.
+        # A running process is not yet a capturing one: tcpdump says "listening on" once its
+        # filter is attached, and packets sent before that are not in the file.
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             state = state_dir / "debug" / f"{sb.ami_host}_{sb.ami_port}.json"
             if state.is_file() and '"capture": {' in state.read_text():
                 spec = C.CaptureSpec.from_json(json.loads(state.read_text())["capture"])
-                if all(C.running(spec).values()):
+                if all(C.running(spec).values()) and all(listening(spec, k) for k in C.KINDS):
                     break
             assert cli.poll() in (None, 0), cli_out.read_text()
             await asyncio.sleep(0.02)
         assert spec is not None and all(C.running(spec).values()), "capture never started"
+        assert all(listening(spec, k) for k in C.KINDS), "tcpdump never said it listens"
         cli.kill()
         cli.wait()
         daemon.send_signal(signal.SIGKILL)
