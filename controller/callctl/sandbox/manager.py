@@ -27,6 +27,7 @@ from callctl.build.fileutil import rmtree
 from callctl.errors import AsteriskUnavailable, StateError, UsageError
 from callctl.sandbox import jingle, render
 from callctl.sandbox.jingle import JingleOptions
+from callctl.sandbox.procs import runs_with
 from callctl.sandbox.state import (
     SandboxState,
     make_private_root,
@@ -87,14 +88,6 @@ def _free_rtp_range(host: str, width: int = 200) -> tuple[int, int]:
     base = free_port(host, socket.SOCK_DGRAM) & ~1
     base = min(base, 65535 - width)
     return base, base + width
-
-
-def _pid_is_our_asterisk(pid: int, conf: Path) -> bool:
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return any(a.endswith(b"asterisk") for a in cmdline[:1]) and str(conf).encode() in cmdline
 
 
 class Sandbox:
@@ -163,7 +156,7 @@ class Sandbox:
         return Path(self.state.prefix) / "sbin" / "asterisk"
 
     def is_running(self) -> bool:
-        return _pid_is_our_asterisk(self.state.pid, self.conf)
+        return runs_with(self.state.pid, "asterisk", self.conf)
 
     def rx(self, command: str, timeout: float = 15.0) -> str:
         """Run a CLI command through the control socket (`asterisk -rx`)."""
@@ -253,7 +246,7 @@ def wait_ready(sb: Sandbox, timeout: float) -> None:
 def stop_process(state: SandboxState, conf: Path) -> None:
     """Stop the sandbox's Asterisk: `core stop now`, then SIGTERM, then SIGKILL."""
     pid = state.pid
-    if _pid_is_our_asterisk(pid, conf):
+    if runs_with(pid, "asterisk", conf):
         prefix = Path(state.prefix)
         # `now`, not `gracefully`: a sandbox is stopped on purpose, calls and all.
         with contextlib.suppress(subprocess.TimeoutExpired, OSError):
@@ -265,7 +258,7 @@ def stop_process(state: SandboxState, conf: Path) -> None:
         deadline = time.monotonic() + STOP_TIMEOUT
         sent_term = False
         # A zombie has an empty cmdline, so this ends as soon as the process has exited.
-        while _pid_is_our_asterisk(pid, conf):
+        while runs_with(pid, "asterisk", conf):
             if time.monotonic() > deadline:
                 os.kill(pid, signal.SIGKILL)
                 break

@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from callctl.sandbox.procs import runs_with
+
 CONFIG_NAME = "prosody.cfg.lua"
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 5.0
@@ -120,11 +122,7 @@ VirtualHost {_lua_string(domain)}
 
 def is_our_prosody(pid: int, config_path: Path) -> bool:
     """True while `pid` is a prosody started with exactly this config (not a reused pid)."""
-    try:
-        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return any(a.endswith(b"prosody") for a in args[:2]) and str(config_path).encode() in args
+    return runs_with(pid, "prosody", config_path, name_within=2)
 
 
 def stop_pid(pid: int, config_path: Path, timeout: float = STOP_TIMEOUT) -> bool:
