@@ -30,8 +30,8 @@ log = logging.getLogger("callctl.asterisk.connect")
 AMI_ENV_PREFIX = "CALLCTL_AMI_"
 
 
-class SandboxEndpoints(Protocol):
-    """What a sandbox provider returns (callctl.sandbox.state.Connection has these)."""
+class AmiEndpoint(Protocol):
+    """Where a sandbox's AMI listens and as whom to log in (read-only, hence properties)."""
 
     @property
     def ami_host(self) -> str: ...
@@ -41,6 +41,11 @@ class SandboxEndpoints(Protocol):
     def ami_user(self) -> str: ...
     @property
     def ami_secret(self) -> str: ...
+
+
+class SandboxEndpoints(AmiEndpoint, Protocol):
+    """What a sandbox provider returns (callctl.sandbox.state.Connection has these)."""
+
     @property
     def ari_url(self) -> str: ...
     @property

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from typing import Protocol
+
+from callctl.asterisk.connect import AmiEndpoint
 
 
 class OriginateError(RuntimeError):
@@ -87,21 +88,9 @@ async def originate(
     await asyncio.wait_for(run(), timeout)
 
 
-class AmiEndpoint(Protocol):
-    """What the lead's `Sandbox` offers for AMI."""
-
-    @property
-    def ami_host(self) -> str: ...
-    @property
-    def ami_port(self) -> int: ...
-    @property
-    def ami_user(self) -> str: ...
-    @property
-    def ami_secret(self) -> str: ...
-
-
 async def call_from_asterisk(sandbox: AmiEndpoint, dial: str, application: str = "Echo") -> None:
-    """Originate `dial` (e.g. `AsteriskJingle.dial(client.full_jid)`) on a controller Sandbox."""
+    """Originate `dial` (e.g. `AsteriskJingle.dial(client.full_jid)`) on a controller Sandbox
+    (or anything else with its AMI endpoint)."""
     await originate(
         sandbox.ami_host, sandbox.ami_port, sandbox.ami_user, sandbox.ami_secret, dial, application
     )
