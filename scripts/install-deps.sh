@@ -22,12 +22,13 @@ PKGS=(
   # namespace; coturn as the rig's STUN/TURN server, run by the tests in the foreground
   nftables coturn
 )
-# Node.js + npm for tests/support/webrtc (StanzaJS, puppeteer-core, esbuild). A machine that
-# already has node with npm (another packaging of Node.js) keeps it.
+# Node.js + npm for the browser client (controller/callctl/probe/browser: StanzaJS,
+# puppeteer-core, esbuild) of `callctl probe` and the WebRTC rigs. A machine that already has
+# node with npm (another packaging of Node.js) keeps it.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   PKGS+=(nodejs npm)
 fi
-WEBRTC_DIR="$(cd "$(dirname "$0")/.." && pwd)/tests/support/webrtc"
+BROWSER_DIR="$(cd "$(dirname "$0")/.." && pwd)/controller/callctl/probe/browser"
 
 SRC_LIST=/etc/apt/sources.list.d/callctl-sid-src.sources
 
@@ -103,13 +104,17 @@ if [[ " ${missing[*]:-} " == *" coturn "* ]]; then
     systemctl disable --now coturn >/dev/null 2>&1 || true
   fi
 fi
-# The page's npm packages, exactly as package-lock.json pins them. Re-runs need no network:
-# `npm ci` runs only when the lock file changed since the last successful install.
-webrtc_stamp="$WEBRTC_DIR/node_modules/.callctl-lock.sha256"
-want_lock=$(sha256sum "$WEBRTC_DIR/package-lock.json" | cut -d' ' -f1)
-if [ "$(cat "$webrtc_stamp" 2>/dev/null)" != "$want_lock" ]; then
-  log "npm ci in tests/support/webrtc"
-  (cd "$WEBRTC_DIR" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-  echo "$want_lock" >"$webrtc_stamp"
+# The page's npm packages, exactly as package-lock.json pins them, in the folder
+# callctl.probe.browser.modules reads: <cache>/browser/<first 16 hex of the lock's sha256>,
+# never in the source tree. A finished install leaves a marker; re-runs need no network.
+cache_root=${CALLCTL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/callctl}
+lock_hash=$(sha256sum "$BROWSER_DIR/package-lock.json" | cut -c1-16)
+npm_root="$cache_root/browser/$lock_hash"
+if [ ! -f "$npm_root/node_modules/.callctl-installed" ]; then
+  log "npm ci in $npm_root"
+  mkdir -p "$npm_root"
+  cp "$BROWSER_DIR/package.json" "$BROWSER_DIR/package-lock.json" "$npm_root/"
+  (cd "$npm_root" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  echo "$lock_hash" >"$npm_root/node_modules/.callctl-installed"
 fi
 log "ok"

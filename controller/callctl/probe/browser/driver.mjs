@@ -1,8 +1,10 @@
 // Runs one headless browser with the rig page and answers JSON-line commands on stdin.
 //
-//   ip netns exec NS node driver.mjs --browser chromium|firefox --profile DIR
+//   ip netns exec NS node driver.mjs --modules DIR --browser chromium|firefox --profile DIR
 //
-// It bundles page/rig.js (esbuild, in memory), serves it on the namespace's own 127.0.0.1
+// DIR is the node_modules folder `npm ci` filled from this folder's package-lock.json (kept
+// out of the package's source: callctl.probe.browser.modules says where). It bundles
+// page/rig.js (esbuild, in memory), serves it on the namespace's own 127.0.0.1
 // (getUserMedia needs a secure context, and http://127.0.0.1 is one), launches the browser
 // with puppeteer-core (Chromium over a pipe, Firefox over WebDriver BiDi) and opens the page.
 // Then each stdin line {"id": N, "fn": "name", "args": [...]} calls window.rig[name](...args)
@@ -10,21 +12,26 @@
 // {"id": N, "ok": false, "error": "..."}. Browser console lines go out as {"console": "..."}.
 // The first line is {"ready": {...}}. EOF on stdin closes the browser and exits.
 import { createServer } from 'node:http';
+import { createRequire } from 'node:module';
 import { createInterface } from 'node:readline';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import * as esbuild from 'esbuild';
-import puppeteer from 'puppeteer-core';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const { values: argv } = parseArgs({
   options: {
+    modules: { type: 'string' },
     browser: { type: 'string', default: 'chromium' },
     profile: { type: 'string' },
     executable: { type: 'string' },
   },
 });
+if (!argv.modules) throw new Error('--modules DIR (the installed node_modules) is required');
+// The packages load from the given node_modules, not from a folder next to this file.
+const require = createRequire(join(argv.modules, 'callctl-driver.cjs'));
+const esbuild = require('esbuild');
+const puppeteer = require('puppeteer-core');
 const send = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
 
 const EXECUTABLES = { chromium: '/usr/bin/chromium', firefox: '/usr/bin/firefox-esr' };
@@ -61,6 +68,7 @@ async function bundle() {
     target: ['chrome120', 'firefox115'],
     write: false,
     logLevel: 'silent',
+    nodePaths: [argv.modules], // stanza and its browser shims (events)
   });
   return result.outputFiles[0].text;
 }
@@ -85,27 +93,18 @@ function serve(script) {
 }
 
 async function launch(kind, profile) {
-  const executablePath = argv.executable || EXECUTABLES[kind];
-  if (kind === 'chromium') {
-    return puppeteer.launch({
-      browser: 'chrome',
-      executablePath,
-      headless: true,
-      pipe: true,
-      userDataDir: profile,
-      args: CHROMIUM_ARGS,
-    });
-  }
-  if (kind === 'firefox') {
-    return puppeteer.launch({
-      browser: 'firefox',
-      executablePath,
-      headless: true,
-      userDataDir: profile,
-      extraPrefsFirefox: FIREFOX_PREFS,
-    });
-  }
-  throw new Error(`unknown browser ${kind}`);
+  const common = {
+    executablePath: argv.executable || EXECUTABLES[kind],
+    headless: true,
+    userDataDir: profile,
+  };
+  // Chromium over a pipe with its flags; Firefox over WebDriver BiDi with its preferences.
+  const own = {
+    chromium: { browser: 'chrome', pipe: true, args: CHROMIUM_ARGS },
+    firefox: { browser: 'firefox', extraPrefsFirefox: FIREFOX_PREFS },
+  }[kind];
+  if (!own) throw new Error(`unknown browser ${kind}`);
+  return puppeteer.launch({ ...common, ...own });
 }
 
 async function main() {
