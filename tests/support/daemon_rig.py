@@ -66,38 +66,9 @@ policy:
 """
 
 
-_HEAD = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<!DOCTYPE scenario SYSTEM "sipp.dtd">
-<scenario name="NAME">
-  <recv request="INVITE" crlf="true" rrs="true">
-    <action>
-CAPTURE    </action>
-  </recv>
-  <send><![CDATA[
-SIP/2.0 180 Ringing
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-[last_Record-Route:]
-Contact: <sip:[local_ip]:[local_port];transport=[transport]>
-Content-Length: 0
-
-]]></send>
-"""
-_OK = """  <send retrans="500"><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-[last_Record-Route:]
-Contact: <sip:[local_ip]:[local_port];transport=[transport]>
-Content-Type: application/sdp
-Content-Length: [len]
-
+# tests/sipp/scenarios/uas_answer.xml does not load in SIPp 3.6.1 (an optional <recv> just
+# before a <send>): these are written out per test instead.
+_SDP = """\
 v=0
 o=carrier 53655765 2353687637 IN IP[local_ip_type] [local_ip]
 s=-
@@ -105,24 +76,61 @@ c=IN IP[media_ip_type] [media_ip]
 t=0 0
 m=audio [media_port] RTP/AVP 0
 a=rtpmap:0 PCMU/8000
-
-]]></send>
-  <recv request="ACK" crlf="true"/>
 """
-_BYE_IN = """  <recv request="BYE"/>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
 
-]]></send>
-  <timewait milliseconds="200"/>
-</scenario>
+
+def _reply(
+    status: str,
+    *,
+    tag: bool = True,
+    cseq: str = "[last_CSeq:]",
+    dialog: bool = False,
+    sdp: bool = False,
+) -> str:
+    """A SIPp <send> answering the last request; `dialog` adds the Record-Route and Contact
+    a 1xx/2xx to an INVITE carries, `sdp` the carrier's PCMU offer (and retransmission)."""
+    to = "[last_To:]" + (";tag=[pid]SIPpTag01[call_number]" if tag else "")
+    lines = ["SIP/2.0 " + status, "[last_Via:]", "[last_From:]", to, "[last_Call-ID:]", cseq]
+    if dialog:
+        lines += [
+            "[last_Record-Route:]",
+            "Contact: <sip:[local_ip]:[local_port];transport=[transport]>",
+        ]
+    if sdp:
+        lines += ["Content-Type: application/sdp", "Content-Length: [len]", "", _SDP]
+    else:
+        lines += ["Content-Length: 0", ""]
+    retrans = ' retrans="500"' if sdp else ""
+    return f"  <send{retrans}><![CDATA[\n" + "\n".join(lines) + "\n]]></send>\n"
+
+
+# SIPp refuses a variable that is set and never used: capture only what a scenario needs.
+_PARTIES = """\
+      <ereg regexp=".*" search_in="hdr" header="From:" check_it="true" assign_to="remote_from"/>
+      <ereg regexp=".*" search_in="hdr" header="To:" check_it="true" assign_to="local_to"/>
 """
+_CSEQ = """\
+      <ereg regexp="[0-9]+" search_in="hdr" header="CSeq:" check_it="true" assign_to="cseq"/>
+"""
+
+
+def _head(capture: str) -> str:
+    """The scenario's start: take the INVITE (capturing what `capture` says), send 180."""
+    invite = '  <recv request="INVITE" crlf="true" rrs="true"'
+    invite += f">\n    <action>\n{capture}    </action>\n  </recv>\n" if capture else "/>\n"
+    return (
+        '<?xml version="1.0" encoding="ISO-8859-1" ?>\n'
+        '<!DOCTYPE scenario SYSTEM "sipp.dtd">\n'
+        '<scenario name="NAME">\n' + invite + _reply("180 Ringing", dialog=True)
+    )
+
+
+_OK = _reply("200 OK", dialog=True, sdp=True) + '  <recv request="ACK" crlf="true"/>\n'
+_BYE_IN = (
+    '  <recv request="BYE"/>\n'
+    + _reply("200 OK", tag=False)
+    + '  <timewait milliseconds="200"/>\n</scenario>\n'
+)
 _BYE_OUT = """  <send retrans="500"><![CDATA[
 BYE [next_url] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
@@ -137,50 +145,12 @@ Content-Length: 0
   <recv response="200"/>
 </scenario>
 """
-_CANCELLED = """  <recv request="CANCEL"/>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-  <send><![CDATA[
-SIP/2.0 487 Request Terminated
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-CSeq: [$cseq] INVITE
-Content-Length: 0
-
-]]></send>
-  <recv request="ACK"/>
-  <timewait milliseconds="200"/>
-</scenario>
-"""
-# tests/sipp/scenarios/uas_answer.xml does not load in SIPp 3.6.1 (an optional <recv> just
-# before a <send>): these are written out per test instead.
-# SIPp refuses a variable that is set and never used: capture only what a scenario needs.
-_PARTIES = """\
-      <ereg regexp=".*" search_in="hdr" header="From:" check_it="true" assign_to="remote_from"/>
-      <ereg regexp=".*" search_in="hdr" header="To:" check_it="true" assign_to="local_to"/>
-"""
-_CSEQ = """\
-      <ereg regexp="[0-9]+" search_in="hdr" header="CSeq:" check_it="true" assign_to="cseq"/>
-"""
-
-
-def _head(capture: str) -> str:
-    if not capture:
-        return _HEAD.replace("    <action>\nCAPTURE    </action>\n  </recv>", "  </recv>").replace(
-            '<recv request="INVITE" crlf="true" rrs="true">\n  </recv>',
-            '<recv request="INVITE" crlf="true" rrs="true"/>',
-        )
-    return _HEAD.replace("CAPTURE", capture)
+_CANCELLED = (
+    '  <recv request="CANCEL"/>\n'
+    + _reply("200 OK")
+    + _reply("487 Request Terminated", cseq="CSeq: [$cseq] INVITE")
+    + '  <recv request="ACK"/>\n  <timewait milliseconds="200"/>\n</scenario>\n'
+)
 
 
 SCENARIOS = {
@@ -219,26 +189,21 @@ class Rig:
         )
 
     def caller(self, number: str, *, pause_ms: int = 500, **kw: Any) -> Sipp:
-        return Sipp(
-            "uac_call.xml",
-            CALLER_IP,
-            free_port(CALLER_IP, socket.SOCK_DGRAM),
-            self.workdir / f"caller-{number}-{time.monotonic_ns()}",
-            remote=f"127.0.0.1:{self.sb.sip_port}",
-            service=number,
-            pause_ms=pause_ms,
-            **kw,
-        )
+        """A call from the Jingle stand-in's address: Asterisk takes it in from-jingle."""
+        return self._uac(CALLER_IP, f"caller-{number}", number, pause_ms, kw)
 
     def trunk_caller(self, did: str, *, pause_ms: int = 500, **kw: Any) -> Sipp:
         """A call from the carrier's address: Asterisk takes it in from-trunk."""
+        return self._uac(CARRIER_IP, f"trunk-{did}", did, pause_ms, kw)
+
+    def _uac(self, ip: str, label: str, service: str, pause_ms: int, kw: dict[str, Any]) -> Sipp:
         return Sipp(
             "uac_call.xml",
-            CARRIER_IP,
-            free_port(CARRIER_IP, socket.SOCK_DGRAM),
-            self.workdir / f"trunk-{did}-{time.monotonic_ns()}",
+            ip,
+            free_port(ip, socket.SOCK_DGRAM),
+            self.workdir / f"{label}-{time.monotonic_ns()}",
             remote=f"127.0.0.1:{self.sb.sip_port}",
-            service=did,
+            service=service,
             pause_ms=pause_ms,
             **kw,
         )
