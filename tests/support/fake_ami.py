@@ -8,11 +8,52 @@ is exercised; failures (rejection, dropped connection) can be injected per comma
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Self
+
+from callctl.debug._model import CATEGORIES, Prior
 
 BANNER = "Asterisk Call Manager/9.0.0\r\n"
 LOG_DIR = "/tmp/fake-ast/log"
+
+
+def prior_fields(**over: object) -> dict[str, object]:
+    """The prior `debug on` records from a FakeAsterisk at its defaults (core debug off,
+    pjproject at its default level 2, the pjsip logger off as configured, no channel of its
+    own), as the state file holds it; `over` changes fields."""
+    fields: dict[str, object] = {
+        "core_debug": 0,
+        "pjproject_level": 2,
+        "pjproject_default": True,
+        "pjsip_logger": "off",
+        "pjsip_logger_source": "config",
+        "channels": [],
+        "log_dir": LOG_DIR,
+    }
+    return fields | over
+
+
+def quiet_prior(**over: object) -> Prior:
+    """`prior_fields` as the model's `Prior`."""
+    return Prior(**prior_fields(**over))  # type: ignore[arg-type]
+
+
+def logger_show_channels(rows: Iterable[tuple[str, str, str]]) -> list[str]:
+    """`logger show channels` as main/logger.c prints it, a (name, type, levels) a row; the
+    name is cut at 35 characters, as Asterisk does."""
+    fmt = "{:<35.35} {:<8.8} {:<10.10} {:<9.9} "
+    return [
+        "Logger queue limit: 1000",
+        "",
+        fmt.format("Channel", "Type", "Formatter", "Status") + "Configuration",
+        fmt.format("-------", "----", "---------", "------") + "-------------",
+        *(
+            fmt.format(name, typ, "default", "Enabled") + " - " + levels
+            for name, typ, levels in rows
+        ),
+        "",
+    ]
 
 
 @dataclass
@@ -30,17 +71,8 @@ class FakeAsterisk:
     history: list[str] = field(default_factory=list)
     # debug category -> sublevel (-1: enabled at every sublevel); absent: disabled
     categories: dict[str, int] = field(default_factory=dict)
-    known_categories: tuple[str, ...] = (
-        "rtp",
-        "rtp_packet",
-        "rtcp",
-        "rtcp_packet",
-        "dtls",
-        "dtls_packet",
-        "ice",
-        "stun",
-        "stun_packet",
-    )
+    # the categories Asterisk 22 registers, which are the ones the package offers
+    known_categories: tuple[str, ...] = CATEGORIES
 
     def snapshot(self) -> tuple[object, ...]:
         return (
@@ -74,18 +106,11 @@ class FakeAsterisk:
             d = " (default)" if self.pj_level == self.pj_default_level else ""
             return True, [f"pjproject log level is {self.pj_level}.{d}"]
         if cmd == "logger show channels":
-            fmt = "{:<35.35} {:<8.8} {:<10.10} {:<9.9} "
-            out = [
-                "Logger queue limit: 1000",
-                "",
-                fmt.format("Channel", "Type", "Formatter", "Status") + "Configuration",
-                fmt.format("-------", "----", "---------", "------") + "-------------",
-            ]
-            for name, typ, _dyn in self.channels:
-                levels = "DEBUG TRACE NOTICE WARNING ERROR VERBOSE " if _dyn else "NOTICE WARNING "
-                out.append(fmt.format(name, typ, "default", "Enabled") + " - " + levels)
-            out.append("")
-            return True, out
+            dynamic = "DEBUG TRACE NOTICE WARNING ERROR VERBOSE "
+            return True, logger_show_channels(
+                (name, typ, dynamic if dyn else "NOTICE WARNING ")
+                for name, typ, dyn in self.channels
+            )
         if cmd == "pjsip show settings":
             return True, [
                 "",
@@ -158,7 +183,28 @@ class FakeAsterisk:
         ]
 
 
-class FakeAmiServer:
+class LoopbackServer:
+    """A TCP server on 127.0.0.1, on a port the system picks; a subclass answers each
+    connection in `_client`."""
+
+    server: asyncio.Server | None = None
+    port = 0
+
+    async def start(self) -> Self:
+        self.server = await asyncio.start_server(self._client, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+
+    async def _client(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+
+class FakeAmiServer(LoopbackServer):
     """AMI over TCP in front of a FakeAsterisk. `fail` maps a command to 'reject' or 'drop'."""
 
     def __init__(self, ast: FakeAsterisk, user: str = "callctl", secret: str = "s3cret") -> None:
@@ -173,18 +219,6 @@ class FakeAmiServer:
         self.on_run: dict[str, Callable[[], None]] = {}  # call this when the command runs
         self.received: list[str] = []
         self.logins = 0
-        self.server: asyncio.Server | None = None
-        self.port = 0
-
-    async def start(self) -> FakeAmiServer:
-        self.server = await asyncio.start_server(self._client, "127.0.0.1", 0)
-        self.port = self.server.sockets[0].getsockname()[1]
-        return self
-
-    async def stop(self) -> None:
-        if self.server is not None:
-            self.server.close()
-            await self.server.wait_closed()
 
     async def _client(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
         w.write(BANNER.encode())

@@ -7,26 +7,12 @@ from datetime import UTC, datetime
 
 import pytest
 from callctl.asterisk.ami import AmiConfig
-from callctl.debug._model import Prior, parse_categories, plan_steps
+from callctl.debug._model import parse_categories, plan_steps
 from callctl.debug.service import DebugService
 from callctl.errors import AsteriskUnavailable, UsageError
-from support.fake_ami import FakeAmiServer
+from support.fake_ami import FakeAmiServer, quiet_prior
 
 T0 = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
-
-
-def prior(**kw: object) -> Prior:
-    base: dict[str, object] = {
-        "core_debug": 0,
-        "pjproject_level": 2,
-        "pjproject_default": True,
-        "pjsip_logger": "off",
-        "pjsip_logger_source": "config",
-        "channels": [],
-        "log_dir": "/l",
-    }
-    base.update(kw)
-    return Prior(**base)  # type: ignore[arg-type]
 
 
 def test_parse_categories():
@@ -38,7 +24,7 @@ def test_parse_categories():
 
 
 def test_default_is_still_the_four_steps():
-    assert [s.key for s in plan_steps(prior(), "dbg", 5)] == [
+    assert [s.key for s in plan_steps(quiet_prior(), "dbg", 5)] == [
         "channel",
         "core_debug",
         "pjproject",
@@ -47,14 +33,14 @@ def test_default_is_still_the_four_steps():
 
 
 def test_categories_replace_the_core_debug_level():
-    steps = {s.key: s for s in plan_steps(prior(), "dbg", 5, ("ice", "dtls:2"))}
+    steps = {s.key: s for s in plan_steps(quiet_prior(), "dbg", 5, ("ice", "dtls:2"))}
     assert list(steps) == ["channel", "categories", "pjproject", "pjsip_logger"]
     assert steps["categories"].apply == ("core set debug category ice dtls:2",)
     assert steps["categories"].undo == ("core set debug category off dtls ice",)
 
 
 def test_prior_categories_are_restored_exactly():
-    p = prior(categories=("dtls:3", "rtp"), categories_source="operator")
+    p = quiet_prior(categories=("dtls:3", "rtp"), categories_source="operator")
     step = {s.key: s for s in plan_steps(p, "dbg", 5, ("ice", "dtls", "stun_packet"))}
     assert step["categories"].undo == (
         "core set debug category off ice stun_packet",

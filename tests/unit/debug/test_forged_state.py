@@ -15,36 +15,24 @@ import pytest
 from callctl.asterisk.ami import AmiConfig
 from callctl.debug.service import DebugExpiryWatcher, DebugService, credentials_from
 from callctl.errors import StateError
-from support.fake_ami import FakeAmiServer
+from support.fake_ami import BANNER, FakeAmiServer, LoopbackServer, prior_fields
 
 T0 = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 
 
-class Listener:
+class Listener(LoopbackServer):
     """A forger's "Asterisk": records every connection and whatever is sent to it."""
 
     def __init__(self) -> None:
         self.connections = 0
         self.received = b""
-        self.server: asyncio.Server | None = None
-        self.port = 0
-
-    async def start(self) -> Listener:
-        self.server = await asyncio.start_server(self._client, "127.0.0.1", 0)
-        self.port = self.server.sockets[0].getsockname()[1]
-        return self
 
     async def _client(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
         self.connections += 1
-        w.write(b"Asterisk Call Manager/9.0.0\r\n")
+        w.write(BANNER.encode())
         with contextlib.suppress(TimeoutError, ConnectionError):
             self.received += await asyncio.wait_for(r.read(4096), 2)
         w.close()
-
-    async def stop(self) -> None:
-        assert self.server is not None
-        self.server.close()
-        await self.server.wait_closed()
 
 
 @pytest.fixture
@@ -69,15 +57,7 @@ def forged_doc(target: str, **over: object) -> dict[str, object]:
         "name": "dbg",
         "level": 5,
         "log_file": "/tmp/fake-ast/log/dbg",
-        "prior": {
-            "core_debug": 0,
-            "pjproject_level": 2,
-            "pjproject_default": True,
-            "pjsip_logger": "off",
-            "pjsip_logger_source": "config",
-            "channels": [],
-            "log_dir": "/tmp/fake-ast/log",
-        },
+        "prior": prior_fields(),
         "steps": [
             {"key": "channel", "apply": [], "undo": ["core stop now"]},
             {"key": "core_debug", "apply": [], "undo": ["module unload res_pjsip.so"]},

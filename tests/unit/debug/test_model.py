@@ -12,7 +12,6 @@ from callctl.debug import _parse as P
 from callctl.debug._model import (
     CHANNEL_LEVELS,
     DebugState,
-    Prior,
     format_duration,
     parse_duration,
     plan_keys,
@@ -20,6 +19,7 @@ from callctl.debug._model import (
 )
 from callctl.debug._store import StateStore
 from callctl.errors import StateError, UsageError
+from support.fake_ami import logger_show_channels, quiet_prior
 
 
 @pytest.mark.parametrize(
@@ -75,17 +75,10 @@ def test_parse_core_settings():
 
 
 def test_parse_logger_channels_real_layout():
-    fmt = "{:<35.35} {:<8.8} {:<10.10} {:<9.9} "
     long_path = "/tmp/a-rather-long-sandbox-root/log/asterisk/callctl-debug"
-    out = [
-        "Logger queue limit: 1000",
-        "",
-        fmt.format("Channel", "Type", "Formatter", "Status") + "Configuration",
-        fmt.format("-------", "----", "---------", "------") + "-------------",
-        fmt.format(long_path, "File", "default", "Enabled") + " - DEBUG NOTICE VERBOSE ",
-        fmt.format("", "Console", "default", "Enabled") + " - NOTICE WARNING ERROR ",
-        "",
-    ]
+    out = logger_show_channels(
+        [(long_path, "File", "DEBUG NOTICE VERBOSE "), ("", "Console", "NOTICE WARNING ERROR ")]
+    )
     rows = P.parse_logger_channels(out)
     assert [r.type for r in rows] == ["File", "Console"]
     assert rows[0].name == long_path[:35] and rows[0].matches(long_path)
@@ -111,22 +104,8 @@ def test_checks_reject_unexpected_answers():
     P.check_pjsip_logger("pjsip set logger host 10.0.0.1", ["PJSIP Logging Enabled for host: x"])
 
 
-def prior(**kw) -> Prior:
-    base = dict(
-        core_debug=0,
-        pjproject_level=2,
-        pjproject_default=True,
-        pjsip_logger="off",
-        pjsip_logger_source="config",
-        channels=[],
-        log_dir="/l",
-    )
-    base.update(kw)
-    return Prior(**base)
-
-
 def test_plan_default_is_the_seed_sequence_and_its_reverse():
-    steps = plan_steps(prior(), "dbg", 5)
+    steps = plan_steps(quiet_prior(), "dbg", 5)
     assert [c for s in steps for c in s.apply] == [
         f"logger add channel dbg {CHANNEL_LEVELS}",
         "core set debug 5",
@@ -145,14 +124,16 @@ def test_plan_restores_non_default_prior_and_skips_what_is_already_set():
     steps = {
         s.key: s
         for s in plan_steps(
-            prior(core_debug=5, pjproject_level=3, pjproject_default=False, pjsip_logger="on"),
+            quiet_prior(
+                core_debug=5, pjproject_level=3, pjproject_default=False, pjsip_logger="on"
+            ),
             "dbg",
             5,
         )
     }
     assert "core_debug" not in steps and "pjsip_logger" not in steps
     assert steps["pjproject"].undo == ("pjproject set log level 3",)
-    hosts = plan_steps(prior(pjsip_logger="host:10.0.0.1,10.0.0.2"), "dbg", 5)[-1]
+    hosts = plan_steps(quiet_prior(pjsip_logger="host:10.0.0.1,10.0.0.2"), "dbg", 5)[-1]
     assert hosts.undo == (
         "pjsip set logger off",
         "pjsip set logger host 10.0.0.1",
@@ -162,13 +143,13 @@ def test_plan_restores_non_default_prior_and_skips_what_is_already_set():
 
 def make_state() -> DebugState:
     t = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
-    p = prior(pjproject_level=3, pjproject_default=False)
+    p = quiet_prior(pjproject_level=3, pjproject_default=False)
     return DebugState(
         status="on",
         target="127.0.0.1:5038",
         name="dbg",
         level=5,
-        log_file="/l/dbg",
+        log_file="/tmp/fake-ast/log/dbg",
         prior=p,
         planned=plan_keys(p, 5),
         applied=["channel", "core_debug"],
