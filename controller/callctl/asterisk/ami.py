@@ -24,12 +24,12 @@ import logging
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, Protocol
 
 from panoramisk.actions import Action, Command
 from panoramisk.ami_protocol import AMIProtocol
 
+from callctl.asterisk.closing import ClosesOnExit
 from callctl.errors import AsteriskUnavailable
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ class _Protocol(AMIProtocol):  # type: ignore[misc]  # panoramisk is untyped
                 self.factory.connection_lost(exc, pending)
 
 
-class AmiSession:
+class AmiSession(ClosesOnExit):
     """One AMI connection. Use `async with AmiSession(config) as ami:`."""
 
     def __init__(
@@ -163,17 +163,8 @@ class AmiSession:
             self.on_lost()
 
     # -- public API --------------------------------------------------------------------------
-    async def __aenter__(self) -> AmiSession:
+    async def _enter(self) -> None:  # `async with AmiSession(...)` connects
         await self.connect()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     def _where_hint(self, default: str) -> str:
         if self.config.source == "defaults":

@@ -34,12 +34,12 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, cast
 from urllib.parse import quote, urlsplit
 
 import aiohttp
 
+from callctl.asterisk.closing import ClosesOnExit
 from callctl.asterisk.connect import DEFAULT_APP, ENV_PASSWORD, ENV_USER
 from callctl.asterisk.reconnect import retry_policy
 from callctl.asterisk.transport import (
@@ -49,6 +49,7 @@ from callctl.asterisk.transport import (
     Request,
     Transport,
     TransportError,
+    TransportSettings,
     basic_auth,
 )
 from callctl.errors import AsteriskUnavailable, CallctlError, UsageError
@@ -252,7 +253,7 @@ def _clean_params(params: Mapping[str, object | None]) -> dict[str, str]:
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 
 
-class AriClient:
+class AriClient(ClosesOnExit):
     """ARI for one Stasis application. Use as `async with AriClient(creds) as ari:`.
 
     `pooled=True` (plain http only) sends REST over the lean kept-alive pool instead of
@@ -279,24 +280,13 @@ class AriClient:
         if transport is None:
             kind = PooledTransport if pooled else AiohttpTransport
             transport = kind(
-                credentials.base, auth, timeout=request_timeout, max_connections=max_connections
+                TransportSettings(credentials.base, auth, request_timeout, max_connections)
             )
         self.transport = transport
         self._ws_session: aiohttp.ClientSession | None = None
 
     def __repr__(self) -> str:
         return f"AriClient(url={self.credentials.base!r}, user={self.credentials.user!r})"
-
-    async def __aenter__(self) -> AriClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def close(self) -> None:
         await self.transport.close()

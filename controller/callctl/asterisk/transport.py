@@ -1,6 +1,7 @@
 """How an ARI request reaches Asterisk: one interface, two transports, both bounded.
 
     Transport          `send(request) -> (status, body)`, `close()`; raises TransportError
+    TransportSettings  where and how: base URL, authorization, timeout, max_connections
     AiohttpTransport   aiohttp's client (http and https)
     PooledTransport    kept-alive HTTP/1.1 connections on plain http, for the daemon
 
@@ -26,7 +27,7 @@ import asyncio
 import base64
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import urlencode, urlsplit
 
@@ -53,6 +54,17 @@ class Request:
         return f"{self.method} {self.path}"
 
 
+@dataclass(frozen=True)
+class TransportSettings:
+    """What either transport needs: the ARI base URL, the Authorization header (kept out of
+    repr), the per-request timeout in seconds and the bound on open connections."""
+
+    base: str
+    authorization: str = field(repr=False)
+    timeout: float = 10.0
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+
+
 class TransportError(Exception):
     """No answer: unreachable, dropped or timed out. `sent` is False only when the request
     certainly did not reach Asterisk (the connection could not be opened)."""
@@ -75,18 +87,11 @@ def basic_auth(user: str, password: str) -> str:
 
 
 class AiohttpTransport:
-    def __init__(
-        self,
-        base: str,
-        authorization: str,
-        *,
-        timeout: float = 10.0,
-        max_connections: int = DEFAULT_MAX_CONNECTIONS,
-    ) -> None:
-        self._base = base
-        self._headers = {"Authorization": authorization}
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._max = max_connections
+    def __init__(self, settings: TransportSettings) -> None:
+        self._base = settings.base
+        self._headers = {"Authorization": settings.authorization}
+        self._timeout = aiohttp.ClientTimeout(total=settings.timeout)
+        self._max = settings.max_connections
         self._session: aiohttp.ClientSession | None = None
 
     async def send(self, request: Request) -> tuple[int, str]:
@@ -118,29 +123,22 @@ class AiohttpTransport:
 
 
 class PooledTransport:
-    def __init__(
-        self,
-        base: str,
-        authorization: str,
-        *,
-        timeout: float = 10.0,
-        max_connections: int = DEFAULT_MAX_CONNECTIONS,
-    ) -> None:
-        parts = urlsplit(base)
+    def __init__(self, settings: TransportSettings) -> None:
+        parts = urlsplit(settings.base)
         if parts.scheme != "http":
             raise ValueError("PooledTransport speaks plain HTTP only (ARI on loopback)")
         self._host = parts.hostname or "127.0.0.1"
         self._port = parts.port or 80
         self._prefix = parts.path.rstrip("/")
-        self._auth = authorization
-        self._timeout = timeout
+        self._auth = settings.authorization
+        self._timeout = settings.timeout
         # A request holds a slot from taking a connection until it is idle again or closed;
         # a new connection is opened only when none is idle, so open connections never
         # exceed the ceiling either.
         self._gate = asyncio.Condition()
         self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
-        self.max_connections = max_connections
-        self.ceiling = max_connections  # lowered when Asterisk refuses a session
+        self.max_connections = settings.max_connections
+        self.ceiling = settings.max_connections  # lowered when Asterisk refuses a session
         self._answers = 0
         self.in_flight = 0
         self.waiting = 0
