@@ -484,18 +484,17 @@ class AriClient(ClosesOnExit):
     ) -> JSON:
         """Dial `endpoint` (a dial string from callctl.routing) straight into our app."""
         path = "/channels" if channel_id is None else f"/channels/{_path_part(channel_id)}"
-        params = {
-            "endpoint": endpoint,
-            "app": self.credentials.app,
-            "appArgs": list(app_args) or None,
-            "otherChannelId": other_channel_id,
-            "callerId": caller_id,
-            "timeout": timeout,
-            "originator": originator,
-            "formats": list(formats) or None,
-        }
-        body = {"variables": dict(variables)} if variables else None
-        return await self._json_object("POST", path, params=params, body=body)
+        return await self._new_channel(
+            path,
+            endpoint,
+            app_args,
+            variables,
+            otherChannelId=other_channel_id,
+            callerId=caller_id,
+            timeout=timeout,
+            originator=originator,
+            formats=list(formats) or None,
+        )
 
     async def create_channel(
         self,
@@ -507,15 +506,33 @@ class AriClient(ClosesOnExit):
         variables: Mapping[str, str] | None = None,
     ) -> JSON:
         """Create a channel in our app without dialling it (dial later with `dial`)."""
-        params = {
+        return await self._new_channel(
+            "/channels/create",
+            endpoint,
+            app_args,
+            variables,
+            channelId=channel_id,
+            originator=originator,
+        )
+
+    async def _new_channel(
+        self,
+        path: str,
+        endpoint: str,
+        app_args: Sequence[str],
+        variables: Mapping[str, str] | None,
+        **params: object | None,
+    ) -> JSON:
+        """POST a channel into our app: what originate and create have in common, plus
+        `params` (ARI's names; None leaves one out)."""
+        query = {
             "endpoint": endpoint,
             "app": self.credentials.app,
             "appArgs": list(app_args) or None,
-            "channelId": channel_id,
-            "originator": originator,
+            **params,
         }
         body = {"variables": dict(variables)} if variables else None
-        return await self._json_object("POST", "/channels/create", params=params, body=body)
+        return await self._json_object("POST", path, params=query, body=body)
 
     async def dial(
         self, channel_id: str, *, caller: str | None = None, timeout: int | None = None
