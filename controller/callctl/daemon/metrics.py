@@ -96,52 +96,34 @@ class Histogram:
         yield f"{self.name}_count {self.n}"
 
 
-@dataclass
 class Metrics:
     """Everything /metrics shows. Nothing here ever holds a credential or a JID."""
 
-    active_calls: Gauge = field(
-        default_factory=lambda: Gauge("callctl_active_calls", "Calls in progress.")
-    )
-    calls: Counter = field(
-        default_factory=lambda: Counter(
-            "callctl_calls_total", "Finished calls by direction and outcome."
-        )
-    )
-    setup_seconds: Histogram = field(
-        default_factory=lambda: Histogram(
+    def __init__(self) -> None:
+        self.active_calls = Gauge("callctl_active_calls", "Calls in progress.")
+        self.calls = Counter("callctl_calls_total", "Finished calls by direction and outcome.")
+        self.setup_seconds = Histogram(
             "callctl_call_setup_seconds", "From the call entering the app to the answer."
         )
-    )
-    reconnects: Counter = field(
-        default_factory=lambda: Counter(
+        self.reconnects = Counter(
             "callctl_reconnects_total", "Reconnections to Asterisk, by interface (ari, ami)."
         )
-    )
-    failovers: Counter = field(
-        default_factory=lambda: Counter(
+        self.failovers = Counter(
             "callctl_trunk_failovers_total", "Trunk legs given up for the next trunk."
         )
-    )
-    rescued: Counter = field(
-        default_factory=lambda: Counter(
+        self.rescued = Counter(
             "callctl_calls_rescued_total",
             "Calls the daemon decided itself because a request for them failed, or they "
             "waited too long for one, by reason (effect-failed, stalled).",
         )
-    )
-    adopted: Counter = field(
-        default_factory=lambda: Counter(
+        self.adopted = Counter(
             "callctl_calls_adopted_total",
             "Calls in Dial() that an earlier daemon handed off, taken over at (re)connect.",
         )
-    )
-    orphans: Counter = field(
-        default_factory=lambda: Counter(
+        self.orphans = Counter(
             "callctl_reconcile_cleanups_total",
             "Channels, bridges and calls cleaned up after a reconnect, by kind.",
         )
-    )
 
     def render(self, connected: dict[str, bool]) -> str:
         lines: list[str] = []
