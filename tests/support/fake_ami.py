@@ -8,10 +8,12 @@ is exercised; failures (rejection, dropped connection) can be injected per comma
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Self
 
+from callctl.asterisk.ami import AmiConfig
 from callctl.debug._model import CATEGORIES, Prior
 
 BANNER = "Asterisk Call Manager/9.0.0\r\n"
@@ -83,6 +85,13 @@ class FakeAsterisk:
             tuple(self.channels),
             tuple(sorted(self.categories.items())),
         )
+
+    @contextmanager
+    def left_as_found(self) -> Iterator[None]:
+        """Asserts that the block leaves every setting as it found it (the history aside)."""
+        before = self.snapshot()
+        yield
+        assert self.snapshot() == before
 
     def run(self, cmd: str) -> tuple[bool, list[str]]:
         self.history.append(cmd)
@@ -219,6 +228,11 @@ class FakeAmiServer(LoopbackServer):
         self.on_run: dict[str, Callable[[], None]] = {}  # call this when the command runs
         self.received: list[str] = []
         self.logins = 0
+
+    def config(self, secret: str | None = None) -> AmiConfig:
+        """How the package logs in here (another `secret` to be refused); a short timeout."""
+        secret = self.secret if secret is None else secret
+        return AmiConfig("127.0.0.1", self.port, self.user, secret, timeout=2.0)
 
     async def _client(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
         w.write(BANNER.encode())

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from callctl.asterisk.ami import AmiConfig
 from callctl.debug._model import parse_categories, plan_steps
 from callctl.debug.service import DebugService
 from callctl.errors import AsteriskUnavailable, UsageError
@@ -49,44 +48,40 @@ def test_prior_categories_are_restored_exactly():
 
 
 def svc(server: FakeAmiServer, tmp_path) -> DebugService:  # type: ignore[no-untyped-def]
-    cfg = AmiConfig("127.0.0.1", server.port, "callctl", "s3cret", timeout=2.0)
-    return DebugService(cfg, state_dir=tmp_path, clock=lambda: T0)
+    return DebugService(server.config(), state_dir=tmp_path, clock=lambda: T0)
 
 
 async def test_on_off_with_categories_leaves_core_debug_alone(server, tmp_path):
     ast = server.ast
     ast.core_debug = 2
-    before = ast.snapshot()
-    s = svc(server, tmp_path)
-    res = await s.on(name="dbg", categories=("ice", "dtls", "stun", "rtp"))
-    assert ast.categories == {"ice": -1, "dtls": -1, "stun": -1, "rtp": -1}
-    assert ast.core_debug == 2 and ast.pj_level == 5
-    assert not any(c.startswith("core set debug ") and "category" not in c for c in ast.history)
-    assert s.store.load().categories == ("ice", "dtls", "stun", "rtp")  # type: ignore[union-attr]
-    assert res.state.planned == ["channel", "categories", "pjproject", "pjsip_logger"]
-    await s.off()
-    assert ast.snapshot() == before
+    with ast.left_as_found():
+        s = svc(server, tmp_path)
+        res = await s.on(name="dbg", categories=("ice", "dtls", "stun", "rtp"))
+        assert ast.categories == {"ice": -1, "dtls": -1, "stun": -1, "rtp": -1}
+        assert ast.core_debug == 2 and ast.pj_level == 5
+        assert not any(c.startswith("core set debug ") and "category" not in c for c in ast.history)
+        assert s.store.load().categories == ("ice", "dtls", "stun", "rtp")  # type: ignore[union-attr]
+        assert res.state.planned == ["channel", "categories", "pjproject", "pjsip_logger"]
+        await s.off()
 
 
 async def test_categories_that_were_on_come_back_with_their_sublevel(server, tmp_path):
     ast = server.ast
     ast.categories = {"dtls": 3, "rtcp": -1}  # set by hand: Asterisk cannot list them
-    before = ast.snapshot()
-    s = svc(server, tmp_path)
-    await s.on(name="dbg", categories=("ice", "dtls"), categories_were=("dtls:3", "rtcp"))
-    assert ast.categories == {"dtls": -1, "rtcp": -1, "ice": -1}
-    await s.off()
-    assert ast.snapshot() == before
+    with ast.left_as_found():
+        s = svc(server, tmp_path)
+        await s.on(name="dbg", categories=("ice", "dtls"), categories_were=("dtls:3", "rtcp"))
+        assert ast.categories == {"dtls": -1, "rtcp": -1, "ice": -1}
+        await s.off()
 
 
 async def test_an_answer_to_the_silent_command_is_a_failure_and_rolls_back(server, tmp_path):
     ast = server.ast
-    before = ast.snapshot()
-    server.answer_instead["core set debug category ice"] = ["Usage: core set debug category"]
-    s = svc(server, tmp_path)
-    with pytest.raises(AsteriskUnavailable, match="rolled back: channel, categories"):
-        await s.on(name="dbg", categories=("ice",))
-    assert ast.snapshot() == before
+    with ast.left_as_found():
+        server.answer_instead["core set debug category ice"] = ["Usage: core set debug category"]
+        s = svc(server, tmp_path)
+        with pytest.raises(AsteriskUnavailable, match="rolled back: channel, categories"):
+            await s.on(name="dbg", categories=("ice",))
 
 
 @pytest.mark.parametrize("bad", ["ice,core", "ICE", "rtp:0", "ice,ice"])

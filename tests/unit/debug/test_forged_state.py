@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from callctl.asterisk.ami import AmiConfig
 from callctl.debug.service import DebugExpiryWatcher, DebugService, credentials_from
 from callctl.errors import StateError
 from support.fake_ami import BANNER, FakeAmiServer, LoopbackServer, prior_fields
@@ -79,13 +78,9 @@ def plant(state_dir: Path, file_target: str, doc: dict[str, object]) -> Path:
     return path
 
 
-def daemon_config(real: FakeAmiServer) -> AmiConfig:
-    return AmiConfig("127.0.0.1", real.port, "callctl", "s3cret", timeout=2.0)
-
-
 async def watch_once(real: FakeAmiServer, state_dir: Path) -> list[object]:
     watcher = DebugExpiryWatcher(
-        credentials_from(daemon_config(real)), state_dir=state_dir, clock=lambda: T0
+        credentials_from(real.config()), state_dir=state_dir, clock=lambda: T0
     )
     return list(await watcher.check_once())
 
@@ -160,7 +155,7 @@ async def test_unknown_steps_and_bad_values_are_refused(real, tmp_path, change):
     assert await watch_once(real, tmp_path) == []
     assert real.received == []
     assert path.exists()  # left for a person to inspect
-    svc = DebugService(daemon_config(real), state_dir=tmp_path, clock=lambda: T0)
+    svc = DebugService(real.config(), state_dir=tmp_path, clock=lambda: T0)
     with pytest.raises(StateError):
         await svc.off()
     assert real.received == []
@@ -192,7 +187,7 @@ async def test_a_state_folder_others_can_write_is_refused(real, tmp_path):
     os.chmod(tmp_path / "st", 0o777)
     assert await watch_once(real, tmp_path / "st") == []
     assert real.received == []
-    svc = DebugService(daemon_config(real), state_dir=tmp_path / "st")
+    svc = DebugService(real.config(), state_dir=tmp_path / "st")
     with pytest.raises(StateError, match="writable by other users"):
         await svc.on()
     assert real.received == []
@@ -205,7 +200,7 @@ async def test_a_state_folder_owned_by_someone_else_is_refused(real, tmp_path):
     os.chown(tmp_path / "st", 65534, 65534)  # nobody: tmp_path lies under world-writable /tmp
     assert await watch_once(real, tmp_path / "st") == []
     assert real.received == []
-    svc = DebugService(daemon_config(real), state_dir=tmp_path / "st")
+    svc = DebugService(real.config(), state_dir=tmp_path / "st")
     with pytest.raises(StateError, match="belongs to uid 65534"):
         await svc.on()
 

@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from callctl.asterisk.ami import AmiConfig
 from callctl.cli import Console, main
 from callctl.debug.service import DebugService
 from callctl.errors import AsteriskUnavailable
@@ -73,22 +72,20 @@ def disk(tmp_path: Path) -> Iterator[SmallDisk]:
 
 
 def svc(server: FakeAmiServer, state_dir: Path) -> DebugService:
-    cfg = AmiConfig("127.0.0.1", server.port, "callctl", "s3cret", timeout=2.0)
-    return DebugService(cfg, state_dir=state_dir, clock=lambda: T0)
+    return DebugService(server.config(), state_dir=state_dir, clock=lambda: T0)
 
 
 @pytest.mark.parametrize("when", ["logger add channel dbg", "core set debug 5"])
 async def test_disk_fills_during_on_everything_is_undone(server, disk, when):
     ast = server.ast
-    before = ast.snapshot()
-    cmd = next(c for c in ("logger add channel dbg", "core set debug 5") if c == when)
-    server.on_run[f"{cmd} notice,warning,error,debug,verbose,trace" if "logger" in cmd else cmd] = (
-        disk.fill
-    )
-    s = svc(server, disk.root / "debug")
-    with pytest.raises(AsteriskUnavailable, match="rolled back") as info:
-        await s.on(name="dbg")
-    assert ast.snapshot() == before  # undone although nothing could be recorded
+    with ast.left_as_found():  # undone although nothing could be recorded
+        cmd = next(c for c in ("logger add channel dbg", "core set debug 5") if c == when)
+        server.on_run[
+            f"{cmd} notice,warning,error,debug,verbose,trace" if "logger" in cmd else cmd
+        ] = disk.fill
+        s = svc(server, disk.root / "debug")
+        with pytest.raises(AsteriskUnavailable, match="rolled back") as info:
+            await s.on(name="dbg")
     assert "No space left" in info.value.message
     disk.free()
     assert not s.status()["on"]  # and no file claims debug is on
@@ -96,13 +93,12 @@ async def test_disk_fills_during_on_everything_is_undone(server, disk, when):
 
 async def test_disk_full_at_off_still_restores_and_says_what_it_could_not_record(server, disk):
     ast = server.ast
-    before = ast.snapshot()
-    s = svc(server, disk.root / "debug")
-    await s.on(name="dbg")
-    disk.fill()
-    res = await s.off()
-    assert res.action == "stopped"
-    assert ast.snapshot() == before
+    with ast.left_as_found():
+        s = svc(server, disk.root / "debug")
+        await s.on(name="dbg")
+        disk.fill()
+        res = await s.off()
+        assert res.action == "stopped"
     assert any("state file" in w and "No space left" in w for w in res.warnings)
     assert not s.status()["on"]
 
@@ -157,14 +153,13 @@ def test_cli_off_never_claims_restored_when_it_was_not(tmp_path, monkeypatch):
 async def test_off_after_an_on_that_could_not_record_its_first_step(server, tmp_path):
     """The audit's leftover: the file says nothing is applied, the channel is there."""
     ast = server.ast
-    before = ast.snapshot()
-    s = svc(server, tmp_path)
-    await s.on(name="dbg")
-    st = s.store.load()
-    assert st is not None
-    st.status, st.applied = "turning_on", []
-    s.store.save(st)
-    ast.core_debug, ast.pj_level, ast.pjsip_logger = 0, 2, False  # only the channel stayed
-    res = await s.off()
-    assert res.action == "stopped"
-    assert ast.snapshot() == before
+    with ast.left_as_found():
+        s = svc(server, tmp_path)
+        await s.on(name="dbg")
+        st = s.store.load()
+        assert st is not None
+        st.status, st.applied = "turning_on", []
+        s.store.save(st)
+        ast.core_debug, ast.pj_level, ast.pjsip_logger = 0, 2, False  # only the channel stayed
+        res = await s.off()
+        assert res.action == "stopped"
