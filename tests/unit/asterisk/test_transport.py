@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import pytest
 from callctl.asterisk.ari import (
@@ -18,6 +20,29 @@ from callctl.asterisk.ari import (
 from callctl.asterisk.transport import PooledTransport
 
 PASSWORD = "s3cret-pw"
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@asynccontextmanager
+async def serving(handler: Handler) -> AsyncIterator[AriCredentials]:
+    """An HTTP server on loopback running `handler` for each connection; yields the ARI
+    credentials that reach it."""
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield AriCredentials(f"http://127.0.0.1:{port}/ari", "u", PASSWORD)
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def read_head(reader: asyncio.StreamReader) -> str | None:
+    """A request's head, or None once the client has closed the connection."""
+    try:
+        return (await reader.readuntil(b"\r\n\r\n")).decode()
+    except (asyncio.IncompleteReadError, ConnectionError):
+        return None
 
 
 class Server:
@@ -27,7 +52,7 @@ class Server:
         self.script = script
         self.requests: list[str] = []
         self.connections = 0
-        self.server: asyncio.Server | None = None
+        self.stack = AsyncExitStack()
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
@@ -55,18 +80,11 @@ class Server:
         writer.close()
 
     async def __aenter__(self) -> AriClient:
-        self.server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
-        port = self.server.sockets[0].getsockname()[1]
-        self.client = AriClient(
-            AriCredentials(f"http://127.0.0.1:{port}/ari", "u", PASSWORD), pooled=True
-        )
-        return self.client
+        creds = await self.stack.enter_async_context(serving(self.handle))
+        return await self.stack.enter_async_context(AriClient(creds, pooled=True))
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.client.close()
-        assert self.server is not None
-        self.server.close()
-        await self.server.wait_closed()
+        await self.stack.aclose()
 
 
 async def test_requests_reuse_one_connection_and_decode_json() -> None:
@@ -115,14 +133,9 @@ async def test_unreachable_and_dropped_mid_request() -> None:
         await reader.readuntil(b"\r\n\r\n")
         writer.close()  # request read, no answer: it may have run, so it is not re-sent
 
-    server = await asyncio.start_server(drop, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    ari = AriClient(AriCredentials(f"http://127.0.0.1:{port}/ari", "u", PASSWORD), pooled=True)
-    with pytest.raises(AriUnavailable):
-        await ari.dial("c1", timeout=5)
-    await ari.close()
-    server.close()
-    await server.wait_closed()
+    async with serving(drop) as creds, AriClient(creds, pooled=True) as ari:
+        with pytest.raises(AriUnavailable):
+            await ari.dial("c1", timeout=5)
 
 
 async def test_a_request_without_answer_is_retried_only_when_safe() -> None:
@@ -132,36 +145,28 @@ async def test_a_request_without_answer_is_retried_only_when_safe() -> None:
     drop = {2, 4}  # the 2nd and 4th requests are read, then their connection is closed
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while True:
-            try:
-                head = (await reader.readuntil(b"\r\n\r\n")).decode()
-            except (asyncio.IncompleteReadError, ConnectionError):
-                break
+        while (head := await read_head(reader)) is not None:
             seen.append(head.split(" ", 2)[1])
             if len(seen) in drop:
                 break
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+            writer.write(OK)
             await writer.drain()
         writer.close()
 
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    creds = AriCredentials(f"http://127.0.0.1:{port}/ari", "u", PASSWORD)
-    for pooled in (True, False):
-        seen.clear()
-        async with AriClient(creds, pooled=pooled) as ari:
-            assert await ari.channel("c0") == {}
-            assert await ari.channel("c1") == {}  # dropped once (kept-alive), tried again
-            with pytest.raises(AriUnavailable):
-                await ari.dial("c1", timeout=5)  # dropped: may have run, not re-sent
-        assert seen == [
-            "/ari/channels/c0",
-            "/ari/channels/c1",
-            "/ari/channels/c1",
-            "/ari/channels/c1/dial?timeout=5",
-        ], pooled
-    server.close()
-    await server.wait_closed()
+    async with serving(serve) as creds:
+        for pooled in (True, False):
+            seen.clear()
+            async with AriClient(creds, pooled=pooled) as ari:
+                assert await ari.channel("c0") == {}
+                assert await ari.channel("c1") == {}  # dropped once (kept-alive), tried again
+                with pytest.raises(AriUnavailable):
+                    await ari.dial("c1", timeout=5)  # dropped: may have run, not re-sent
+            assert seen == [
+                "/ari/channels/c0",
+                "/ari/channels/c1",
+                "/ari/channels/c1",
+                "/ari/channels/c1/dial?timeout=5",
+            ], pooled
 
 
 async def test_sessions_refused_past_asterisks_limit_lower_the_ceiling_and_are_retried() -> None:
@@ -178,30 +183,24 @@ async def test_sessions_refused_past_asterisks_limit_lower_the_ceiling_and_are_r
             return
         sessions += 1
         try:
-            while True:
-                try:
-                    await reader.readuntil(b"\r\n\r\n")
-                except (asyncio.IncompleteReadError, ConnectionError):
-                    return
+            while await read_head(reader) is not None:
                 await asyncio.sleep(0.01)
                 answered += 1
-                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+                writer.write(OK)
                 await writer.drain()
         finally:
             sessions -= 1
             writer.close()
 
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    creds = AriCredentials(f"http://127.0.0.1:{port}/ari", "u", PASSWORD)
-    async with AriClient(creds, pooled=True, max_connections=6, attempts=5) as ari:
+    async with (
+        serving(serve) as creds,
+        AriClient(creds, pooled=True, max_connections=6, attempts=5) as ari,
+    ):
         results = await asyncio.gather(*(ari.dial(f"c{n}") for n in range(20)))
         transport = ari.transport
         assert isinstance(transport, PooledTransport)
         assert transport.refused >= 1 and transport.ceiling <= limit
     assert results == [None] * 20 and answered == 20  # every dial ran, none twice
-    server.close()
-    await server.wait_closed()
 
 
 @pytest.mark.parametrize("pooled", [True, False])
@@ -217,22 +216,15 @@ async def test_open_connections_stay_within_the_bound_and_the_backlog_waits(pool
         open_now += 1
         most = max(most, open_now)
         try:
-            while True:
-                try:
-                    await reader.readuntil(b"\r\n\r\n")
-                except (asyncio.IncompleteReadError, ConnectionError):
-                    return
+            while await read_head(reader) is not None:
                 await release.wait()
-                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+                writer.write(OK)
                 await writer.drain()
         finally:
             open_now -= 1
             writer.close()
 
-    server = await asyncio.start_server(hold, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    creds = AriCredentials(f"http://127.0.0.1:{port}/ari", "u", PASSWORD)
-    async with AriClient(creds, pooled=pooled, max_connections=3) as ari:
+    async with serving(hold) as creds, AriClient(creds, pooled=pooled, max_connections=3) as ari:
         burst = [asyncio.ensure_future(ari.channel(f"c{n}")) for n in range(12)]
         for _ in range(50):  # let every request reach the server or the queue
             await asyncio.sleep(0)
@@ -241,5 +233,3 @@ async def test_open_connections_stay_within_the_bound_and_the_backlog_waits(pool
         release.set()
         assert await asyncio.gather(*burst) == [{}] * 12
     assert most <= 3
-    server.close()
-    await server.wait_closed()
