@@ -31,6 +31,12 @@ from callctl.routing.numbers import NumberError, normalise
 
 log = logging.getLogger("callctl.daemon.stasis")
 
+
+def _log_call(event: str, call: C.Call, **fields: object) -> None:
+    """A call's start or end: its id and direction, then `fields` (None ones left out)."""
+    log.info(kv(event, call=call.id, direction=str(call.direction), **fields))
+
+
 FROM_JINGLE, FROM_TRUNK = "from-jingle", "from-trunk"
 # The only events the router reads. Asterisk sends dozens of ChannelVarset events per call
 # besides (RTP statistics at hangup...): filtering them out at the source halves the work.
@@ -264,31 +270,22 @@ class Router:
                 number=decision.number,
             )
             return None
-        call = C.Call(
-            id=reconcile.new_call_id(),
-            direction=C.Direction.OUTBOUND,
-            caller_channel=channel_id,
-            candidates=decision.legs,
-            started=self.clock(),
-            ring_timeout=decision.ring_timeout,
-            caller_id=decision.caller_id,
-            caller_key=decision.caller,
-            number=decision.number,
-        )
-        log.info(
-            kv(
-                "call.start",
-                call=call.id,
-                direction="outbound",
-                channel=channel_id,
-                caller=decision.caller,
+        return self._start_call(
+            C.Call(
+                id=reconcile.new_call_id(),
+                direction=C.Direction.OUTBOUND,
+                caller_channel=channel_id,
+                candidates=decision.legs,
+                started=self.clock(),
+                ring_timeout=decision.ring_timeout,
+                caller_id=decision.caller_id,
+                caller_key=decision.caller,
                 number=decision.number,
-                route=decision.route,
-                trunks=",".join(decision.trunks),
-                hotline=decision.hotline or None,
-            )
+            ),
+            route=decision.route,
+            trunks=",".join(decision.trunks),
+            hotline=decision.hotline or None,
         )
-        return call
 
     def _inbound(self, channel_id: str, did: str, channel: Mapping[str, Any]) -> C.Call | None:
         decision = inbound(self.config, did)
@@ -301,26 +298,31 @@ class Router:
             or (self._via_gateway(t.label, channel) if self.gateway is not None else t)
             for t in decision.targets
         )
-        call = C.Call(
-            id=reconcile.new_call_id(),
-            direction=C.Direction.INBOUND,
-            caller_channel=channel_id,
-            candidates=candidates,
-            started=self.clock(),
-            ring_timeout=decision.ring_timeout,
-            parallel=str(decision.mode) == "parallel",
-            number=decision.number,
-        )
-        log.info(
-            kv(
-                "call.start",
-                call=call.id,
-                direction="inbound",
-                channel=channel_id,
+        return self._start_call(
+            C.Call(
+                id=reconcile.new_call_id(),
+                direction=C.Direction.INBOUND,
+                caller_channel=channel_id,
+                candidates=candidates,
+                started=self.clock(),
+                ring_timeout=decision.ring_timeout,
+                parallel=str(decision.mode) == "parallel",
                 number=decision.number,
-                mode=str(decision.mode),
-                jids=",".join(decision.jids),
-            )
+            ),
+            mode=str(decision.mode),
+            jids=",".join(decision.jids),
+        )
+
+    @staticmethod
+    def _start_call(call: C.Call, **route: object) -> C.Call:
+        """Log a new call (call.start: who calls what, then how it is routed) and return it."""
+        _log_call(
+            "call.start",
+            call,
+            channel=call.caller_channel,
+            caller=call.caller_key,  # outbound only (None is left out)
+            number=call.number,
+            **route,
         )
         return call
 
@@ -400,17 +402,14 @@ class Router:
         setup = call.setup_seconds()
         if setup is not None:
             self.metrics.setup_seconds.observe(setup)
-        log.info(
-            kv(
-                "call.end",
-                call=call.id,
-                direction=str(call.direction),
-                outcome=done.outcome,
-                cause=done.cause,
-                trunk=call.trunk,
-                setup_ms=None if setup is None else round(setup * 1000, 1),
-                legs=len(call.legs),
-            )
+        _log_call(
+            "call.end",
+            call,
+            outcome=done.outcome,
+            cause=done.cause,
+            trunk=call.trunk,
+            setup_ms=None if setup is None else round(setup * 1000, 1),
+            legs=len(call.legs),
         )
         if not self.calls:
             self.ended.set()
