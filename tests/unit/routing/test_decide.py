@@ -8,6 +8,8 @@ import pytest
 from callctl.paths import REPO_ROOT
 from callctl.routing import (
     Cause,
+    InboundDecision,
+    OutboundDecision,
     Reason,
     RingMode,
     RoutingConfig,
@@ -24,6 +26,11 @@ EXAMPLE = REPO_ROOT / "specs" / "routing.example.yaml"
 @pytest.fixture(scope="module")
 def config() -> RoutingConfig:
     return load_config(EXAMPLE)
+
+
+def verdict(d: OutboundDecision | InboundDecision) -> tuple[bool, Reason | None, Cause | None]:
+    """A decision's answer in one value: allowed, why not, the cause passed back."""
+    return (d.allowed, d.reason, d.cause)
 
 
 def test_nanp_call_uses_default_trunk_order(config: RoutingConfig) -> None:
@@ -89,11 +96,7 @@ def test_unknown_callers_are_rejected(config: RoutingConfig, jid: str) -> None:
 
 def test_invalid_number_is_refused_with_cause_28(config: RoutingConfig) -> None:
     d = outbound(config, "alice@example.org", "555 010 4477 & 911", {})
-    assert (d.allowed, d.reason, d.cause) == (
-        False,
-        Reason.INVALID_NUMBER,
-        Cause.INVALID_NUMBER_FORMAT,
-    )
+    assert verdict(d) == (False, Reason.INVALID_NUMBER, Cause.INVALID_NUMBER_FORMAT)
     assert d.number is None and d.dial_strings == ()
 
 
@@ -103,7 +106,7 @@ def test_invalid_number_is_refused_with_cause_28(config: RoutingConfig) -> None:
 )
 def test_deny_list_beats_allow_list(config: RoutingConfig, dialled: str, pattern: str) -> None:
     d = outbound(config, "alice@example.org", dialled, {})
-    assert (d.allowed, d.reason, d.cause) == (False, Reason.DENIED_DESTINATION, Cause.CALL_REJECTED)
+    assert verdict(d) == (False, Reason.DENIED_DESTINATION, Cause.CALL_REJECTED)
     assert f"denied pattern {pattern!r}" in d.detail
     assert d.number is not None and d.dial_strings == ()
 
@@ -117,7 +120,7 @@ def test_destination_outside_allowed_list(config: RoutingConfig) -> None:
 def test_no_route(config: RoutingConfig) -> None:
     narrowed = replace(config, routes=tuple(r for r in config.routes if r.name == "uk"))
     d = outbound(narrowed, "alice@example.org", "+15550104477", {})
-    assert (d.allowed, d.reason, d.cause) == (False, Reason.NO_ROUTE, Cause.NO_ROUTE_DESTINATION)
+    assert verdict(d) == (False, Reason.NO_ROUTE, Cause.NO_ROUTE_DESTINATION)
 
 
 def test_concurrent_call_limit_policy_default(config: RoutingConfig) -> None:
@@ -125,7 +128,7 @@ def test_concurrent_call_limit_policy_default(config: RoutingConfig) -> None:
     assert key == "alice@example.org"
     assert outbound(config, "alice@example.org", "+15550104477", {key: 1}).allowed
     d = outbound(config, "alice@example.org", "+15550104477", {key: 2})
-    assert (d.allowed, d.reason, d.cause) == (False, Reason.CALL_LIMIT, Cause.USER_BUSY)
+    assert verdict(d) == (False, Reason.CALL_LIMIT, Cause.USER_BUSY)
     assert "limit is 2" in d.detail
     # Another caller's calls do not count against alice.
     assert outbound(config, "alice@example.org", "+15550104477", {"bob@example.org": 9}).allowed
@@ -164,7 +167,7 @@ def test_inbound_did_forms_carriers_send(config: RoutingConfig, did: str) -> Non
 @pytest.mark.parametrize("did", ["+15550104499", "", "s", "+15550104401;x", "anonymous"])
 def test_unknown_did_is_rejected_as_unallocated(config: RoutingConfig, did: str) -> None:
     d = inbound(config, did)
-    assert (d.allowed, d.reason, d.cause) == (False, Reason.UNKNOWN_DID, Cause.UNALLOCATED)
+    assert verdict(d) == (False, Reason.UNKNOWN_DID, Cause.UNALLOCATED)
     assert d.targets == () and d.dial_strings == ()
 
 
@@ -222,11 +225,7 @@ def test_a_dialled_number_wins_over_the_hotline() -> None:
 
 def test_no_number_and_no_hotline_is_refused_as_before(config: RoutingConfig) -> None:
     d = outbound(config, "bob@example.org", "", {})
-    assert (d.allowed, d.reason, d.cause) == (
-        False,
-        Reason.INVALID_NUMBER,
-        Cause.INVALID_NUMBER_FORMAT,
-    )
+    assert verdict(d) == (False, Reason.INVALID_NUMBER, Cause.INVALID_NUMBER_FORMAT)
     assert not d.hotline and d.legs == ()
     assert "no hotline" in d.detail
     # Alice's hotline is hers only.
@@ -261,4 +260,4 @@ def test_the_hotline_needs_a_route() -> None:
     config, issues = parse_config(text)
     assert issues == [] and config is not None, issues
     d = outbound(config, "alice@example.org", "", {})
-    assert (d.allowed, d.reason, d.cause) == (False, Reason.NO_ROUTE, Cause.NO_ROUTE_DESTINATION)
+    assert verdict(d) == (False, Reason.NO_ROUTE, Cause.NO_ROUTE_DESTINATION)
