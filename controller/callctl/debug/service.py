@@ -19,7 +19,7 @@ import getpass
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
@@ -91,6 +91,32 @@ class OffResult:
     state: DebugState | None
     reason: str
     warnings: list[str] = field(default_factory=list)
+
+
+def _expect_level(what: str, new: int, want: int) -> None:
+    if new != want:
+        raise P.UnexpectedOutput(f"{what} is {new}, not {want}")
+
+
+def _check_either_way(key: str, cmd: str, out: list[str]) -> None:
+    """The checks a step's answer gets alike whether it was applied or undone."""
+    if key == "pjsip_logger":
+        P.check_pjsip_logger(cmd, out)
+    elif key == "categories":
+        P.check_silent(cmd, out)
+
+
+async def _run_checked(
+    ami: CommandRunner, commands: Sequence[str], check: Callable[[str, list[str]], None], verb: str
+) -> None:
+    """Run each command in turn; an answer `check(cmd, output)` does not accept (it raises
+    UnexpectedOutput) fails the step, and the commands after it are not sent."""
+    for cmd in commands:
+        out = (await ami.command(cmd)).output
+        try:
+            check(cmd, out)
+        except P.UnexpectedOutput as err:
+            raise StepFailed(f"{verb}{cmd!r} failed: {err}") from None
 
 
 class DebugService:
@@ -165,27 +191,22 @@ class DebugService:
             assert spec is not None
             await C.start(spec)
             return
-        for cmd in step.apply:
-            out = (await ami.command(cmd)).output
-            try:
-                if step.key == "channel":
-                    P.check_logger_add(name, out)
-                elif step.key == "core_debug":
-                    _, new = P.parse_core_set_debug(out)
-                    if new != level:
-                        raise P.UnexpectedOutput(f"core debug is {new}, not {level}")
-                elif step.key == "pjproject":
-                    _, new, lowered = P.parse_pjproject_set(out)
-                    if lowered:
-                        warnings.append(f"Asterisk capped the pjproject log level at {new}")
-                    elif new != level:
-                        raise P.UnexpectedOutput(f"pjproject log level is {new}, not {level}")
-                elif step.key == "pjsip_logger":
-                    P.check_pjsip_logger(cmd, out)
-                elif step.key == "categories":
-                    P.check_silent(cmd, out)
-            except P.UnexpectedOutput as err:
-                raise StepFailed(f"{cmd!r} failed: {err}") from None
+
+        def check(cmd: str, out: list[str]) -> None:
+            if step.key == "channel":
+                P.check_logger_add(name, out)
+            elif step.key == "core_debug":
+                _expect_level("core debug", P.parse_core_set_debug(out)[1], level)
+            elif step.key == "pjproject":
+                _, new, lowered = P.parse_pjproject_set(out)
+                if lowered:
+                    warnings.append(f"Asterisk capped the pjproject log level at {new}")
+                else:
+                    _expect_level("pjproject log level", new, level)
+            else:
+                _check_either_way(step.key, cmd, out)
+
+        await _run_checked(ami, step.apply, check, "")
 
     async def _undo_step(
         self, ami: CommandRunner, state: DebugState, step: Step, warnings: list[str]
@@ -195,31 +216,23 @@ class DebugService:
             assert state.capture is not None
             warnings.extend(await C.stop(state.capture))
             return
-        for cmd in step.undo:
-            out = (await ami.command(cmd)).output
-            try:
-                if step.key == "channel":
-                    if not P.check_logger_remove(out):
-                        warnings.append(
-                            f"logger channel {state.name!r} was already gone "
-                            "(Asterisk restarted, or someone removed it)"
-                        )
-                elif step.key == "core_debug":
-                    _, new = P.parse_core_set_debug(out)
-                    if new != prior.core_debug:
-                        raise P.UnexpectedOutput(f"core debug is {new}, not {prior.core_debug}")
-                elif step.key == "pjproject":
-                    _, new, _ = P.parse_pjproject_set(out)
-                    if new != prior.pjproject_level:
-                        raise P.UnexpectedOutput(
-                            f"pjproject log level is {new}, not {prior.pjproject_level}"
-                        )
-                elif step.key == "pjsip_logger":
-                    P.check_pjsip_logger(cmd, out)
-                elif step.key == "categories":
-                    P.check_silent(cmd, out)
-            except P.UnexpectedOutput as err:
-                raise StepFailed(f"undo {cmd!r} failed: {err}") from None
+
+        def check(cmd: str, out: list[str]) -> None:
+            if step.key == "channel":
+                if not P.check_logger_remove(out):
+                    warnings.append(
+                        f"logger channel {state.name!r} was already gone "
+                        "(Asterisk restarted, or someone removed it)"
+                    )
+            elif step.key == "core_debug":
+                _expect_level("core debug", P.parse_core_set_debug(out)[1], prior.core_debug)
+            elif step.key == "pjproject":
+                new = P.parse_pjproject_set(out)[1]
+                _expect_level("pjproject log level", new, prior.pjproject_level)
+            else:
+                _check_either_way(step.key, cmd, out)
+
+        await _run_checked(ami, step.undo, check, "undo ")
 
     async def _undo_all(
         self, ami: CommandRunner, state: DebugState, warnings: list[str]
