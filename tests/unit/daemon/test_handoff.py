@@ -152,16 +152,25 @@ def performed(call: C.Call, effects: list[C.Effect]) -> list[C.Effect]:
     return [effect for effect, _ in mode.steps(call, effects)]
 
 
+def one_dial(call: C.Call, effects: list[C.Effect]) -> C.DialLeg:
+    """The one request the dialplan mode makes of `effects`, which must be a Dial()."""
+    (dial,) = performed(call, effects)
+    assert isinstance(dial, C.DialLeg)
+    return dial
+
+
+def ending(call: C.Call, effects: list[C.Effect]) -> tuple[C.Effect, list[C.Effect]]:
+    """How the call finished (the last effect) and the requests the dialplan mode makes."""
+    return effects[-1], performed(call, effects)
+
+
 def test_dialplan_mode_dials_without_a_bridge_and_fails_over() -> None:
     call = out_call()
-    (first,) = performed(call, call.start())  # no bridge to set up
-    assert isinstance(first, C.DialLeg) and first.target == TRUNKS[0]
-    (second,) = performed(call, call.legs_returned("CONGESTION", 34))
-    assert isinstance(second, C.DialLeg) and second.target == TRUNKS[1]
-    effects = call.legs_returned("BUSY", 17)
-    assert effects[-1] == C.Finished("busy", 17)
+    assert one_dial(call, call.start()).target == TRUNKS[0]  # no bridge to set up
+    assert one_dial(call, call.legs_returned("CONGESTION", 34)).target == TRUNKS[1]
     # no leg to hang up and no bridge: hanging up the caller ends it all
-    assert performed(call, effects) == [C.Hangup("chan", 17)]
+    finished, requests = ending(call, call.legs_returned("BUSY", 17))
+    assert finished == C.Finished("busy", 17) and requests == [C.Hangup("chan", 17)]
 
 
 def test_dialplan_mode_answered_then_ended() -> None:
@@ -169,8 +178,7 @@ def test_dialplan_mode_answered_then_ended() -> None:
     call.start()
     assert performed(call, call.leg_answered(call.legs[0].channel_id, 101.5)) == []  # Dial()'s
     assert call.phase is Phase.ANSWERED and call.setup_seconds() == 1.5
-    effects = call.caller_hung_up(16)
-    assert effects[-1] == C.Finished("answered", 16) and performed(call, effects) == []
+    assert ending(call, call.caller_hung_up(16)) == (C.Finished("answered", 16), [])
     assert call.to_dict(130.0)["legs"] == [
         {"channel": "callctl-1-1", "target": "carrier-a", "state": "gone", "cause": 16}
     ]
@@ -180,19 +188,16 @@ def test_dialplan_mode_answered_then_ended() -> None:
 def test_dialplan_mode_caller_abandons_while_ringing() -> None:
     call = out_call()
     call.start()
-    effects = call.caller_hung_up(None)
-    assert effects[-1] == C.Finished("abandoned", 16) and performed(call, effects) == []
+    assert ending(call, call.caller_hung_up(None)) == (C.Finished("abandoned", 16), [])
 
 
 def test_parallel_ringing_is_one_dial() -> None:
     call = inbound_call(parallel=True)
     effects = call.start()
     assert [e.target for e in effects if isinstance(e, C.DialLeg)] == list(JIDS)
-    (dial,) = performed(call, effects)  # both targets in the one Dial()
-    assert isinstance(dial, C.DialLeg) and dial.target == JIDS[0]
-    ended = call.legs_returned("NOANSWER", 16)
-    assert ended[-1] == C.Finished("no-answer", 19)
-    assert performed(call, ended) == [C.Hangup("trunk", 19)]
+    assert one_dial(call, effects).target == JIDS[0]  # both targets in the one Dial()
+    finished, requests = ending(call, call.legs_returned("NOANSWER", 16))
+    assert finished == C.Finished("no-answer", 19) and requests == [C.Hangup("trunk", 19)]
 
 
 def test_reconcile_checks_only_the_caller_of_a_handoff_call() -> None:
