@@ -22,13 +22,13 @@ from callctl.debug._model import (
     parse_categories,
     parse_duration,
 )
-from callctl.debug.service import DebugService
+from callctl.debug.service import DebugService, OffResult, OnResult
 from callctl.sandbox.state import load_connection
 
 if TYPE_CHECKING:
     from callctl.cli import Console
 
-T = TypeVar("T")
+R = TypeVar("R", OnResult, OffResult)
 
 
 class _RefuseSecret(argparse.Action):
@@ -83,13 +83,12 @@ def _service(args: argparse.Namespace) -> DebugService:
     return DebugService(ami_config(args), state_dir=args.state_dir)
 
 
-def _warn(console: Console, warnings: list[str]) -> None:
-    for w in warnings:
+def _run(console: Console, coro: Coroutine[Any, Any, R]) -> R:
+    """Run a service action; its warnings go to stderr whatever the output format."""
+    res = asyncio.run(coro)
+    for w in res.warnings:
         console.error(f"callctl: warning: {w}")
-
-
-def _run(coro: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(coro)
+    return res
 
 
 def register(sub: Any) -> None:
@@ -198,6 +197,7 @@ def cmd_on(args: argparse.Namespace, console: Console) -> int:
         )
     svc = _service(args)
     res = _run(
+        console,
         svc.on(
             name=args.name,
             duration=duration,
@@ -206,9 +206,8 @@ def cmd_on(args: argparse.Namespace, console: Console) -> int:
             categories=categories,
             categories_were=were,
             capture=capture,
-        )
+        ),
     )
-    _warn(console, res.warnings)
     st = res.state
     if console.json:
         console.emit_json("debug.on", {"action": res.action, **svc.status()})
@@ -232,9 +231,7 @@ def cmd_on(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_off(args: argparse.Namespace, console: Console) -> int:
-    svc = _service(args)
-    res = _run(svc.off())
-    _warn(console, res.warnings)
+    res = _run(console, _service(args).off())
     if console.json:
         payload: dict[str, Any] = {"action": res.action, "reason": res.reason}
         if res.state is not None:
@@ -295,9 +292,7 @@ def cmd_status(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_expire(args: argparse.Namespace, console: Console) -> int:
-    svc = _service(args)
-    res = _run(svc.expire())
-    _warn(console, res.warnings)
+    res = _run(console, _service(args).expire())
     if console.json:
         console.emit_json("debug.expire", {"action": res.action, "reason": res.reason})
     elif res.action == "stopped":
