@@ -6,6 +6,8 @@ import asyncio
 import json
 import logging
 import stat
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -248,6 +250,25 @@ async def test_router_reconcile_cleans_orphans_and_ends_lost_calls() -> None:
 # -- HTTP API ----------------------------------------------------------------------------
 
 
+@asynccontextmanager
+async def api_on_loopback(**handlers: Any) -> AsyncIterator[int]:
+    """The daemon's HTTP API on 127.0.0.1 (a port the system picks), with `handlers` for
+    make_app's (a ready daemon with no calls otherwise); yields the port."""
+    kw: dict[str, Any] = {
+        "health": lambda: {"ready": True},
+        "metrics": lambda: "",
+        "calls": lambda: [],
+        "hangup": lambda call_id: False,
+    }
+    runner = web.AppRunner(http.make_app(**(kw | handlers)))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield runner.addresses[0][1]
+    finally:
+        await runner.cleanup()
+
+
 async def test_http_api_health_metrics_calls_hangup() -> None:
     ended: list[str] = []
     ready = {"ready": False, "checks": {"ari": False}}
@@ -256,20 +277,14 @@ async def test_http_api_health_metrics_calls_hangup() -> None:
         ended.append(call_id)
         return call_id == "callctl-x"
 
-    app = http.make_app(
+    async with api_on_loopback(
         health=lambda: ready,
         metrics=lambda: "callctl_active_calls 0\n",
         calls=lambda: [{"id": "callctl-x"}],
         hangup=hangup,
         token="s3cret-token",
-    )
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    base = f"http://127.0.0.1:{port}"
-    try:
+    ) as port:
+        base = f"http://127.0.0.1:{port}"
         async with aiohttp.ClientSession() as s:
             async with s.get(f"{base}/health") as r:
                 assert r.status == 503 and (await r.json())["ready"] is False
@@ -293,8 +308,6 @@ async def test_http_api_health_metrics_calls_hangup() -> None:
             async with s.delete(f"{base}/calls/nope", headers=auth) as r:
                 assert r.status == 404
         assert ended == ["callctl-x", "nope"]
-    finally:
-        await runner.cleanup()
 
 
 async def test_the_cli_reads_the_daemons_private_token_file(
@@ -305,19 +318,7 @@ async def test_the_cli_reads_the_daemons_private_token_file(
 
     monkeypatch.setenv("CALLCTL_STATE", str(tmp_path / "state"))
     monkeypatch.delenv(http.TOKEN_ENV, raising=False)
-    app = http.make_app(
-        health=lambda: {"ready": True},
-        metrics=lambda: "",
-        calls=lambda: [{"id": "callctl-y"}],
-        hangup=lambda call_id: True,
-        token="tok-1",
-    )
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
+    async with api_on_loopback(calls=lambda: [{"id": "callctl-y"}], token="tok-1") as port:
         with pytest.raises(UsageError, match="no API token"):
             await daemon_cli._api("GET", ("127.0.0.1", port), "/calls")
         path = http.token_path(port)
@@ -333,8 +334,6 @@ async def test_the_cli_reads_the_daemons_private_token_file(
         path.parent.chmod(0o777)  # a folder others can write: its token is not trusted
         with pytest.raises(StateError):
             http.read_token(path)
-    finally:
-        await runner.cleanup()
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.1", "example.org"])
