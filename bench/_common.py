@@ -1,6 +1,6 @@
 """What several bench scripts share: the load line, a child process measured for wall
-time, CPU time and peak RSS, the script re-run as its own `--child`, and the nearest-rank
-summary of a list of milliseconds.
+time, CPU time and peak RSS, the script re-run as its own `--child` on a file, the results
+written as JSON, and the nearest-rank summary of a list of milliseconds.
 
 The bench scripts are run as files (`.venv/bin/python bench/NAME.py`), so this folder is
 first on sys.path and they import this module as `_common`.
@@ -8,6 +8,7 @@ first on sys.path and they import this module as `_common`.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import platform
@@ -19,7 +20,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from callctl.build.builder import BuildResult
@@ -78,6 +79,21 @@ def run_self_child(script: str, path: Path, env: dict[str, str] | None = None) -
         cwd=REPO,
         env=env,
     ).stdout
+
+
+def measure_file(script: str, path: Path, size: int, **labels: object) -> dict[str, Any]:
+    """`path` measured by a fresh `SCRIPT --child PATH` (see run_self_child), then removed:
+    the JSON object the child printed, with `labels`, the file's size and the load."""
+    result: dict[str, Any] = json.loads(run_self_child(script, path))
+    path.unlink()
+    result.update(labels, bytes=size, load=round(os.getloadavg()[0], 2))
+    return result
+
+
+def write_results(path: Path | None, results: list[dict[str, Any]]) -> None:
+    """The results as JSON at `path` (the scripts' --json), when one is given."""
+    if path is not None:
+        path.write_text(json.dumps(results, indent=1) + "\n")
 
 
 def percentile(values: list[float], q: float) -> float:

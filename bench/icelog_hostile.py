@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
-from _common import print_load, run_cli, run_self_child
+from _common import measure_file, print_load, run_cli, write_results
 
 HUGE = "9" * 4400
 CREATED = "ICE session created, comp_cnt=2, role is Controlled agent"
@@ -103,11 +103,6 @@ def child(path: str) -> None:
     )
 
 
-def measure(path: Path) -> dict[str, object]:
-    result: dict[str, object] = json.loads(run_self_child(__file__, path))
-    return result
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--scale", type=float, default=1.0)
@@ -119,24 +114,21 @@ def main() -> None:
         child(args.child)
         return
     names_ = args.only or [*INPUTS, "one-line"]
-    results: list[dict[str, object]] = []
+    results: list[dict[str, Any]] = []
     print_load()
     with tempfile.TemporaryDirectory() as d:
         for name in names_:
             for frac in (0.5, 1.0):
                 path = Path(d) / f"{name}.log"
-                size = write(path, name, args.scale * frac)
-                r = measure(path)
-                path.unlink()
-                r.update(input=name, bytes=size, load=round(os.getloadavg()[0], 2))
+                r = measure_file(__file__, path, write(path, name, args.scale * frac), input=name)
                 results.append(r)
                 print(
-                    f"{name:14} {size / 1e6:8.1f} MB: rc {r['rc']}, {r['wall_s']:7.2f} s wall, "
+                    f"{name:14} {r['bytes'] / 1e6:8.1f} MB: rc {r['rc']}, "
+                    f"{r['wall_s']:7.2f} s wall, "
                     f"{r['cpu_s']:7.2f} s CPU, peak RSS {r['peak_rss_mib']:6.1f} MiB, "
                     f"sessions {r['sessions']}, warnings {r['warnings']} {r['error']}"
                 )
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=1) + "\n")
+    write_results(args.json, results)
 
 
 if __name__ == "__main__":

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import struct
 import tempfile
 from pathlib import Path
 
-from _common import REPO, print_load, run_cli, run_self_child
+from _common import REPO, measure_file, print_load, run_cli, write_results
 
 REAL = REPO / "tests" / "data" / "pcap" / "rig-stock-nominated-host.pcap"
 
@@ -86,10 +85,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         for mb in (args.mb // 2, args.mb):
             path = Path(d) / "big.pcap"
-            size = make_capture(path, mb)
-            r = json.loads(run_self_child(__file__, path))
-            path.unlink()
-            r.update(bytes=size, load=round(os.getloadavg()[0], 2))
+            r = measure_file(__file__, path, make_capture(path, mb))
+            size = r["bytes"]
             results.append(r)
             print(
                 f"{size / 1e6:8.1f} MB, {r['frames']} frames: rc {r['rc']}, {r['wall_s']} s wall "
@@ -97,8 +94,7 @@ def main() -> None:
                 f"({size / 1e6 / r['cpu_s']:.1f} MB/s), peak RSS {r['peak_rss_mib']} MiB, "
                 f"signatures {r['signatures']} {r['error']}"
             )
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=1) + "\n")
+    write_results(args.json, results)
 
 
 if __name__ == "__main__":
