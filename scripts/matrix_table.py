@@ -59,6 +59,11 @@ def verdict(cell: dict[str, Any] | None) -> str:
         cause = f"client ICE {_seconds(client)}, Asterisk ICE never completed"
     else:
         cause = f"client ICE {_seconds(client)}, Asterisk {', '.join(cell['asterisk_ice'])}"
+    return _failed(cause, cell)
+
+
+def _failed(cause: str, cell: dict[str, Any]) -> str:
+    """A failed cell: what stopped it, then the signatures `callctl ice analyze` found."""
     found = ", ".join(f"`{s}`" for s in cell.get("analyzer", []))
     return f"**FAIL**: {cause}" + (f"; analyzer: {found}" if found else "")
 
@@ -97,8 +102,7 @@ def webrtc_verdict(cell: dict[str, Any] | None) -> str:
         cause = f"connection {cell['connection']}, DTLS {cell.get('dtls')}, no audio"
     else:
         cause = f"no media (connection {cell.get('connection') or '-'})"
-    found = ", ".join(f"`{s}`" for s in cell.get("analyzer", []))
-    return f"**FAIL**: {cause}" + (f"; analyzer: {found}" if found else "")
+    return _failed(cause, cell)
 
 
 def render(doc: dict[str, Any]) -> str:
