@@ -51,7 +51,14 @@ sys.path[:0] = [str(REPO / "tests")]
 from callctl.sandbox import manager  # noqa: E402
 from callctl.sandbox.manager import free_port  # noqa: E402
 from support.daemon_proc import DaemonProcess, metric_sum  # noqa: E402
-from support.daemon_rig import CALLER_IP, CALLER_JID, CARRIER_IP, ROUTING, scenario  # noqa: E402
+from support.daemon_rig import (  # noqa: E402
+    CALLER_IP,
+    CALLER_JID,
+    CARRIER_IP,
+    ROUTING,
+    scenario,
+    uac,
+)
 from support.sipp import Sipp  # noqa: E402
 from support.sipp_trace import CallRecord, read_calls  # noqa: E402
 
@@ -299,13 +306,11 @@ def main() -> int:
         for name, port in ports.items()
     ]
     calls = int(args.rate * duration)
-    caller = Sipp(
-        "uac_call.xml",
+    caller = uac(
         CALLER_IP,
-        free_port(CALLER_IP, socket.SOCK_DGRAM),
         work / "caller",
-        remote=f"127.0.0.1:{sb.sip_port}",
-        service=NUMBER,
+        sb.sip_port,
+        NUMBER,
         calls=calls,
         pause_ms=int(args.hold * 1000),
         rate=args.rate,

@@ -28,10 +28,8 @@ import json
 import os
 import platform
 import shutil
-import signal
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,7 +42,8 @@ sys.path[:0] = [str(REPO / "tests")]
 from callctl.daemon.handoff import DISPATCH_MODES  # noqa: E402
 from callctl.sandbox import manager  # noqa: E402
 from callctl.sandbox.manager import free_port  # noqa: E402
-from support.daemon_rig import ROUTING, scenario  # noqa: E402
+from support.daemon_proc import DaemonProcess  # noqa: E402
+from support.daemon_rig import ROUTING, scenario, uac  # noqa: E402
 from support.sipp import Sipp  # noqa: E402
 
 JINGLE_IP, PLAIN_IP, CARRIER_IP = "127.0.0.2", "127.0.0.5", "127.0.0.3"
@@ -128,13 +127,11 @@ def run_callers(
     precise: bool = False,
 ) -> tuple[int, int, list[float]]:
     trace = ["-trace_msg"] if precise else ["-trace_rtt", "-rtt_freq", "1"]
-    sipp = Sipp(
-        "uac_call.xml",
+    sipp = uac(
         ip,
-        free_port(ip, socket.SOCK_DGRAM),
         workdir,
-        remote=f"127.0.0.1:{sb.sip_port}",
-        service=NUMBER,
+        sb.sip_port,
+        NUMBER,
         calls=calls,
         pause_ms=pause_ms,
         rate=rate,
@@ -158,25 +155,10 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-def health(port: int) -> dict[str, object]:
-    import urllib.request
-
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
-        return dict(json.loads(r.read()))
-
-
-def wait_health(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            sys.exit("callctl run exited early")
-        try:
-            if health(port)["ready"]:
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    sys.exit("callctl run never became ready")
+def active_calls(daemon: DaemonProcess) -> int:
+    doc = daemon.health(timeout=2)
+    assert doc is not None, "callctl run did not answer /health:\n" + daemon.log_tail()
+    return int(str(doc["active_calls"]))
 
 
 def main() -> int:
@@ -214,27 +196,8 @@ def main() -> int:
             dialplan_extra={"bench-dial.conf": PLAIN},
         ),
     )
-    api_port = free_port()
-    log = (work / "callctl.log").open("wb")
-    daemon = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "callctl",
-            "run",
-            "--config",
-            str(routing_config(work)),
-            "--sandbox",
-            "rbench",
-            "--listen",
-            f"127.0.0.1:{api_port}",
-            "--no-debug-watch",
-            "--dispatch",
-            args.dispatch,
-        ],
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=log,
+    daemon = DaemonProcess(
+        "rbench", work / "daemon", routing_config(work), extra=["--dispatch", args.dispatch]
     )
     carrier = Sipp(
         scenario(work, "uas_ring_answer.xml"),
@@ -255,7 +218,7 @@ def main() -> int:
     }
     try:
         carrier.start()
-        wait_health(api_port, daemon)
+        daemon.start().wait_ready()
         idle = rss_kib(daemon.pid)
         paths_ = {"dialplan": PLAIN_IP, "callctl": JINGLE_IP}
 
@@ -336,13 +299,11 @@ def main() -> int:
         # 3. memory per active call: hold --hold calls up at once
         hold_rate = 100.0
         pause = int(args.hold / hold_rate * 1000 + 4000)
-        holder = Sipp(
-            "uac_call.xml",
+        holder = uac(
             JINGLE_IP,
-            free_port(JINGLE_IP, socket.SOCK_DGRAM),
             work / "hold",
-            remote=f"127.0.0.1:{sb.sip_port}",
-            service=NUMBER,
+            sb.sip_port,
+            NUMBER,
             calls=args.hold,
             pause_ms=pause,
             rate=hold_rate,
@@ -351,41 +312,36 @@ def main() -> int:
         )
         time.sleep(3)
         base_rss = rss_kib(daemon.pid)
-        base_calls = int(str(health(api_port)["active_calls"]))  # left by a saturated step
+        base_calls = active_calls(daemon)  # left by a saturated step
         holder.start()
         peak, active = base_rss, base_calls
         deadline = time.monotonic() + args.hold / hold_rate + 3
         while time.monotonic() < deadline:
-            n = int(str(health(api_port)["active_calls"]))
+            n = active_calls(daemon)
             rss = rss_kib(daemon.pid)
             if n >= active:
                 active, peak = n, max(peak, rss)
             time.sleep(0.2)
         holder.wait()
         held = active - base_calls
+        per_call = (peak - base_rss) / held if held > 0 else None
         report["memory"] = {
             "idle_kib": idle,
             "before_kib": base_rss,
             "calls_before": base_calls,
             "peak_kib": peak,
             "active_calls": active,
-            "per_call_kib": (peak - base_rss) / held if held > 0 else None,
+            "per_call_kib": per_call,
         }
         print(
             f"memory idle {idle} KiB, before {base_rss} KiB with {base_calls} calls, "
             f"{active} calls up: {peak} KiB, "
-            f"{report['memory']['per_call_kib']} KiB per call",
+            f"{per_call} KiB per call",
             flush=True,
-        )  # type: ignore[index]
+        )
     finally:
         carrier.stop()
-        if daemon.poll() is None:
-            daemon.send_signal(signal.SIGTERM)
-            try:
-                daemon.wait(15)
-            except subprocess.TimeoutExpired:
-                daemon.kill()
-        log.close()
+        daemon.stop()
         manager.down("rbench")
     report["load_after"] = os.getloadavg()
     print(json.dumps(report, indent=2))

@@ -190,23 +190,27 @@ class Rig:
 
     def caller(self, number: str, *, pause_ms: int = 500, **kw: Any) -> Sipp:
         """A call from the Jingle stand-in's address: Asterisk takes it in from-jingle."""
-        return self._uac(CALLER_IP, f"caller-{number}", number, pause_ms, kw)
+        workdir = self.workdir / f"caller-{number}-{time.monotonic_ns()}"
+        return uac(CALLER_IP, workdir, self.sb.sip_port, number, pause_ms=pause_ms, **kw)
 
     def trunk_caller(self, did: str, *, pause_ms: int = 500, **kw: Any) -> Sipp:
         """A call from the carrier's address: Asterisk takes it in from-trunk."""
-        return self._uac(CARRIER_IP, f"trunk-{did}", did, pause_ms, kw)
+        workdir = self.workdir / f"trunk-{did}-{time.monotonic_ns()}"
+        return uac(CARRIER_IP, workdir, self.sb.sip_port, did, pause_ms=pause_ms, **kw)
 
-    def _uac(self, ip: str, label: str, service: str, pause_ms: int, kw: dict[str, Any]) -> Sipp:
-        return Sipp(
-            "uac_call.xml",
-            ip,
-            free_port(ip, socket.SOCK_DGRAM),
-            self.workdir / f"{label}-{time.monotonic_ns()}",
-            remote=f"127.0.0.1:{self.sb.sip_port}",
-            service=service,
-            pause_ms=pause_ms,
-            **kw,
-        )
+
+def uac(ip: str, workdir: Path, sip_port: int, number: str, **kw: Any) -> Sipp:
+    """SIPp placing tests/sipp's uac_call.xml calls to `number` from `ip` (a free port there)
+    to the sandbox Asterisk's SIP port on 127.0.0.1; `kw` for Sipp (calls, rate, ...)."""
+    return Sipp(
+        "uac_call.xml",
+        ip,
+        free_port(ip, socket.SOCK_DGRAM),
+        workdir,
+        remote=f"127.0.0.1:{sip_port}",
+        service=number,
+        **kw,
+    )
 
 
 def make_rig(
