@@ -11,28 +11,8 @@ from pathlib import Path
 import pytest
 from callctl.errors import StateError
 from callctl.sandbox import render, state
-from callctl.sandbox.state import SandboxState, make_private_root, write_state
-
-
-def _state(root: Path) -> SandboxState:
-    return SandboxState(
-        name="t1",
-        root=str(root),
-        pid=1,
-        build_key="k",
-        prefix="/p",
-        asterisk_version="22.10.1",
-        bind_address="127.0.0.1",
-        http_port=1,
-        ami_port=2,
-        sip_port=3,
-        ari_user="callctl",
-        ari_password="ari-secret",
-        ami_user="callctl",
-        ami_secret="ami-secret",
-        started_at="now",
-        patches={"asterisk": [], "pjproject": []},
-    )
+from callctl.sandbox.state import make_private_root, write_state
+from support.sandbox_state import planted_state
 
 
 def test_secret_configs_are_never_readable_by_others_while_written(
@@ -74,7 +54,7 @@ def test_state_file_temp_is_exclusive_and_the_result_0600(tmp_path: Path) -> Non
     planted = tmp_path / ".state.json.tmp"
     planted.write_text("")
     planted.chmod(0o666)
-    write_state(_state(tmp_path))
+    write_state(planted_state(tmp_path))
     path = tmp_path / "state.json"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert json.loads(path.read_text())["ami_secret"] == "ami-secret"
