@@ -20,7 +20,7 @@ import logging
 import os
 import socket
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import KW_ONLY, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any, NoReturn
@@ -792,6 +792,7 @@ def next_expiry(credentials: KnownTargets, state_dir: Path | None = None) -> dat
     return soonest
 
 
+@dataclass(eq=False, repr=False)  # equal only to itself; no fields in repr (credentials)
 class DebugExpiryWatcher:
     """Keeps debug logging from outliving its expiry while the daemon runs.
 
@@ -807,21 +808,13 @@ class DebugExpiryWatcher:
     It never raises except CancelledError.
     """
 
-    def __init__(
-        self,
-        credentials: KnownTargets,
-        *,
-        state_dir: Path | None = None,
-        interval: float = 15.0,
-        session_factory: SessionFactory = AmiSession,
-        clock: Callable[[], datetime] = now_utc,
-    ) -> None:
-        self.credentials = credentials
-        self.state_dir = state_dir
-        self.interval = interval
-        self.session_factory = session_factory
-        self.clock = clock
-        self.turned_off: list[OffResult] = []
+    credentials: KnownTargets
+    _: KW_ONLY
+    state_dir: Path | None = None
+    interval: float = 15.0
+    session_factory: SessionFactory = AmiSession
+    clock: Callable[[], datetime] = now_utc
+    turned_off: list[OffResult] = field(default_factory=list, init=False)
 
     async def check_once(self) -> list[OffResult]:
         results = await enforce_debug_expiry(

@@ -13,7 +13,7 @@ import contextlib
 import hashlib
 import logging
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 
 from callctl.daemon.logfmt import kv
 from callctl.xmppgw.gateway import Gateway
@@ -40,22 +40,16 @@ def handshake_digest(stream_id: str, secret: str) -> str:
     return hashlib.sha1((stream_id + secret).encode()).hexdigest()
 
 
+@dataclass(eq=False, repr=False)  # equal only to itself; no fields in repr (credentials)
 class Component:
-    def __init__(
-        self,
-        gateway: Gateway,
-        target: ComponentTarget,
-        *,
-        backoff_base: float = 0.5,
-        backoff_cap: float = 10.0,
-    ) -> None:
-        self.gateway = gateway
-        self.target = target
-        self.backoff_base = backoff_base
-        self.backoff_cap = backoff_cap
-        self.connected = False
-        self.ready = asyncio.Event()
-        self._writer: asyncio.StreamWriter | None = None
+    gateway: Gateway
+    target: ComponentTarget
+    _: KW_ONLY
+    backoff_base: float = 0.5
+    backoff_cap: float = 10.0
+    connected: bool = field(default=False, init=False)
+    ready: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _writer: asyncio.StreamWriter | None = field(default=None, init=False)
 
     async def run(self) -> None:
         """Serve until cancelled, reconnecting after any failure."""
