@@ -1,6 +1,6 @@
-"""`callctl probe --client builtin` against a real Jingle sandbox (prosody, the patched
-Asterisk with res_xmpp + chan_motif, the demo trunk) and the routing daemon serving the
-gateway's component, as `bash bootstrap.sh up` runs them: the echo number passes every
+"""`callctl probe` (builtin and chromium clients) against a real Jingle sandbox (prosody, the
+patched Asterisk with res_xmpp + chan_motif, the demo trunk) and the routing daemon serving
+the gateway's component, as `bash bootstrap.sh up` runs them: the echo number passes every
 stage; a number that rings and never answers fails at the ringing stage."""
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ def test_the_builtin_probe_passes_every_stage_against_the_sandbox(
     assert ice["outcomes"].get("success", 0) >= 1 and not ice["findings"], ice
     assert not _debug_on(gateway), "the probe left debug logging on"
     # Text output and the metrics file of the same kind of run.
-    proc = _callctl("probe", "--sandbox", gateway, "--metrics", str(metrics))
+    proc = _callctl("probe", "--sandbox", gateway, "--client", "builtin", "--metrics", str(metrics))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.strip().endswith("probe passed")
     assert "ICE analysis (" in proc.stdout, proc.stdout
@@ -121,7 +121,8 @@ def test_the_builtin_probe_passes_every_stage_against_the_sandbox(
 
 def test_a_number_that_never_answers_fails_at_the_ringing_stage(gateway: str) -> None:
     proc = _callctl(
-        "probe", "--sandbox", gateway, "--to", SILENT_NUMBER, "--answer-timeout", "4", "--json"
+        *("probe", "--sandbox", gateway, "--client", "builtin", "--to", SILENT_NUMBER),
+        *("--answer-timeout", "4", "--json"),
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     doc = json.loads(proc.stdout)
@@ -129,15 +130,57 @@ def test_a_number_that_never_answers_fails_at_the_ringing_stage(gateway: str) ->
     assert doc["error"] == "not answered within 4 s (it rang)"
     times = {e["event"]: e["seconds"] for e in doc["events"]}
     assert times["ringing"] is not None and times["accept"] is None
-    text = _callctl("probe", "--sandbox", gateway, "--to", SILENT_NUMBER, "--answer-timeout", "2")
+    text = _callctl(
+        *("probe", "--sandbox", gateway, "--client", "builtin", "--to", SILENT_NUMBER),
+        *("--answer-timeout", "2"),
+    )
     assert text.returncode == 1
     assert "probe failed at stage ringing: not answered within 2 s (it rang)" in text.stdout
 
 
-def test_the_chromium_client_is_reported_unavailable_not_faked(gateway: str) -> None:
-    proc = _callctl("probe", "--sandbox", gateway, "--client", "chromium")
-    assert proc.returncode == 6, proc.stdout + proc.stderr  # ExitStatus.UNAVAILABLE
-    assert "chromium probe client is not available" in proc.stderr
+def test_headless_chromium_passes_every_stage_with_audio_both_ways(gateway: str) -> None:
+    """The browser (the StanzaJS page of the real-client tests) runs in the sandbox's
+    namespace: JMI proposal, session-initiate, accept, ICE, DTLS, audio out and back by
+    getStats, hangup, with the ICE analysis of the call."""
+    proc = _callctl("probe", "--sandbox", gateway, "--client", "chromium", "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["client"] == {"name": "chromium", "reason": "asked for (--client chromium)"}
+    assert doc["passed"] and doc["failed_stage"] is None, doc
+    times = {e["event"]: e["seconds"] for e in doc["events"]}
+    order = ["login", "propose", "session-initiate", "accept", "ice", "dtls", "audio-out"]
+    order += ["audio-in", "hangup"]
+    assert all(times[e] is not None for e in order), times
+    assert [times[e] for e in order] == sorted(times[e] for e in order)
+    media = doc["media"]
+    assert media["packetsSent"] > 0 and media["bytesSent"] > 0, media
+    assert media["packetsReceived"] > 0 and media["bytesReceived"] > 0, media
+    assert media["codec"] == "audio/PCMU", media
+    ice = doc["ice"]
+    assert ice is not None and ice["sessions_total"] >= 1, ice
+    assert ice["outcomes"].get("success", 0) >= 1, ice
+    assert not _debug_on(gateway), "the probe left debug logging on"
+
+
+def test_headless_chromium_against_a_number_that_never_answers_fails_at_ringing(
+    gateway: str,
+) -> None:
+    proc = _callctl(
+        *("probe", "--sandbox", gateway, "--client", "chromium", "--to", SILENT_NUMBER),
+        *("--answer-timeout", "4", "--no-debug"),
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert proc.stdout.startswith("client: chromium (asked for (--client chromium))")
+    assert "probe failed at stage ringing: not answered within 4 s (it rang)" in proc.stdout
+
+
+def test_auto_takes_chromium_when_installed_and_says_so(gateway: str) -> None:
+    proc = _callctl("probe", "--sandbox", gateway, "--no-debug", "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["client"]["name"] == "chromium", doc["client"]
+    assert doc["client"]["reason"].startswith("auto: "), doc["client"]
+    assert doc["passed"], doc
 
 
 def test_the_probe_reaches_a_gateway_given_by_a_config_file_as_a_canary_would(

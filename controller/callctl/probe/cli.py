@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from callctl.cli import add_json_flag
-from callctl.errors import AsteriskUnavailable, ExitStatus, UsageError
+from callctl.errors import ExitStatus, UsageError
+from callctl.probe.choice import CLIENTS
 
 if TYPE_CHECKING:
     from callctl.cli import Console
+    from callctl.probe.choice import Choice
+    from callctl.probe.target import Resolved
     from callctl.probe.timeline import Timeline
+
+# What a call runner gives back besides the timeline: the media counters, when it reads them.
+Runner = Callable[["Timeline"], Awaitable[dict[str, Any] | None]]
 
 # Exit status of a probe call that failed at a stage (the message names the stage).
 PROBE_FAILED = ExitStatus.ERROR
@@ -29,9 +36,16 @@ def register(sub: Any) -> None:
     p.add_argument("--to", metavar="NUMBER", help="number or number JID (default: echo number)")
     p.add_argument(
         "--client",
-        choices=("builtin", "chromium"),
-        default="builtin",
-        help="builtin (Python: slixmpp + aioice) or chromium (not available yet)",
+        choices=CLIENTS,
+        default="auto",
+        help="chromium (headless, the StanzaJS page of the real-client tests), builtin "
+        "(Python: slixmpp + aioice), or auto: chromium when it, node and the npm packages "
+        "are installed, else builtin",
+    )
+    p.add_argument(
+        "--install-browser",
+        action="store_true",
+        help="install the chromium client's npm packages (npm ci, into the cache) and exit",
     )
     p.add_argument("--sandbox", default="default", metavar="NAME", help="sandbox to probe")
     p.add_argument("--config", type=Path, metavar="FILE", help="YAML settings (deployed gateway)")
@@ -40,6 +54,7 @@ def register(sub: Any) -> None:
     p.add_argument("--password-file", metavar="FILE")
     p.add_argument("--gateway-domain", metavar="DOMAIN", help="for --to NUMBER")
     p.add_argument("--media-address", metavar="IP", help="local address for the media sockets")
+    p.add_argument("--websocket", metavar="URL", help="XMPP WebSocket URL (chromium client)")
     p.add_argument(
         "--plaintext", action="store_true", help="allow PLAIN without TLS (loopback servers)"
     )
@@ -82,6 +97,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any] | None:
         "gateway_domain": args.gateway_domain,
         "media_address": args.media_address,
         "ice_log": str(args.ice_log) if args.ice_log else None,
+        "websocket": args.websocket,
     }
     s.update({k: v for k, v in flags.items() if v is not None})
     if args.plaintext:
@@ -91,14 +107,8 @@ def _settings(args: argparse.Namespace) -> dict[str, Any] | None:
 
 
 def cmd_probe(args: argparse.Namespace, console: Console) -> int:
-    if args.client == "chromium":
-        # The real-browser page (StanzaJS driven by puppeteer) lives in the test rig
-        # (tests/support/webrtc) and its npm packages there; the package cannot use it yet.
-        raise AsteriskUnavailable(
-            "the chromium probe client is not available in this version: the browser page "
-            "is still part of the test rig",
-            hint="use --client builtin (the default; it offers DTLS and JMI as clients do)",
-        )
+    if args.install_browser:
+        return _install_browser(console)
     from callctl.probe import target
 
     settings = _settings(args)
@@ -107,11 +117,16 @@ def cmd_probe(args: argparse.Namespace, console: Console) -> int:
         if settings is not None
         else target.from_sandbox(args.sandbox, args.to)
     )
-    timeout = args.answer_timeout or (settings or {}).get("answer_timeout") or 30.0
+    choice = _choose(args, resolved)
+    timeout = float(args.answer_timeout or (settings or {}).get("answer_timeout") or 30.0)
     console.progress(f"probe: {resolved.jid} calls {resolved.to} via {resolved.label}")
-    timeline, analysis, warnings = _run(
-        resolved, float(timeout), debug=not args.no_debug, dtls=args.dtls, jmi=args.jmi
+    console.progress(f"probe: client {choice.client} ({choice.reason})")
+    runner = (
+        _chromium(resolved, timeout, args.jmi)
+        if choice.client == "chromium"
+        else _builtin(resolved, timeout, args.dtls, args.jmi)
     )
+    timeline, media, analysis, warnings = _run(resolved, runner, debug=not args.no_debug)
     for w in warnings:
         console.error(f"callctl: warning: {w}")
     if args.metrics:
@@ -121,19 +136,60 @@ def cmd_probe(args: argparse.Namespace, console: Console) -> int:
     if console.json:
         console.emit_json(
             "probe",
-            {"target": resolved.label, "to": resolved.to, **timeline.to_json(), "ice": analysis},
+            {
+                "target": resolved.label,
+                "to": resolved.to,
+                "client": choice.to_json(),
+                **timeline.to_json(),
+                "media": media,
+                "ice": analysis,
+            },
         )
     else:
-        _print(timeline, analysis, console)
+        _print(choice, timeline, media, analysis, console)
     return ExitStatus.OK if timeline.passed else PROBE_FAILED
 
 
-def _run(
-    resolved: Any, answer_timeout: float, debug: bool, dtls: str, jmi: str
-) -> tuple[Timeline, dict[str, Any] | None, list[str]]:
-    import asyncio
-    import contextlib
+def _install_browser(console: Console) -> int:
+    import subprocess
 
+    from callctl.probe.browser import modules
+
+    console.progress(f"probe: npm ci into {modules.install_root()}")
+    try:
+        where = modules.install()
+    except subprocess.CalledProcessError as exc:
+        raise UsageError(f"npm ci failed: {(exc.stderr or exc.stdout or '').strip()}") from None
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise UsageError(f"cannot install the browser client's npm packages: {exc}") from None
+    console.result(f"browser client's npm packages: {where}")
+    return ExitStatus.OK
+
+
+def _choose(args: argparse.Namespace, resolved: Resolved) -> Choice:
+    from callctl.probe.browser.modules import missing, modules_dir
+    from callctl.probe.choice import choose
+
+    gone = missing("chromium", modules_dir()) if args.client != "builtin" else []
+    return choose(args.client, gone, resolved.websocket, args.dtls)
+
+
+def _chromium(resolved: Resolved, answer_timeout: float, jmi: str) -> Runner:
+    from callctl.probe.browser.call import BrowserCall, BrowserTarget
+
+    r, ws = resolved, resolved.websocket
+    assert ws is not None  # _choose takes chromium only with one
+    call = BrowserTarget(ws, r.netns, r.jid, r.password, r.to, jmi, answer_timeout)
+
+    async def run(timeline: Timeline) -> dict[str, Any] | None:
+        browser = BrowserCall(call, timeline)
+        await browser.run()
+        return browser.media
+
+    return run
+
+
+def _builtin(resolved: Resolved, answer_timeout: float, dtls: str, jmi: str) -> Runner:
     try:
         from callctl.probe.client import CallTarget, ProbeCall
     except ImportError as exc:  # the optional extra is not installed
@@ -141,10 +197,6 @@ def _run(
             f"the builtin probe client needs slixmpp and aioice ({exc.name} is missing)",
             hint="pip install 'callctl[probe]' (bootstrap.sh installs it)",
         ) from None
-    from callctl.probe.debuglog import DebugWindow, around_call
-    from callctl.probe.timeline import Timeline
-
-    timeline = Timeline()
     call = CallTarget(
         server=resolved.server,
         jid=resolved.jid,
@@ -158,7 +210,26 @@ def _run(
         jmi=jmi,
     )
 
-    async def main() -> tuple[dict[str, Any] | None, list[str]]:
+    async def run(timeline: Timeline) -> dict[str, Any] | None:
+        await ProbeCall(call, timeline).run()
+        return None
+
+    return run
+
+
+def _run(
+    resolved: Resolved, runner: Runner, debug: bool
+) -> tuple[Timeline, dict[str, Any] | None, dict[str, Any] | None, list[str]]:
+    """Run the call inside a debug window (the sandbox) and analyse the log it wrote."""
+    import asyncio
+    import contextlib
+
+    from callctl.probe.debuglog import DebugWindow, around_call
+    from callctl.probe.timeline import Timeline
+
+    timeline = Timeline()
+
+    async def main() -> tuple[dict[str, Any] | None, dict[str, Any] | None, list[str]]:
         ctx = (
             around_call(resolved.ami)
             if debug and resolved.ami is not None
@@ -167,11 +238,11 @@ def _run(
         async with ctx as window:
             log: Path | None = window.log or resolved.ice_log
             offset = log.stat().st_size if log is not None and log.is_file() else 0
-            await ProbeCall(call, timeline).run()
-        return _analyse(log, offset), window.warnings
+            media: dict[str, Any] | None = await runner(timeline)
+        return media, _analyse(log, offset), window.warnings
 
-    analysis, warnings = asyncio.run(main())
-    return timeline, analysis, warnings
+    media, analysis, warnings = asyncio.run(main())
+    return timeline, media, analysis, warnings
 
 
 def _analyse(log: Path | None, offset: int) -> dict[str, Any] | None:
@@ -191,12 +262,25 @@ def _analyse(log: Path | None, offset: int) -> dict[str, Any] | None:
     return report
 
 
-def _print(timeline: Timeline, analysis: dict[str, Any] | None, console: Console) -> None:
+def _print(
+    choice: Choice,
+    timeline: Timeline,
+    media: dict[str, Any] | None,
+    analysis: dict[str, Any] | None,
+    console: Console,
+) -> None:
+    console.result(f"client: {choice.client} ({choice.reason})")
     console.result(f"  {'stage':<17} {'event':<17} {'time':>12}")
     for event, phase, seconds, note in timeline.rows():
         when = f"{seconds * 1000:9.1f} ms" if seconds is not None else "-"
         shown = note or ("" if seconds is not None else "(not seen)")
         console.result(f"  {phase:<17} {event:<17} {when:>12}  {shown}")
+    if media is not None:
+        console.result(
+            f"audio ({media.get('codec') or '?'}): sent {media.get('packetsSent')} packets "
+            f"({media.get('bytesSent')} bytes), received {media.get('packetsReceived')} "
+            f"({media.get('bytesReceived')} bytes)"
+        )
     if analysis is None:
         console.result("ICE analysis: no Asterisk log to read (--ice-log FILE)")
     elif not (analysis["sessions_total"] or analysis["findings"]):

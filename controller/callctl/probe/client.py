@@ -29,6 +29,7 @@ from slixmpp.xmlstream.matcher import MatchXPath
 from callctl.probe import jingle
 from callctl.probe.dtls import Certificate
 from callctl.probe.media import MediaSession
+from callctl.probe.optional import use_optional
 from callctl.probe.timeline import Timeline
 
 SocketFactory = Callable[[], socket.socket]
@@ -242,18 +243,7 @@ class ProbeCall:
     def _use(self, event: str, features: set[str] | None, feature: str, what: str) -> bool:
         """Whether to use an optional part (`--dtls`/`--jmi`); a note on the event if not."""
         mode = self.t.dtls if event == "dtls" else self.t.jmi
-        flag = "--dtls" if event == "dtls" else "--jmi"
-        if mode != "auto":
-            if mode == "off":
-                self.timeline.skip(event, f"not used ({flag} off)")
-            return mode == "on"
-        if features is None:
-            self.timeline.skip(event, f"not used: no disco#info answer from {self.t.to}")
-            return False
-        if feature not in features:
-            self.timeline.skip(event, f"not used: {self.t.to} does not advertise {what}")
-            return False
-        return True
+        return use_optional(self.timeline, event, mode, features, feature, what, self.t.to)
 
     async def _propose(self, client: _Client) -> bool:
         """XEP-0353: <propose/> to the number JID; the <proceed/> names the full JID that

@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from callctl.probe.dtls import RTP_FIRST_BYTES, Certificate, DtlsPeer, is_dtls
@@ -27,34 +27,32 @@ class _Signalled:
     value: str
 
 
+@dataclass
 class MediaSession:
     """`ice` is a connected aioice Connection; `mark` records an event on the timeline."""
 
-    def __init__(
-        self,
-        ice: Any,
-        timeline: Timeline,
-        mark: Callable[[str], None],
-        certificate: Certificate | None,
-        remote_fingerprint: str,
-        remote_setup: str,
-        step_timeout: float,
-        audio_seconds: float,
-    ) -> None:
-        self.ice = ice
-        self.timeline = timeline
-        self.mark = mark
-        self.step_timeout = step_timeout
-        self.audio_seconds = audio_seconds
-        self.dtls: DtlsPeer | None = None
-        if certificate is not None and remote_fingerprint:
-            # Our offer said actpass; the answer's role decides (RFC 5763 section 5).
-            active = remote_setup != "active"
-            self.dtls = DtlsPeer(certificate, active=active, remote=_Signalled(remote_fingerprint))
-        elif certificate is not None:
-            timeline.skip("dtls", "offered, but the answer carried no fingerprint")
-        self.dtls_done = asyncio.Event()
-        self.audio_in = asyncio.Event()
+    ice: Any
+    timeline: Timeline
+    mark: Callable[[str], None]
+    certificate: Certificate | None
+    remote_fingerprint: str
+    remote_setup: str
+    step_timeout: float
+    audio_seconds: float
+    dtls: DtlsPeer | None = field(init=False, default=None)
+    dtls_done: asyncio.Event = field(init=False, default_factory=asyncio.Event)
+    audio_in: asyncio.Event = field(init=False, default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        if self.certificate is None:
+            return
+        if not self.remote_fingerprint:
+            self.timeline.skip("dtls", "offered, but the answer carried no fingerprint")
+            return
+        # Our offer said actpass; the answer's role decides (RFC 5763 section 5).
+        active = self.remote_setup != "active"
+        remote = _Signalled(self.remote_fingerprint)
+        self.dtls = DtlsPeer(self.certificate, active=active, remote=remote)
 
     async def run(self) -> None:
         reader = asyncio.ensure_future(self._read())

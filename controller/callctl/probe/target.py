@@ -30,6 +30,7 @@ CONFIG_KEYS = {
     "plaintext",
     "answer_timeout",
     "ice_log",
+    "websocket",
 }
 
 
@@ -45,6 +46,8 @@ class Resolved:
     ice_log: Path | None
     label: str  # the `target` label of the metrics
     ami: AmiConfig | None = None  # the sandbox's: debug logging for the call
+    websocket: str | None = None  # XMPP over WebSocket, for the chromium client
+    netns: str = ""  # where a browser runs so that its media can flow ("": here)
 
 
 def number_jid(to: str, gateway_domain: str) -> str:
@@ -93,6 +96,9 @@ def from_sandbox(name: str, to: str | None) -> Resolved:
         ami=AmiConfig(
             state.bind_address, state.ami_port, state.ami_user, state.ami_secret, source="sandbox"
         ),
+        # prosody listens on the veth's root end too: a browser in the namespace logs in there.
+        websocket=j.get("namespace_websocket"),
+        netns=net.name,
     )
 
 
@@ -167,4 +173,5 @@ def from_settings(s: dict[str, Any]) -> Resolved:
         plaintext=bool(s.get("plaintext", False)),
         ice_log=Path(s["ice_log"]) if s.get("ice_log") else None,
         label=str(s["server"]),
+        websocket=str(s["websocket"]) if s.get("websocket") else None,
     )

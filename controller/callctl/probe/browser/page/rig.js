@@ -1,11 +1,18 @@
-// The rig's WebRTC client: StanzaJS (XMPP over WebSocket, Jingle with the browser's own
-// RTCPeerConnection), fake audio from the browser, host candidates only. The driver
-// (driver.mjs) bundles this file with esbuild and calls window.rig.* through the page.
+// The WebRTC client of `callctl probe --client chromium` and of the test rigs: StanzaJS (XMPP
+// over WebSocket, Jingle with the browser's own RTCPeerConnection), fake audio from the
+// browser, host candidates only. The driver (driver.mjs) bundles this file with esbuild and
+// calls window.rig.* through the page.
 //
 // Workarounds for StanzaJS 12.22.1's own defects live here, never in Asterisk (see
 // docs/jingle-rig.md, "Real browsers"): each is marked WORKAROUND.
 import * as XMPP from 'stanza';
 import { ICESession } from 'stanza/jingle';
+import { attribute, childAttribute } from 'stanza/jxt';
+
+// XEP-0353 Jingle Message Initiation: StanzaJS 12 knows only an older namespace.
+const NS_JMI = 'urn:xmpp:jingle-message:0';
+const NS_RTP = 'urn:xmpp:jingle:apps:rtp:1';
+const JMI_ANSWERS = ['proceed', 'reject', 'retract'];
 
 const events = []; // what happened, in order, with performance.now() times (ms)
 const note = (what, detail) => events.push({ t: performance.now(), what, detail });
@@ -15,7 +22,11 @@ let session = null; // the one call of this page
 let incoming = []; // sessions offered to us, not yet taken
 let options = { renomination: false, timing: false };
 let stream = null;
-let marks = {}; // first time of: accept, ice, dtls, connected, firstAudio (timing) this call
+// First time of, this call: initiated (session-initiate acknowledged), ringing, accept, ice,
+// dtls, connected, firstAudio (timing), audioOut and audioIn (watchAudio: getStats counters).
+let marks = {};
+let jmiAnswers = []; // {verb, id, from} of XEP-0353 answers to our proposals
+let terminating = null; // the session-terminate IQ in flight (hangup waits for its answer)
 
 // Each call starts with a clean record (the page serves one call after another).
 function fresh() {
@@ -173,8 +184,36 @@ window.rig = {
     const sendIQ = client.sendIQ.bind(client);
     client.sendIQ = (iq) => {
       if (iq.jingle) completeCandidates(iq.jingle);
-      return sendIQ(iq);
+      const sent = sendIQ(iq);
+      if (iq.jingle && iq.jingle.action === 'session-terminate') terminating = sent;
+      if (iq.jingle && iq.jingle.action === 'session-initiate') {
+        sent.then(
+          () => mark('initiated'),
+          (err) => note('initiate-error', describe(err)),
+        );
+      }
+      return sent;
     };
+    client.stanzas.define({
+      element: 'propose',
+      namespace: NS_JMI,
+      path: 'message.jmiPropose',
+      fields: { id: attribute('id'), media: childAttribute(NS_RTP, 'description', 'media') },
+    });
+    for (const verb of JMI_ANSWERS) {
+      client.stanzas.define({
+        element: verb,
+        namespace: NS_JMI,
+        path: `message.jmi_${verb}`,
+        fields: { id: attribute('id') },
+      });
+    }
+    client.on('message', (msg) => {
+      for (const verb of JMI_ANSWERS) {
+        const answer = msg[`jmi_${verb}`];
+        if (answer) jmiAnswers.push({ verb, id: answer.id, from: msg.from });
+      }
+    });
     client.on('*', (name, data) => {
       if (name.startsWith('jingle:') || name === 'stream:error' || name === 'auth:failed') {
         note(name, data && data.sid ? data.sid : null);
@@ -182,6 +221,7 @@ window.rig = {
     });
     client.on('jingle:incoming', (s) => incoming.push(s));
     client.on('jingle:accepted', () => mark('accept'));
+    client.on('jingle:ringing', () => mark('ringing'));
     // The session-accept's arrival (before StanzaJS applies it: ICE may connect meanwhile).
     client.on('iq:set:jingle', (iq) => {
       if (iq.jingle && iq.jingle.action === 'session-accept') mark('accept');
@@ -203,9 +243,40 @@ window.rig = {
     return client.jid;
   },
 
-  async call(peer) {
+  // The callee's disco#info features; null when it does not answer.
+  async features(jid) {
+    try {
+      const info = await client.getDiscoInfo(jid);
+      return info.features || [];
+    } catch {
+      return null;
+    }
+  },
+
+  // XEP-0353: <propose/> audio to `peer`; the first answer to it (proceed names the full JID
+  // that takes the session-initiate; the proposal's id is the session's sid), or null.
+  async propose(peer, timeoutMs) {
+    const id = Math.random().toString(36).slice(2, 14);
+    const bare = (jid) => String(jid).split('/')[0].toLowerCase();
+    jmiAnswers = [];
+    client.sendMessage({ to: peer, type: 'chat', jmiPropose: { id, media: 'audio' } });
+    const end = performance.now() + timeoutMs;
+    while (performance.now() < end) {
+      const answer = jmiAnswers.find((a) => a.id === id && bare(a.from) === bare(peer));
+      if (answer) return { ...answer, sid: id };
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return null;
+  },
+
+  // performance.now(): the clock of every time in report().
+  clock() {
+    return performance.now();
+  },
+
+  async call(peer, sid) {
     fresh();
-    const s = client.jingle.createMediaSession(peer);
+    const s = client.jingle.createMediaSession(peer, sid || undefined);
     watch(s);
     const media = await audio();
     for (const track of media.getTracks()) s.addTrack(track, media);
@@ -234,8 +305,34 @@ window.rig = {
     mark('accept');
   },
 
-  async hangup() {
-    if (session && session.state !== 'ended') session.end('success');
+  // Mark audioOut / audioIn at the first audio RTP packet sent / received (getStats).
+  watchAudio() {
+    const s = session;
+    const poll = setInterval(async () => {
+      if (session !== s || s.pc.signalingState === 'closed') return clearInterval(poll);
+      const report = await s.pc.getStats();
+      // Out before in: both may show up in one poll, and audio cannot come back first.
+      report.forEach((r) => {
+        if (r.type === 'outbound-rtp' && r.kind === 'audio' && r.packetsSent > 0) mark('audioOut');
+      });
+      report.forEach((r) => {
+        if (r.type === 'inbound-rtp' && r.kind === 'audio' && r.packetsReceived > 0) mark('audioIn');
+      });
+      if (marks.audioOut !== undefined && marks.audioIn !== undefined) clearInterval(poll);
+    }, 10);
+  },
+
+  // End the call; resolves once the session-terminate is answered (or refused), so that the
+  // browser is never closed with the terminate still unsent.
+  async hangup(reason) {
+    terminating = null;
+    if (session && session.state !== 'ended') session.end(reason || 'success');
+    if (terminating) {
+      await terminating.then(
+        () => note('terminate-acked', null),
+        (err) => note('terminate-error', describe(err)),
+      );
+    }
   },
 
   // States and RTP counts (RTCStatsReport: audio inbound-rtp/outbound-rtp, transport).
@@ -247,6 +344,8 @@ window.rig = {
       dtls: 'none',
       packetsReceived: 0,
       packetsSent: 0,
+      bytesReceived: 0,
+      bytesSent: 0,
       codec: '',
     };
     if (!session || session.pc.signalingState === 'closed') return out;
@@ -258,9 +357,13 @@ window.rig = {
     report.forEach((r) => {
       if (r.type === 'inbound-rtp' && r.kind === 'audio') {
         out.packetsReceived += r.packetsReceived || 0;
+        out.bytesReceived += r.bytesReceived || 0;
         if (r.codecId) out.codec = codecs[r.codecId] || out.codec;
       }
-      if (r.type === 'outbound-rtp' && r.kind === 'audio') out.packetsSent += r.packetsSent || 0;
+      if (r.type === 'outbound-rtp' && r.kind === 'audio') {
+        out.packetsSent += r.packetsSent || 0;
+        out.bytesSent += r.bytesSent || 0;
+      }
       if (r.type === 'transport' && r.dtlsState) out.dtls = r.dtlsState;
     });
     for (const sender of session.pc.getSenders()) {
