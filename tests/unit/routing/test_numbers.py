@@ -20,36 +20,34 @@ UK = NumberingPlan(
     national_prefix_required=True,
 )
 INTERNATIONAL_ONLY = NumberingPlan()
+_PLAN_NAMES = {id(NANP): "NANP", id(UK): "UK", id(INTERNATIONAL_ONLY): "international-only"}
+
+
+def plan_id(value: object) -> str | None:
+    """Test ids name the plan (None: pytest's own id for the other values)."""
+    return _PLAN_NAMES.get(id(value))
 
 
 @pytest.mark.parametrize(
-    ("dialled", "expected"),
+    ("plan", "dialled", "expected"),
     [
-        ("+15550104477", "+15550104477"),
-        ("+1 555 010 4477", "+15550104477"),
-        ("(555) 010-4477", "+15550104477"),
-        ("555.010.4477", "+15550104477"),
-        ("1 555 010 4477", "+15550104477"),
-        ("5550104477", "+15550104477"),
-        ("011 44 20 7946 0000", "+442079460000"),
-        ("0044 20 7946 0000", "+442079460000"),
-        ("+44 (20) 7946-0000", "+442079460000"),
+        (NANP, "+15550104477", "+15550104477"),
+        (NANP, "+1 555 010 4477", "+15550104477"),
+        (NANP, "(555) 010-4477", "+15550104477"),
+        (NANP, "555.010.4477", "+15550104477"),
+        (NANP, "1 555 010 4477", "+15550104477"),
+        (NANP, "5550104477", "+15550104477"),
+        (NANP, "011 44 20 7946 0000", "+442079460000"),
+        (NANP, "0044 20 7946 0000", "+442079460000"),
+        (NANP, "+44 (20) 7946-0000", "+442079460000"),
+        (UK, "020 7946 0000", "+442079460000"),
+        (UK, "00 1 555 010 4477", "+15550104477"),
+        (UK, "+33 1 23 45 67 89", "+33123456789"),
     ],
+    ids=plan_id,
 )
-def test_nanp_plan_accepts(dialled: str, expected: str) -> None:
-    assert normalise(dialled, NANP) == expected
-
-
-@pytest.mark.parametrize(
-    ("dialled", "expected"),
-    [
-        ("020 7946 0000", "+442079460000"),
-        ("00 1 555 010 4477", "+15550104477"),
-        ("+33 1 23 45 67 89", "+33123456789"),
-    ],
-)
-def test_uk_plan_accepts(dialled: str, expected: str) -> None:
-    assert normalise(dialled, UK) == expected
+def test_accepted(plan: NumberingPlan, dialled: str, expected: str) -> None:
+    assert normalise(dialled, plan) == expected
 
 
 @pytest.mark.parametrize(
@@ -77,6 +75,7 @@ def test_uk_plan_accepts(dialled: str, expected: str) -> None:
         (UK, "20 7946 0000", "must start with '0'"),
         (INTERNATIONAL_ONLY, "5550104477", "not accepted"),
     ],
+    ids=plan_id,
 )
 def test_refused_with_reason(plan: NumberingPlan, dialled: str, why: str) -> None:
     with pytest.raises(NumberError, match=re.escape(why)):
