@@ -12,6 +12,7 @@ RULE = "-" * 47
 
 
 def block(clock: str | None, direction: str, first: str, call: str, cseq: str) -> str:
+    """One message as SIPp's -trace_msg writes it (a bare rule, no clock, for a repeat)."""
     head = f"{RULE} 2026-12-07 {clock}" if clock else RULE
     what = (
         "UDP message sent (400 bytes):"
@@ -21,6 +22,21 @@ def block(clock: str | None, direction: str, first: str, call: str, cseq: str) -
     return f"{head}\n{what}\n{first}\nVia: x\nCall-ID: {call}\nCSeq: {cseq}\n\n"
 
 
+def invite(clock: str, call: str) -> str:
+    """The caller's INVITE that starts `call`."""
+    return block(clock, "out", "INVITE sip:5551230000@127.0.0.1 SIP/2.0", call, "1 INVITE")
+
+
+def request(clock: str, method: str, call: str, cseq: str) -> str:
+    """Another request the caller sends in `call` (BYE, CANCEL)."""
+    return block(clock, "out", f"{method} sip:x SIP/2.0", call, cseq)
+
+
+def reply(clock: str | None, status: str, call: str, cseq: str = "1 INVITE") -> str:
+    """A response the caller receives in `call`."""
+    return block(clock, "in", f"SIP/2.0 {status}", call, cseq)
+
+
 def stamp(clock: str) -> float:
     return datetime.strptime(f"2026-12-07 {clock}", "%Y-%m-%d %H:%M:%S.%f").timestamp()
 
@@ -28,24 +44,24 @@ def stamp(clock: str) -> float:
 TRACE = "".join(
     [
         # answered: 100, 180, then 200
-        block("01:00:00.000000", "out", "INVITE sip:5551230000@127.0.0.1 SIP/2.0", "a", "1 INVITE"),
-        block("01:00:00.001000", "in", "SIP/2.0 100 Trying", "a", "1 INVITE"),
-        block("01:00:00.002000", "in", "SIP/2.0 180 Ringing", "a", "1 INVITE"),
-        block("01:00:00.250000", "in", "SIP/2.0 200 OK", "a", "1 INVITE"),
-        block("01:00:02.250000", "out", "BYE sip:x SIP/2.0", "a", "2 BYE"),
-        block("01:00:02.251000", "in", "SIP/2.0 200 OK", "a", "2 BYE"),
+        invite("01:00:00.000000", "a"),
+        reply("01:00:00.001000", "100 Trying", "a"),
+        reply("01:00:00.002000", "180 Ringing", "a"),
+        reply("01:00:00.250000", "200 OK", "a"),
+        request("01:00:02.250000", "BYE", "a", "2 BYE"),
+        reply("01:00:02.251000", "200 OK", "a", "2 BYE"),
         # refused at once; SIPp repeats the 503 under a bare rule, then ACKs
-        block("01:00:01.000000", "out", "INVITE sip:5551230000@127.0.0.1 SIP/2.0", "b", "1 INVITE"),
-        block("01:00:01.004000", "in", "SIP/2.0 503 Service Unavailable", "b", "1 INVITE"),
-        block(None, "in", "SIP/2.0 503 Service Unavailable", "b", "1 INVITE"),
+        invite("01:00:01.000000", "b"),
+        reply("01:00:01.004000", "503 Service Unavailable", "b"),
+        reply(None, "503 Service Unavailable", "b"),
         # never answered: the caller gives up (CANCEL); the 487 is not a decision
-        block("01:00:01.500000", "out", "INVITE sip:5551230000@127.0.0.1 SIP/2.0", "c", "1 INVITE"),
-        block("01:00:01.600000", "in", "SIP/2.0 100 Trying", "c", "1 INVITE"),
-        block("01:00:21.500000", "out", "CANCEL sip:x SIP/2.0", "c", "1 CANCEL"),
-        block("01:00:21.501000", "in", "SIP/2.0 200 OK", "c", "1 CANCEL"),
-        block("01:00:21.502000", "in", "SIP/2.0 487 Request Terminated", "c", "1 INVITE"),
+        invite("01:00:01.500000", "c"),
+        reply("01:00:01.600000", "100 Trying", "c"),
+        request("01:00:21.500000", "CANCEL", "c", "1 CANCEL"),
+        reply("01:00:21.501000", "200 OK", "c", "1 CANCEL"),
+        reply("01:00:21.502000", "487 Request Terminated", "c"),
         # a message of a call this caller did not start is ignored
-        block("01:00:03.000000", "in", "SIP/2.0 200 OK", "zz", "1 INVITE"),
+        reply("01:00:03.000000", "200 OK", "zz"),
     ]
 )
 
