@@ -14,9 +14,10 @@ import os
 import stat
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from callctl.asterisk.ami import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TIMEOUT, AmiConfig
+from callctl.asterisk.endpoints import Endpoints
 from callctl.errors import CallctlError, UsageError
 
 if TYPE_CHECKING:  # callctl.asterisk.ari pulls in aiohttp: CLIs that only need AMI skip it
@@ -30,32 +31,8 @@ log = logging.getLogger("callctl.asterisk.connect")
 AMI_ENV_PREFIX = "CALLCTL_AMI_"
 
 
-class AmiEndpoint(Protocol):
-    """Where a sandbox's AMI listens and as whom to log in (read-only, hence properties)."""
-
-    @property
-    def ami_host(self) -> str: ...
-    @property
-    def ami_port(self) -> int: ...
-    @property
-    def ami_user(self) -> str: ...
-    @property
-    def ami_secret(self) -> str: ...
-
-
-class SandboxEndpoints(AmiEndpoint, Protocol):
-    """What a sandbox provider returns (callctl.sandbox.state.Connection has these)."""
-
-    @property
-    def ari_url(self) -> str: ...
-    @property
-    def ari_user(self) -> str: ...
-    @property
-    def ari_password(self) -> str: ...
-
-
 # Returns the sandbox's endpoints; may return None or raise a CallctlError when none runs.
-SandboxProvider = Callable[[], SandboxEndpoints | None]
+SandboxProvider = Callable[[], Endpoints | None]
 
 
 def read_private_file(path: Path | str, what: str) -> str:
@@ -135,7 +112,7 @@ def resolve_ari(
 # -- AMI -----------------------------------------------------------------------------------
 
 
-def _optional_sandbox(sandbox: SandboxProvider | None) -> SandboxEndpoints | None:
+def _optional_sandbox(sandbox: SandboxProvider | None) -> Endpoints | None:
     if sandbox is None:
         return None
     try:

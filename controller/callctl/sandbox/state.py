@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from callctl import paths
+from callctl.asterisk.endpoints import Endpoints
 from callctl.errors import StateError
 from callctl.fsutil import private_dir, write_atomic
 from callctl.names import check_name
@@ -101,16 +102,9 @@ def remove_state(name: str) -> None:
 
 
 @dataclass(frozen=True)
-class Connection:
-    """How to reach an Asterisk's AMI and ARI."""
+class Connection(Endpoints):
+    """How to reach a sandbox's AMI and ARI, and where it logs."""
 
-    ami_host: str
-    ami_port: int
-    ami_user: str
-    ami_secret: str
-    ari_url: str
-    ari_user: str
-    ari_password: str
     log_dir: str | None = None
 
 

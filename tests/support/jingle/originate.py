@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 
-from callctl.asterisk.connect import AmiEndpoint
+from callctl.sandbox.manager import Sandbox
 
 
 class OriginateError(RuntimeError):
@@ -88,9 +88,8 @@ async def originate(
     await asyncio.wait_for(run(), timeout)
 
 
-async def call_from_asterisk(sandbox: AmiEndpoint, dial: str, application: str = "Echo") -> None:
-    """Originate `dial` (e.g. `AsteriskJingle.dial(client.full_jid)`) on a controller Sandbox
-    (or anything else with its AMI endpoint)."""
+async def call_from_asterisk(sandbox: Sandbox, dial: str, application: str = "Echo") -> None:
+    """Originate `dial` (e.g. `AsteriskJingle.dial(client.full_jid)`) on a controller Sandbox."""
     await originate(
         sandbox.ami_host, sandbox.ami_port, sandbox.ami_user, sandbox.ami_secret, dial, application
     )
