@@ -20,9 +20,11 @@ import fcntl
 import hashlib
 import ipaddress
 import os
+import re
 import socket
 import subprocess
 import threading
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +42,8 @@ class NetnsError(CallctlError):
     """An `ip` command failed, or no /30 of the pool is free."""
 
 
-def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def run_ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """`ip ARGS`; NetnsError when it fails (unless `check=False`)."""
     try:
         proc = subprocess.run(
             ["ip", *args], capture_output=True, text=True, timeout=_CMD_TIMEOUT, check=False
@@ -55,13 +58,68 @@ def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return proc
 
 
+def ns_exec(
+    namespace: str,
+    *argv: str,
+    stdin: str | None = None,
+    check: bool = True,
+    timeout: float = _CMD_TIMEOUT,
+) -> subprocess.CompletedProcess[str]:
+    """Run `argv` inside `namespace` (`ip netns exec`); NetnsError when it fails."""
+    proc = subprocess.run(
+        ["ip", "netns", "exec", namespace, *argv],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if check and proc.returncode != 0:
+        raise NetnsError(f"{' '.join(argv)} in {namespace}: {proc.stderr.strip()}")
+    return proc
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process `pid` exists (names carrying a dead creator's pid are leftovers)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale(name_re: re.Pattern[str], link_re: re.Pattern[str]) -> list[str]:
+    """Delete namespaces matching `name_re` and links matching `link_re` whose creator (the
+    pid in group 1) is gone; never those of a live process. Returns what was deleted."""
+    removed: list[str] = []
+    for line in run_ip("netns", "list").stdout.splitlines():
+        name = line.split()[0] if line.split() else ""
+        match = name_re.match(name)
+        if match and not pid_alive(int(match.group(1))):
+            run_ip("netns", "delete", name, check=False)
+            removed.append(name)
+    # A crash between `link add` and `link set netns` leaves both veth ends in the root.
+    for line in run_ip("-o", "link", "show").stdout.splitlines():
+        fields = line.split(":")
+        if len(fields) < 2:
+            continue
+        link = fields[1].strip()
+        match = link_re.match(link)
+        if match and not pid_alive(int(match.group(1))):
+            run_ip("link", "delete", link.split("@")[0], check=False)
+            removed.append(link)
+    return removed
+
+
 def used_networks() -> list[ipaddress.IPv4Network]:
     nets = []
-    for line in _ip("-4", "-o", "addr", "show").stdout.splitlines():
+    for line in run_ip("-4", "-o", "addr", "show").stdout.splitlines():
         fields = line.split()
         if "inet" in fields:
             nets.append(ipaddress.IPv4Interface(fields[fields.index("inet") + 1]).network)
-    for line in _ip("-4", "route", "show", "table", "all").stdout.splitlines():
+    for line in run_ip("-4", "route", "show", "table", "all").stdout.splitlines():
         dest = line.split()[0] if line.split() else ""
         if dest in ("default", "local", "broadcast", "unreachable", "prohibit", "blackhole"):
             continue
@@ -82,6 +140,17 @@ def pick_subnet(
         if not any(subnet.overlaps(n) for n in used):
             return subnet
     raise NetnsError(f"no free /30 left in {pool}")
+
+
+@contextlib.contextmanager
+def claimed_subnet(
+    pool: ipaddress.IPv4Network = POOL, lock_path: Path = LOCK_PATH
+) -> Iterator[ipaddress.IPv4Network]:
+    """The first free /30 of `pool`, held under `lock_path`'s lock for the block: assign it
+    (an address or a route) inside the block, so the next caller sees it used."""
+    with lock_path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield pick_subnet(used_networks(), pool)
 
 
 @dataclass(frozen=True)
@@ -108,7 +177,14 @@ class MediaNet:
 
 
 def udp_socket_in(namespace: str, address: str, port: int = 0) -> socket.socket:
-    """A non-blocking UDP socket bound to `address` inside the named namespace.
+    """A non-blocking UDP socket bound to `address` inside the named namespace."""
+    return ns_socket(namespace, socket.SOCK_DGRAM, (address, port))
+
+
+def ns_socket(
+    namespace: str, sock_type: int = socket.SOCK_DGRAM, bind: tuple[str, int] | None = None
+) -> socket.socket:
+    """A non-blocking IPv4 socket of `sock_type` created inside `namespace` (bound to `bind`).
 
     A socket keeps the namespace it was created in, so a short-lived thread enters the
     namespace (setns changes only the calling thread), creates the socket and exits.
@@ -125,8 +201,9 @@ def udp_socket_in(namespace: str, address: str, port: int = 0) -> socket.socket:
                     raise OSError(err, f"setns {namespace}: {os.strerror(err)}")
             finally:
                 os.close(fd)
-            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            sock.bind((address, port))
+            sock = socket.socket(socket.AF_INET, sock_type)
+            if bind is not None:
+                sock.bind(bind)
             sock.setblocking(False)
             result.append(sock)
         except BaseException as exc:  # handed to the caller's thread
@@ -143,6 +220,52 @@ def udp_socket_in(namespace: str, address: str, port: int = 0) -> socket.socket:
     return item
 
 
+def add_veth(
+    name: str,
+    host_link: str,
+    ns_link: str,
+    subnet: ipaddress.IPv4Network,
+    *,
+    host_ns: str | None = None,
+) -> tuple[str, str]:
+    """A new namespace `name` joined by a veth pair: `host_link` (the subnet's first address)
+    in the root namespace, or in `host_ns`; `ns_link` (the second) in `name`. Both up, IPv4
+    only (no link-local IPv6 candidates). Returns (host address, namespace address). On a
+    failure what it made is deleted again (the veth goes with the namespace)."""
+    try:
+        return _add_veth(name, host_link, ns_link, subnet, host_ns)
+    except BaseException:
+        run_ip("netns", "delete", name, check=False)
+        run_ip("link", "delete", host_link, check=False)
+        raise
+
+
+def _add_veth(
+    name: str, host_link: str, ns_link: str, subnet: ipaddress.IPv4Network, host_ns: str | None
+) -> tuple[str, str]:
+    host_addr, ns_addr = (str(a) for a in list(subnet.hosts())[:2])
+    prefix = subnet.prefixlen
+    run_ip("netns", "add", name)
+    run_ip("link", "add", host_link, "type", "veth", "peer", "name", ns_link)
+    run_ip("link", "set", ns_link, "netns", name)
+    host = ("-n", host_ns) if host_ns else ()
+    if host_ns:
+        run_ip("link", "set", host_link, "netns", host_ns)
+    run_ip(*host, "addr", "add", f"{host_addr}/{prefix}", "dev", host_link)
+    run_ip(*host, "link", "set", host_link, "up")
+    ns = ("-n", name)
+    run_ip(*ns, "link", "set", "lo", "up")
+    run_ip(*ns, "addr", "add", f"{ns_addr}/{prefix}", "dev", ns_link)
+    run_ip(*ns, "link", "set", ns_link, "up")
+    for where, link in ((host_ns, host_link), (name, ns_link)):
+        key = f"net.ipv6.conf.{link}.disable_ipv6=1"
+        if where:
+            ns_exec(where, "sysctl", "-qw", key, check=False)
+        else:
+            _sysctl(f"net/ipv6/conf/{link}/disable_ipv6")
+    return host_addr, ns_addr
+
+
 def names_for(sandbox: str) -> tuple[str, str, str]:
     """Namespace and link names of a sandbox (links: 15 characters at most, IFNAMSIZ)."""
     tag = hashlib.sha256(sandbox.encode()).hexdigest()[:8]
@@ -151,7 +274,7 @@ def names_for(sandbox: str) -> tuple[str, str, str]:
 
 def exists(name: str) -> bool:
     return name in {
-        line.split()[0] for line in _ip("netns", "list").stdout.splitlines() if line.split()
+        line.split()[0] for line in run_ip("netns", "list").stdout.splitlines() if line.split()
     }
 
 
@@ -162,34 +285,9 @@ def create(sandbox: str) -> MediaNet:
             f"network namespace {name} already exists",
             hint=f"`callctl sandbox down --name {sandbox}` removes it",
         )
-    with LOCK_PATH.open("w") as lock:  # pick-then-assign is atomic against the test rig
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        subnet = pick_subnet(used_networks())
-        host_addr, ns_addr = (str(a) for a in list(subnet.hosts())[:2])
-        net = MediaNet(name, host_link, ns_link, str(subnet), host_addr, ns_addr)
-        try:
-            _ip("netns", "add", name)
-            _ip("link", "add", host_link, "type", "veth", "peer", "name", ns_link)
-            _ip("link", "set", ns_link, "netns", name)
-            # IPv4 only: no link-local IPv6 candidates.
-            _sysctl(f"net/ipv6/conf/{host_link}/disable_ipv6")
-            _ip("addr", "add", f"{host_addr}/{subnet.prefixlen}", "dev", host_link)
-            _ip("link", "set", host_link, "up")
-            ns = ("-n", name)
-            _ip(*ns, "link", "set", "lo", "up")
-            _ip(*ns, "addr", "add", f"{ns_addr}/{subnet.prefixlen}", "dev", ns_link)
-            _ip(*ns, "link", "set", ns_link, "up")
-            sysctl = f"net.ipv6.conf.{ns_link}.disable_ipv6=1"
-            subprocess.run(
-                ["ip", "netns", "exec", name, "sysctl", "-qw", sysctl],
-                capture_output=True,
-                timeout=_CMD_TIMEOUT,
-                check=False,
-            )
-        except BaseException:
-            destroy(net)
-            raise
-    return net
+    with claimed_subnet() as subnet:  # pick-then-assign is atomic against the test rig
+        host_addr, ns_addr = add_veth(name, host_link, ns_link, subnet)
+    return MediaNet(name, host_link, ns_link, str(subnet), host_addr, ns_addr)
 
 
 def _sysctl(key: str) -> None:
@@ -200,5 +298,5 @@ def _sysctl(key: str) -> None:
 
 def destroy(net: MediaNet) -> None:
     """Delete the namespace (which deletes the veth pair); tolerate partial creation."""
-    _ip("netns", "delete", net.name, check=False)
-    _ip("link", "delete", net.host_link, check=False)
+    run_ip("netns", "delete", net.name, check=False)
+    run_ip("link", "delete", net.host_link, check=False)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from callctl.sandbox import prosody as _pkg
+from callctl.sandbox.netns import pid_alive
 from callctl.sandbox.prosody import ProsodyError, free_port
 
 __all__ = ["DOMAIN", "Account", "Prosody", "ProsodyError", "free_port", "remove_stale"]
@@ -59,16 +60,6 @@ class Prosody(_pkg.ProsodyServer):
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def remove_stale(tmp: Path | None = None) -> list[Path]:
     """Stop prosodies left by test runs that died (owner pid gone) and delete their folders.
 
@@ -81,7 +72,7 @@ def remove_stale(tmp: Path | None = None) -> list[Path]:
             owner = int((root / _OWNER_FILE).read_text())
         except (OSError, ValueError):
             continue
-        if _alive(owner):
+        if pid_alive(owner):
             continue
         try:
             pid = int((root / "prosody.pid").read_text())

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from callctl.sandbox.netns import pid_alive
 from callctl.turn import rest_credentials
 
 from support.jingle.netns import RigNet
@@ -161,7 +162,7 @@ def remove_stale() -> list[str]:
     removed = []
     for workdir in Path(tempfile.gettempdir()).glob(f"{_DIR_PREFIX}*-*"):
         creator = workdir.name[len(_DIR_PREFIX) :].split("-")[0]
-        if not creator.isdigit() or _pid_alive(int(creator)):
+        if not creator.isdigit() or pid_alive(int(creator)):
             continue
         with contextlib.suppress(OSError, ValueError):
             pid = int((workdir / "turnserver.pid").read_text().strip())
@@ -171,16 +172,6 @@ def remove_stale() -> list[str]:
         shutil.rmtree(workdir, ignore_errors=True)
         removed.append(workdir.name)
     return removed
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @contextlib.contextmanager

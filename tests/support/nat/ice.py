@@ -105,17 +105,12 @@ class NatConnection(RigConnection):
             raise
         host, port = relay.get_extra_info("sockname")
         related = relay.get_extra_info("related_address")
-        protocol.local_candidate = IceCandidate(
-            foundation=candidate_foundation("relay", "udp", host),
-            component=component,
-            transport="udp",
-            priority=candidate_priority(component, "relay"),
-            host=host,
-            port=port,
-            type="relay",
-            related_address=related[0],
-            related_port=related[1],
-        )
+        # aioice's field order: foundation, component, transport, priority, host, port, type,
+        # related address and port.
+        foundation = candidate_foundation("relay", "udp", host)
+        priority = candidate_priority(component, "relay")
+        fields = (foundation, component, "udp", priority, host, port, "relay", *related[:2])
+        protocol.local_candidate = IceCandidate(*fields)
         self._protocols.append(protocol)
         return protocol.local_candidate
 

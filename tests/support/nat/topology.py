@@ -23,13 +23,10 @@ sockets are new ephemeral ports, so no call meets another's mapping.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import fcntl
 import ipaddress
 import os
 import re
 import socket
-import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -45,8 +42,6 @@ POOL = ipaddress.IPv4Network("10.214.0.0/16")
 _LOCK_PATH = Path("/tmp/callctl-nat-netns.lock")
 _NAME_RE = re.compile(rf"^{PREFIX}-(\d+)-(\d+)$")
 _LINK_RE = re.compile(rf"^{PREFIX}(\d+)[rc](\d+)(?:@\S+)?$")
-_TIMEOUT = 10.0
-_CLONE_NEWNET = 0x40000000
 TURN_PORT = 3478  # coturn's listening port on wan.host_addr (UDP and TCP)
 
 # port-restricted: endpoint-independent mapping (Linux SNAT keeps the source port when it is
@@ -127,57 +122,18 @@ def _one_to_one(*, wan_if: str, lan_if: str, public: str, private: str) -> str:
     )
 
 
-def _run(argv: list[str], stdin: str | None = None, check: bool = True) -> str:
-    proc = subprocess.run(
-        argv, input=stdin, capture_output=True, text=True, timeout=_TIMEOUT, check=False
-    )
-    if check and proc.returncode != 0:
-        raise NetnsError(f"{' '.join(argv)}: {proc.stderr.strip()}")
-    return proc.stdout
-
-
-def _ip(*args: str, check: bool = True) -> str:
-    return _run(["ip", *args], check=check)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def remove_stale() -> list[str]:
-    """Delete client namespaces and LAN links of ours whose creating process is gone (the
-    router namespaces are the rig's and go with `netns.remove_stale()`)."""
-    removed = netns.remove_stale()
-    for line in _ip("netns", "list").splitlines():
-        name = line.split()[0] if line.split() else ""
-        match = _NAME_RE.match(name)
-        if match and not _pid_alive(int(match.group(1))):
-            _ip("netns", "delete", name, check=False)
-            removed.append(name)
-    for line in _ip("-o", "link", "show").splitlines():
-        fields = line.split(":")
-        if len(fields) < 2:
-            continue
-        link = fields[1].strip()
-        match = _LINK_RE.match(link)
-        if match and not _pid_alive(int(match.group(1))):
-            _ip("link", "delete", link.split("@")[0], check=False)
-            removed.append(link)
-    return removed
+    """Delete client namespaces and LAN links of ours whose creating process is gone (and the
+    rig's, which include the router namespaces)."""
+    return netns.remove_stale() + sandbox_netns.remove_stale(_NAME_RE, _LINK_RE)
 
 
 def pick_lan(used: list[ipaddress.IPv4Network]) -> ipaddress.IPv4Network:
     """The first /30 of POOL that overlaps nothing in `used` (the sandbox's rule, this pool)."""
-    try:
-        return sandbox_netns.pick_subnet(used, POOL)
-    except sandbox_netns.NetnsError as exc:
-        raise NetnsError(exc.message) from None
+    return sandbox_netns.pick_subnet(used, POOL)
+
+
+_ip = sandbox_netns.run_ip
 
 
 @dataclass(frozen=True)
@@ -217,46 +173,14 @@ class NatNet:
             public=self.asterisk_public if one_to_one else self.wan.ns_addr,
             turn=self.wan.host_addr,
         )
-        _run(["ip", "netns", "exec", self.router, "nft", "-f", "-"], stdin=text)
+        sandbox_netns.ns_exec(self.router, "nft", "-f", "-", stdin=text)
 
     def client_socket(self, sock_type: int) -> socket.socket:
         """An unbound socket of `sock_type` in the client namespace (the TURN client's)."""
-        return ns_socket(self.lan.name, sock_type)
+        return sandbox_netns.ns_socket(self.lan.name, sock_type)
 
     def ruleset(self) -> str:
-        return _run(["ip", "netns", "exec", self.router, "nft", "list", "ruleset"])
-
-
-def ns_socket(namespace: str, sock_type: int) -> socket.socket:
-    """A non-blocking socket created inside `namespace` (a socket keeps the namespace it was
-    created in; a short-lived thread enters it, as RigNet.udp_socket does)."""
-    result: list[socket.socket | BaseException] = []
-
-    def worker() -> None:
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            fd = os.open(Path("/run/netns") / namespace, os.O_RDONLY)
-            try:
-                if libc.setns(fd, _CLONE_NEWNET) != 0:
-                    err = ctypes.get_errno()
-                    raise OSError(err, f"setns {namespace}: {os.strerror(err)}")
-            finally:
-                os.close(fd)
-            sock = socket.socket(socket.AF_INET, sock_type)
-            sock.setblocking(False)
-            result.append(sock)
-        except BaseException as exc:  # handed to the caller's thread
-            result.append(exc)
-
-    thread = threading.Thread(target=worker, name=f"netns-{namespace}", daemon=True)
-    thread.start()
-    thread.join(_TIMEOUT)
-    if not result:
-        raise NetnsError(f"creating a socket in {namespace} timed out")
-    item = result[0]
-    if isinstance(item, BaseException):
-        raise item
-    return item
+        return sandbox_netns.ns_exec(self.router, "nft", "list", "ruleset").stdout
 
 
 _counter = 0
@@ -274,53 +198,32 @@ def create(kind: str = "port-restricted") -> NatNet:
     pid = os.getpid()
     name = f"{PREFIX}-{pid}-{serial}"
     router_link, client_link = f"{PREFIX}{pid}r{serial}", f"{PREFIX}{pid}c{serial}"
-    lan: RigNet | None = None
+    if len(router_link) > 15:  # IFNAMSIZ - 1
+        netns.destroy(wan)
+        raise NetnsError(f"link name too long: {router_link}")
     try:
-        if len(router_link) > 15:  # IFNAMSIZ - 1
-            raise NetnsError(f"link name too long: {router_link}")
-        with _LOCK_PATH.open("w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            subnet = pick_lan(sandbox_netns.used_networks())
-            router_addr, client_addr = (str(a) for a in list(subnet.hosts())[:2])
-            lan = RigNet(name, router_link, client_link, subnet, router_addr, client_addr)
-            _ip("netns", "add", name)
-            _ip("link", "add", router_link, "type", "veth", "peer", "name", client_link)
-            _ip("link", "set", router_link, "netns", wan.name)
-            _ip("link", "set", client_link, "netns", name)
-            # Claim the /30 in the root namespace under the lock: the route is what the next
-            # run's pick_lan sees, and what keeps Asterisk's packets to it inside the rig.
-            _ip("route", "add", str(subnet), "via", wan.ns_addr, "dev", wan.host_link)
-        r, c = ("-n", wan.name), ("-n", name)
-        _ip(*r, "addr", "add", f"{router_addr}/30", "dev", router_link)
-        _ip(*r, "link", "set", router_link, "up")
-        _ip(*c, "link", "set", "lo", "up")
-        _ip(*c, "addr", "add", f"{client_addr}/30", "dev", client_link)
-        _ip(*c, "link", "set", client_link, "up")
-        _ip(*c, "route", "add", "default", "via", router_addr)
-        for ns, link in ((wan.name, router_link), (name, client_link)):
-            _run(
-                ["ip", "netns", "exec", ns, "sysctl", "-qw", f"net.ipv6.conf.{link}.disable_ipv6=1"]
+        with sandbox_netns.claimed_subnet(POOL, _LOCK_PATH) as subnet:
+            router_addr, client_addr = sandbox_netns.add_veth(
+                name, router_link, client_link, subnet, host_ns=wan.name
             )
-        _run(["ip", "netns", "exec", wan.name, "sysctl", "-qw", "net.ipv4.ip_forward=1"])
+            # Claim the /30 in the root namespace under the lock: the route is what the next
+            # run's claim sees, and what keeps Asterisk's packets to it inside the rig.
+            _ip("route", "add", str(subnet), "via", wan.ns_addr, "dev", wan.host_link)
+        lan = RigNet(name, router_link, client_link, subnet, router_addr, client_addr)
+        sandbox_netns.ns_exec(name, "ip", "route", "add", "default", "via", router_addr)
+        sandbox_netns.ns_exec(wan.name, "sysctl", "-qw", "net.ipv4.ip_forward=1")
         net = NatNet(wan, lan)
         net.set_kind(kind)
         return net
     except BaseException:
-        if lan is not None:
-            _destroy_lan(lan)
-        netns.destroy(wan)
+        netns.destroy(wan)  # the LAN veth's router end goes with the router namespace
+        _ip("netns", "delete", name, check=False)
         raise
-
-
-def _destroy_lan(lan: RigNet) -> None:
-    _ip("netns", "delete", lan.name, check=False)
-    _ip("link", "delete", lan.host_link, check=False)
-    _ip("link", "delete", lan.ns_link, check=False)
 
 
 def destroy(net: NatNet) -> None:
     """Delete both namespaces (their veths, and with the WAN veth the root route)."""
-    _destroy_lan(net.lan)
+    _ip("netns", "delete", net.lan.name, check=False)
     netns.destroy(net.wan)
     _ip("route", "delete", str(net.lan.subnet), check=False)
 
