@@ -65,6 +65,13 @@ def asterisk_build_stock(build_cache: Cache) -> BuildResult:
 
 
 @pytest.fixture(scope="session")
+def asterisk_build_minus_ice(build_cache: Cache) -> BuildResult:
+    """The series minus the write-up's ICE fixes, asterisk 0050 and pjproject 0100
+    (specs/minus-ice.yaml): what a real browser needs to show the late-peer failure."""
+    return build(load_spec(REPO / "specs" / "minus-ice.yaml"), build_cache, _progress)
+
+
+@pytest.fixture(scope="session")
 def pjproject_source(build_cache: Cache, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """pjproject as Asterisk's build sees it before callctl's series (read-only)."""
     plan = plan_build(load_spec(REPO / "specs" / "stock.yaml"), build_cache)
