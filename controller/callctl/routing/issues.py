@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import yaml
@@ -30,12 +30,7 @@ class Issue:
         return f"{filename}:{self.line}:{self.column}: {self.message}{where}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "line": self.line,
-            "column": self.column,
-            "path": self.path,
-            "message": self.message,
-        }
+        return asdict(self)  # every field as it is: line, column, path, message
 
 
 @dataclass
