@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "callctl.debug.cli",
     "callctl.icelog.cli",
     "callctl.daemon.cli",
+    "callctl.turn.cli",
     "callctl.probe.cli",
 )
 

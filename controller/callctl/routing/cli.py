@@ -12,6 +12,7 @@ from callctl.errors import ExitStatus, UsageError
 from callctl.routing import render
 from callctl.routing.config import check_file, load_config
 from callctl.routing.decide import inbound, outbound
+from callctl.routing.issues import Issue
 from callctl.routing.names import caller_key
 
 CONFIG_ENV = "CALLCTL_ROUTING_CONFIG"
@@ -68,10 +69,14 @@ def register(sub: Any) -> None:
 def cmd_config_check(args: argparse.Namespace, console: Console) -> int:
     path: Path = args.file
     _, issues = check_file(path)
+    return report_check(console, "config-check", path, issues)
+
+
+def report_check(console: Console, kind: str, path: Path, issues: list[Issue]) -> int:
+    """A config check's result (every issue with its line), for any line-numbered config."""
     if console.json:
         console.emit_json(
-            "config-check",
-            {"file": str(path), "valid": not issues, "errors": [i.to_dict() for i in issues]},
+            kind, {"file": str(path), "valid": not issues, "errors": [i.to_dict() for i in issues]}
         )
     elif issues:
         for line in render.issues_text(str(path), issues):
