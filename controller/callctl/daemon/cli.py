@@ -91,6 +91,13 @@ def register(sub: Any) -> None:
         help="serve the routing config's gateway domain (number JIDs) as an XMPP component "
         "of the server there; the secret comes from $CALLCTL_XMPP_SECRET",
     )
+    run.add_argument(
+        "--turn-config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="keep Asterisk's TURN credential (coturn use-auth-secret) renewed: docs/turn.md",
+    )
     run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     run.set_defaults(func=cmd_run)
 
@@ -163,6 +170,9 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     xmpp = component_target(args.xmpp_component, routing)
     ari, ami = connection(args)
     host, port = parse_address(args.listen)
+    from callctl.turn.settings import load_turn_config
+
+    turn = load_turn_config(args.turn_config) if args.turn_config is not None else None
     config = DaemonConfig(
         ari=ari,
         ami=ami,
@@ -175,6 +185,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         dispatch=args.dispatch,
         xmpp_component=xmpp,
         api_token_file=args.api_token,
+        turn=turn,
     )
 
     async def main() -> int:

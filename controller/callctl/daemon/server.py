@@ -37,6 +37,8 @@ from callctl.daemon.metrics import Metrics
 from callctl.daemon.stasis import EVENTS, Router
 from callctl.debug.service import DebugExpiryWatcher, credentials_from
 from callctl.routing import RoutingConfig
+from callctl.turn.rotator import TurnRotator
+from callctl.turn.settings import TurnSettings
 from callctl.xmppgw import link as xmppgw_link
 from callctl.xmppgw.component import Component, ComponentTarget
 
@@ -63,6 +65,8 @@ class DaemonConfig:
     api_token_file: Path | None = None  # default: http.token_path(port)
     # Number JIDs: serve the routing config's gateway domain as an XMPP component there.
     xmpp_component: ComponentTarget | None = None
+    # Asterisk's TURN credential (rtp.conf include), renewed before it expires (docs/turn.md).
+    turn: TurnSettings | None = None
 
 
 class Daemon:
@@ -197,6 +201,9 @@ class Daemon:
         if self.xmpp is not None:
             self._tasks.append(asyncio.create_task(self.xmpp.run(), name="xmpp-component"))
         self._tasks.append(asyncio.create_task(self._events(), name="ari-events"))
+        if self.config.turn is not None:  # logs and retries its failures, never raises
+            rotator = TurnRotator(self.config.turn, self.config.ami)
+            self._tasks.append(asyncio.create_task(rotator.run(), name="turn-rotation"))
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
