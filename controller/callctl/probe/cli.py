@@ -197,18 +197,10 @@ def _builtin(resolved: Resolved, answer_timeout: float, dtls: str, jmi: str) -> 
             f"the builtin probe client needs slixmpp and aioice ({exc.name} is missing)",
             hint="pip install 'callctl[probe]' (bootstrap.sh installs it)",
         ) from None
-    call = CallTarget(
-        server=resolved.server,
-        jid=resolved.jid,
-        password=resolved.password,
-        to=resolved.to,
-        socket_factory=resolved.socket_factory,
-        candidate_allowed=resolved.candidate_allowed,
-        plaintext=resolved.plaintext,
-        answer_timeout=answer_timeout,
-        dtls=dtls,
-        jmi=jmi,
-    )
+    r = resolved
+    account = (r.server, r.jid, r.password, r.to)
+    media = (r.socket_factory, r.candidate_allowed)
+    call = CallTarget(*account, *media, r.plaintext, dtls, jmi, answer_timeout)
 
     async def run(timeline: Timeline) -> dict[str, Any] | None:
         await ProbeCall(call, timeline).run()

@@ -19,7 +19,6 @@ from typing import Any
 
 from aioice import Candidate as IceCandidate
 from aioice import Connection
-from aioice.candidate import candidate_foundation, candidate_priority
 from aioice.ice import StunProtocol
 from slixmpp import ClientXMPP
 from slixmpp.exceptions import IqError, IqTimeout
@@ -28,6 +27,7 @@ from slixmpp.xmlstream.matcher import MatchXPath
 
 from callctl.probe import jingle
 from callctl.probe.dtls import Certificate
+from callctl.probe.ice import host_candidate, to_aioice
 from callctl.probe.media import MediaSession
 from callctl.probe.optional import use_optional
 from callctl.probe.timeline import Timeline
@@ -67,15 +67,7 @@ class _Ice(Connection):
             lambda: StunProtocol(self), sock=self._factory()
         )
         host, port = protocol.transport.get_extra_info("sockname")[:2]
-        protocol.local_candidate = IceCandidate(
-            foundation=candidate_foundation("host", "udp", host),
-            component=component,
-            transport="udp",
-            priority=candidate_priority(component, "host"),
-            host=host,
-            port=port,
-            type="host",
-        )
+        protocol.local_candidate = host_candidate(component, host, port)
         self._protocols.append(protocol)
         return [protocol.local_candidate]
 
@@ -325,7 +317,7 @@ class ProbeCall:
                 return
             ice.remote_username, ice.remote_password = self.remote_ufrag, self.remote_pwd
             for c in self.remote:
-                await ice.add_remote_candidate(_to_aioice(c))
+                await ice.add_remote_candidate(to_aioice(c))
             try:
                 await asyncio.wait_for(ice.connect(), t.step_timeout)
             except (TimeoutError, ConnectionError) as exc:
@@ -354,7 +346,7 @@ class ProbeCall:
             if msg is not None:
                 for c in msg.candidates:
                     if self.t.candidate_allowed(c.ip):
-                        await ice.add_remote_candidate(_to_aioice(c))
+                        await ice.add_remote_candidate(to_aioice(c))
 
     async def _hangup(self, client: _Client, reason: str) -> None:
         if self.terminated:
@@ -369,15 +361,3 @@ class ProbeCall:
             return self.timeline.fail(f"the session-terminate was not acknowledged: {exc}")
         if reason == "success":
             self._mark("hangup")
-
-
-def _to_aioice(c: jingle.Candidate) -> IceCandidate:
-    return IceCandidate(
-        foundation=c.foundation,
-        component=c.component,
-        transport=c.protocol,
-        priority=c.priority,
-        host=c.ip,
-        port=c.port,
-        type=c.type,
-    )

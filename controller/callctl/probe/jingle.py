@@ -1,9 +1,10 @@
 """The probe's Jingle payloads (XEP-0166/0167/0176), sans-IO: an offer out, what came in.
 
-One audio content, PCMU only (what the gateway's Motif endpoint allows), ICE-UDP. Without
-DTLS: two components (RTP and RTCP: stock and patched chan_motif both take that). With DTLS
-(XEP-0320): a fingerprint with `setup='actpass'` and rtcp-mux on one component, as browsers
-and Conversations offer.
+The candidate's wire form (Candidate) is shared with the Jingle test rig
+(tests/support/jingle/stanzas.py imports it). One audio content, PCMU only (what the
+gateway's Motif endpoint allows), ICE-UDP. Without DTLS: two components (RTP and RTCP: stock
+and patched chan_motif both take that). With DTLS (XEP-0320): a fingerprint with
+`setup='actpass'` and rtcp-mux on one component, as browsers and Conversations offer.
 """
 
 from __future__ import annotations
@@ -25,6 +26,23 @@ def q(ns: str, tag: str) -> str:
     return f"{{{ns}}}{tag}"
 
 
+# What a candidate may lack in the wild (StanzaJS, browsers' SDP converted to Jingle).
+OPTIONAL_CANDIDATE_ATTRS = ("generation", "id", "network")
+
+_CANDIDATE_ATTRS = (
+    "component",
+    "foundation",
+    "generation",
+    "id",
+    "ip",
+    "network",
+    "port",
+    "priority",
+    "protocol",
+    "type",
+)
+
+
 @dataclass(frozen=True)
 class Candidate:
     component: int
@@ -34,6 +52,43 @@ class Candidate:
     priority: int
     type: str = "host"
     protocol: str = "udp"
+    generation: int = 0
+    id: str = ""
+    network: int = 0
+
+    def to_element(self, bare: bool = False) -> ET.Element:
+        """`bare=True` leaves out generation, id and network, as WebRTC clients do."""
+        values = {
+            "component": str(self.component),
+            "foundation": self.foundation,
+            "generation": str(self.generation),
+            "id": self.id or f"c{self.component}{self.port}",
+            "ip": self.ip,
+            "network": str(self.network),
+            "port": str(self.port),
+            "priority": str(self.priority),
+            "protocol": self.protocol,
+            "type": self.type,
+        }
+        names = [k for k in _CANDIDATE_ATTRS if not (bare and k in OPTIONAL_CANDIDATE_ATTRS)]
+        return ET.Element(q(NS_ICE, "candidate"), {k: values[k] for k in names})
+
+    @classmethod
+    def from_element(cls, elem: ET.Element) -> Candidate:
+        """Missing numbers read as 0; a number that is not one raises ValueError."""
+        get = elem.attrib.get
+        return cls(
+            component=int(get("component", "0")),
+            foundation=get("foundation", ""),
+            ip=get("ip", ""),
+            port=int(get("port", "0")),
+            priority=int(get("priority", "0")),
+            type=get("type", "host"),
+            protocol=get("protocol", "udp").lower(),
+            generation=int(get("generation", "0")),
+            id=get("id", ""),
+            network=int(get("network", "0")),
+        )
 
 
 @dataclass
@@ -77,23 +132,7 @@ def offer(
             transport, q(NS_DTLS, "fingerprint"), {"hash": "sha-256", "setup": "actpass"}
         )
         fp.text = fingerprint
-    for i, c in enumerate(candidates):
-        ET.SubElement(
-            transport,
-            q(NS_ICE, "candidate"),
-            {
-                "component": str(c.component),
-                "foundation": c.foundation,
-                "generation": "0",
-                "id": f"p{i}",
-                "ip": c.ip,
-                "port": str(c.port),
-                "priority": str(c.priority),
-                "protocol": c.protocol,
-                "type": c.type,
-                "network": "0",
-            },
-        )
+    transport.extend(c.to_element() for c in candidates)
     return jingle
 
 
@@ -121,17 +160,7 @@ def parse(elem: ET.Element) -> Incoming:
             msg.setup = fp.get("setup", "")
         for c in transport.iter(q(NS_ICE, "candidate")):
             try:
-                msg.candidates.append(
-                    Candidate(
-                        component=int(c.get("component", "")),
-                        foundation=c.get("foundation", ""),
-                        ip=c.get("ip", ""),
-                        port=int(c.get("port", "")),
-                        priority=int(c.get("priority", "")),
-                        type=c.get("type", "host"),
-                        protocol=c.get("protocol", "udp").lower(),
-                    )
-                )
+                msg.candidates.append(Candidate.from_element(c))
             except ValueError:
                 continue
     return msg

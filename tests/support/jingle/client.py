@@ -18,6 +18,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+from callctl.probe.ice import to_aioice, to_jingle
 from slixmpp import ClientXMPP
 from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.stanza import Iq
@@ -26,7 +27,7 @@ from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
 
 from .dtls import RTP_FIRST_BYTES, Certificate, DtlsPeer, is_dtls
-from .ice import RigConnection, SocketFactory, to_aioice, to_jingle
+from .ice import RigConnection, SocketFactory
 from .profiles import Profile
 from .rtp import PACKET_INTERVAL, RtpCounter, RtpSender
 from .stanzas import NS_JINGLE, PCMU, Content, Fingerprint, Jingle, Transport, q
@@ -449,19 +450,14 @@ class JingleClient(ClientXMPP):
         self.enable_starttls = False
         self.enable_direct_tls = False
         self.enable_plaintext = True
-        self.rig_server = server
-        self.profile = profile
-        self.socket_factory = socket_factory
-        self.candidate_allowed = candidate_allowed
+        self.rig_server, self.profile = server, profile
+        self.socket_factory, self.candidate_allowed = socket_factory, candidate_allowed
         # Several host candidates per component, nominations only on one: see RigConnection.
-        self.host_candidates = host_candidates
-        self.nominate_host = nominate_host
+        self.host_candidates, self.nominate_host = host_candidates, nominate_host
         # DTLS mode (XEP-0320): one certificate per client; `mismatch` signals the decoy's
         # fingerprint while presenting the real certificate. `dtls_setup` is the role taken
         # when answering an actpass offer.
-        self.dtls = dtls
-        self.dtls_setup = dtls_setup
-        self.fingerprint_in = fingerprint_in
+        self.dtls, self.dtls_setup, self.fingerprint_in = dtls, dtls_setup, fingerprint_in
         self.dtls_certificate = Certificate.generate("rig-client") if dtls else None
         self.decoy_certificate = Certificate.generate("rig-decoy")
         # What real WebRTC clients send: a XEP-0338 BUNDLE group in the offer, candidates

@@ -15,10 +15,10 @@ from typing import Any, cast
 
 from aioice import Candidate as IceCandidate
 from aioice import Connection, stun
-from aioice.candidate import candidate_foundation, candidate_priority
 from aioice.ice import CandidatePair, StunProtocol
 
-from .stanzas import Candidate
+# Host candidates are built as the probe builds them (one copy).
+from callctl.probe.ice import host_candidate
 
 # draft-thatcher-ice-renomination; libwebrtc's STUN_ATTR_NOMINATION. aioice drops unknown
 # attributes when parsing and cannot build them, so register it (idempotent, module-wide).
@@ -86,17 +86,7 @@ class RigConnection(Connection):
                 lambda: _CountingProtocol(self), sock=sock
             )
             host, port = protocol.transport.get_extra_info("sockname")[:2]
-            # Local preference falls by one per extra candidate (RFC 8445 5.1.2.1).
-            priority = candidate_priority(component, "host") - (index << 8)
-            protocol.local_candidate = IceCandidate(
-                foundation=candidate_foundation("host", "udp", host),
-                component=component,
-                transport="udp",
-                priority=priority,
-                host=host,
-                port=port,
-                type="host",
-            )
+            protocol.local_candidate = host_candidate(component, host, port, index)
             self._host_index[port] = index
             self._protocols.append(protocol)
             candidates.append(protocol.local_candidate)
@@ -140,29 +130,3 @@ class RigConnection(Connection):
         but media that arrives early is evidence too); None once closed."""
         item: tuple[bytes, int] | None = await self._queue.get()
         return item
-
-
-def to_jingle(cand: IceCandidate, generation: int = 0) -> Candidate:
-    return Candidate(
-        component=cand.component,
-        foundation=cand.foundation,
-        ip=cand.host,
-        port=cand.port,
-        priority=cand.priority,
-        type=cand.type,
-        protocol=cand.transport.lower(),
-        generation=generation,
-        id=f"{cand.foundation}-{cand.component}",
-    )
-
-
-def to_aioice(cand: Candidate) -> IceCandidate:
-    return IceCandidate(
-        foundation=cand.foundation,
-        component=cand.component,
-        transport=cand.protocol,
-        priority=cand.priority,
-        host=cand.ip,
-        port=cand.port,
-        type=cand.type,
-    )

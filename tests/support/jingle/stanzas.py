@@ -8,81 +8,21 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
-NS_JINGLE = "urn:xmpp:jingle:1"
-NS_RTP = "urn:xmpp:jingle:apps:rtp:1"
-NS_RTP_INFO = "urn:xmpp:jingle:apps:rtp:info:1"
-NS_ICE = "urn:xmpp:jingle:transports:ice-udp:1"
+# The namespaces, q() and Candidate are the probe's (one copy of the candidate's wire form).
+from callctl.probe.jingle import (
+    NS_DTLS,
+    NS_ICE,
+    NS_JINGLE,
+    NS_RTP,
+    NS_RTP_INFO,
+    Candidate,
+    q,
+)
+
 NS_ERRORS = "urn:xmpp:jingle:errors:1"
 # Conversations' namespace for ICE options such as `renomination`.
 NS_ICE_OPTION = "http://gultsch.de/xmpp/drafts/jingle/transports/ice-udp/option"
-NS_DTLS = "urn:xmpp:jingle:apps:dtls:0"  # XEP-0320
 NS_GROUPING = "urn:xmpp:jingle:apps:grouping:0"  # XEP-0338
-# What a candidate may lack in the wild (StanzaJS, browsers' SDP converted to Jingle).
-OPTIONAL_CANDIDATE_ATTRS = ("generation", "id", "network")
-
-_CANDIDATE_ATTRS = (
-    "component",
-    "foundation",
-    "generation",
-    "id",
-    "ip",
-    "network",
-    "port",
-    "priority",
-    "protocol",
-    "type",
-)
-
-
-def q(ns: str, tag: str) -> str:
-    return f"{{{ns}}}{tag}"
-
-
-@dataclass(frozen=True)
-class Candidate:
-    component: int
-    foundation: str
-    ip: str
-    port: int
-    priority: int
-    type: str = "host"
-    protocol: str = "udp"
-    generation: int = 0
-    id: str = ""
-    network: int = 0
-
-    def to_element(self, bare: bool = False) -> ET.Element:
-        """`bare=True` leaves out generation, id and network, as WebRTC clients do."""
-        values = {
-            "component": str(self.component),
-            "foundation": self.foundation,
-            "generation": str(self.generation),
-            "id": self.id or f"c{self.component}{self.port}",
-            "ip": self.ip,
-            "network": str(self.network),
-            "port": str(self.port),
-            "priority": str(self.priority),
-            "protocol": self.protocol,
-            "type": self.type,
-        }
-        names = [k for k in _CANDIDATE_ATTRS if not (bare and k in OPTIONAL_CANDIDATE_ATTRS)]
-        return ET.Element(q(NS_ICE, "candidate"), {k: values[k] for k in names})
-
-    @classmethod
-    def from_element(cls, elem: ET.Element) -> Candidate:
-        get = elem.attrib.get
-        return cls(
-            component=int(get("component", "0")),
-            foundation=get("foundation", ""),
-            ip=get("ip", ""),
-            port=int(get("port", "0")),
-            priority=int(get("priority", "0")),
-            type=get("type", ""),
-            protocol=get("protocol", ""),
-            generation=int(get("generation", "0")),
-            id=get("id", ""),
-            network=int(get("network", "0")),
-        )
 
 
 @dataclass(frozen=True)
@@ -251,8 +191,7 @@ class Jingle:
             group = ET.SubElement(elem, q(NS_GROUPING, "group"), {"semantics": semantics})
             for name in names:
                 ET.SubElement(group, q(NS_GROUPING, "content"), {"name": name})
-        for content in self.contents:
-            elem.append(content.to_element())
+        elem.extend(content.to_element() for content in self.contents)
         if self.info:
             ET.SubElement(elem, q(NS_RTP_INFO, self.info))
         if self.reason:
@@ -262,12 +201,8 @@ class Jingle:
 
     @classmethod
     def from_element(cls, elem: ET.Element) -> Jingle:
-        jingle = cls(
-            action=elem.get("action", ""),
-            sid=elem.get("sid", ""),
-            initiator=elem.get("initiator", ""),
-            responder=elem.get("responder", ""),
-        )
+        get = elem.attrib.get
+        jingle = cls(get("action", ""), get("sid", ""), get("initiator", ""), get("responder", ""))
         for child in elem:
             if child.tag == q(NS_JINGLE, "content"):
                 jingle.contents.append(Content.from_element(child))

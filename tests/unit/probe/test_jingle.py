@@ -10,8 +10,8 @@ from callctl.probe.jingle import NS_ICE, NS_JINGLE, NS_RTP, Candidate, q
 
 def test_the_offer_has_pcmu_and_both_components() -> None:
     cands = [
-        Candidate(1, "f1", "10.213.0.2", 4000, 100),
-        Candidate(2, "f1", "10.213.0.2", 4001, 99),
+        Candidate(1, "f1", "10.213.0.2", 4000, 100, id="p0"),
+        Candidate(2, "f1", "10.213.0.2", 4001, 99, id="p1"),
     ]
     elem = jingle.offer("sid1", "alice@localhost/p", "uf", "pw", cands)
     assert elem.get("action") == "session-initiate" and elem.get("initiator") == "alice@localhost/p"

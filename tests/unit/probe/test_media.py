@@ -39,6 +39,25 @@ def _session(ice: FakeIce, timeline: Timeline, **kw: object) -> MediaSession:
     return MediaSession(ice, timeline, mark, step_timeout=0.3, audio_seconds=0.1, **args)
 
 
+def _back_to_back(
+    a_cert: Certificate, b_cert: Certificate, a_expects: str
+) -> tuple[MediaSession, MediaSession, FakeIce]:
+    """Two sessions wired back to back: what one sends, the other receives (no echo: each
+    side hears the other's PCMU). `a` was answered `active` and checks `b`'s certificate
+    against `a_expects`; `b` was answered `passive` and checks `a`'s against the real one."""
+    a_ice, b_ice = FakeIce(lambda d: []), FakeIce(lambda d: [])
+    a_ice.reply = lambda d: (b_ice.queue.put_nowait((d, 1)), [])[1]
+    b_ice.reply = lambda d: (a_ice.queue.put_nowait((d, 1)), [])[1]
+    a = _session(
+        a_ice, Timeline(), certificate=a_cert, remote_fingerprint=a_expects, remote_setup="active"
+    )
+    b_fp = a_cert.fingerprint
+    b = _session(
+        b_ice, Timeline(), certificate=b_cert, remote_fingerprint=b_fp, remote_setup="passive"
+    )
+    return a, b, a_ice
+
+
 def test_rtp_packet_is_pcmu_with_growing_sequence_and_timestamp() -> None:
     a, b = rtp_packet(0), rtp_packet(1)
     assert a[0] == 0x80 and a[1] == 0 and len(a) == 12 + 160
@@ -71,18 +90,8 @@ async def test_rtcp_or_another_payload_type_is_not_audio_back() -> None:
 async def test_dtls_between_two_probe_peers_keys_srtp_and_the_audio_decrypts() -> None:
     """Two sessions wired back to back: one passive (the answer said active), one active."""
     a_cert, b_cert = Certificate.generate("a"), Certificate.generate("b")
-    ta, tb = Timeline(), Timeline()
-    a_ice = FakeIce(lambda d: [])
-    b_ice = FakeIce(lambda d: [])
-    # What one sends, the other receives (no echo: each side hears the other's PCMU).
-    a_ice.reply = lambda d: (b_ice.queue.put_nowait((d, 1)), [])[1]
-    b_ice.reply = lambda d: (a_ice.queue.put_nowait((d, 1)), [])[1]
-    a = _session(
-        a_ice, ta, certificate=a_cert, remote_fingerprint=b_cert.fingerprint, remote_setup="active"
-    )
-    b = _session(
-        b_ice, tb, certificate=b_cert, remote_fingerprint=a_cert.fingerprint, remote_setup="passive"
-    )
+    a, b, a_ice = _back_to_back(a_cert, b_cert, a_expects=b_cert.fingerprint)
+    ta, tb = a.timeline, b.timeline
     await asyncio.gather(a.run(), b.run())
     assert "dtls" in ta.times and "dtls" in tb.times, (ta.error, tb.error)
     # Each side's PCMU reached the other through SRTP.
@@ -92,15 +101,7 @@ async def test_dtls_between_two_probe_peers_keys_srtp_and_the_audio_decrypts() -
 
 async def test_a_wrong_fingerprint_fails_dtls() -> None:
     a_cert, b_cert, other = (Certificate.generate(n) for n in ("a", "b", "x"))
-    ta, tb = Timeline(), Timeline()
-    a_ice, b_ice = FakeIce(lambda d: []), FakeIce(lambda d: [])
-    a_ice.reply = lambda d: (b_ice.queue.put_nowait((d, 1)), [])[1]
-    b_ice.reply = lambda d: (a_ice.queue.put_nowait((d, 1)), [])[1]
-    a = _session(
-        a_ice, ta, certificate=a_cert, remote_fingerprint=other.fingerprint, remote_setup="active"
-    )
-    b = _session(
-        b_ice, tb, certificate=b_cert, remote_fingerprint=a_cert.fingerprint, remote_setup="passive"
-    )
+    a, b, _ = _back_to_back(a_cert, b_cert, a_expects=other.fingerprint)
+    ta = a.timeline
     await asyncio.gather(a.run(), b.run())
     assert "dtls" not in ta.times and ta.error.startswith("DTLS: peer certificate")
