@@ -80,6 +80,7 @@ def main() -> int:
                 proc = subprocess.run(
                     [
                         *(sys.executable, "-m", "callctl", "probe", "--sandbox", name),
+                        *("--client", "builtin"),  # the figures are the builtin client's
                         *("--no-debug", *flags, "--json"),
                     ],
                     capture_output=True,
