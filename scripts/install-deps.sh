@@ -28,7 +28,7 @@ PKGS=(
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   PKGS+=(nodejs npm)
 fi
-BROWSER_DIR="$(cd "$(dirname "$0")/.." && pwd)/controller/callctl/probe/browser"
+REPO="$(cd "$(dirname "$0")/.." && pwd)"
 
 SRC_LIST=/etc/apt/sources.list.d/callctl-sid-src.sources
 
@@ -104,17 +104,10 @@ if [[ " ${missing[*]:-} " == *" coturn "* ]]; then
     systemctl disable --now coturn >/dev/null 2>&1 || true
   fi
 fi
-# The page's npm packages, exactly as package-lock.json pins them, in the folder
-# callctl.probe.browser.modules reads: <cache>/browser/<first 16 hex of the lock's sha256>,
-# never in the source tree. A finished install leaves a marker; re-runs need no network.
-cache_root=${CALLCTL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/callctl}
-lock_hash=$(sha256sum "$BROWSER_DIR/package-lock.json" | cut -c1-16)
-npm_root="$cache_root/browser/$lock_hash"
-if [ ! -f "$npm_root/node_modules/.callctl-installed" ]; then
-  log "npm ci in $npm_root"
-  mkdir -p "$npm_root"
-  cp "$BROWSER_DIR/package.json" "$BROWSER_DIR/package-lock.json" "$npm_root/"
-  (cd "$npm_root" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-  echo "$lock_hash" >"$npm_root/node_modules/.callctl-installed"
-fi
+# The page's npm packages, exactly as package-lock.json pins them, installed by `npm ci`
+# into <cache>/browser/<lock hash>/node_modules, never into the source tree: the package's
+# own installer (callctl.probe.browser.modules, standard library only, so it runs before the
+# venv exists; `callctl probe --install-browser` is the same). Re-runs need no network.
+browser_modules=$(PYTHONPATH="$REPO/controller" python3 -m callctl.probe.browser.modules)
+log "browser client's npm packages: $browser_modules"
 log "ok"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from callctl.paths import cache_dir
@@ -82,3 +83,22 @@ def install(cache: Path | None = None) -> Path:
     )
     (modules / DONE).write_text(lock_hash() + "\n", encoding="utf-8")
     return modules
+
+
+def main() -> int:
+    """`python3 -m callctl.probe.browser.modules`: the install, for scripts/install-deps.sh
+    (which runs before the venv exists; this module needs only the standard library)."""
+    try:
+        where = install()
+    except subprocess.CalledProcessError as exc:
+        print(f"npm ci failed: {(exc.stderr or exc.stdout or '').strip()}", file=sys.stderr)
+        return 1
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        print(f"cannot install the browser client's npm packages: {exc}", file=sys.stderr)
+        return 1
+    print(where)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
