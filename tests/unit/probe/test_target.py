@@ -53,6 +53,19 @@ def test_deployed_password_comes_from_a_file_or_the_environment(
     assert target.from_settings({**base, "password_file": str(pw)}).password == "fromfile"
 
 
+def test_a_deployed_gateway_names_its_websocket_for_the_browser_which_runs_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(target.PASSWORD_ENV, "s3cret")
+    base = {"server": "xmpp.example.org:5222", "jid": "probe@example.org"}
+    base |= {"to": "+1555@gw.example.org", "media_address": "192.0.2.10"}
+    assert target.from_settings(base).websocket is None  # auto then takes builtin
+    path = tmp_path / "probe.yaml"
+    path.write_text("websocket: wss://xmpp.example.org/xmpp-websocket\n")
+    r = target.from_settings(base | target.read_config(path))
+    assert (r.websocket, r.netns) == ("wss://xmpp.example.org/xmpp-websocket", "")
+
+
 def test_a_config_file_with_unknown_keys_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "probe.yaml"
     path.write_text("server: a:1\npasword_file: x\n")
