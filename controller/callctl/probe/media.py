@@ -53,6 +53,7 @@ class MediaSession:
         active = self.remote_setup != "active"
         remote = _Signalled(self.remote_fingerprint)
         self.dtls = DtlsPeer(self.certificate, active=active, remote=remote)
+        self.timeline.expect("dtls")
 
     async def run(self) -> None:
         reader = asyncio.ensure_future(self._read())

@@ -37,6 +37,7 @@ class Timeline:
     times: dict[str, float] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)
     error: str = ""  # why the call stopped, when it did
+    expected: set[str] = field(default_factory=set)  # optional events this call must reach
 
     def mark(self, event: str, at: float) -> None:
         if event not in _PHASE:
@@ -48,11 +49,19 @@ class Timeline:
             raise ValueError(f"unknown probe event {event!r}")
         self.notes[event] = why
 
+    def expect(self, event: str) -> None:
+        """An optional event this call needs (DTLS once both sides signalled it): a call
+        that stops before it fails in its phase."""
+        if event not in _PHASE:
+            raise ValueError(f"unknown probe event {event!r}")
+        self.expected.add(event)
+
     def fail(self, why: str) -> None:
         self.error = self.error or why
 
     def missing(self) -> list[str]:
-        return [e for e, _, required in EVENTS if required and e not in self.times]
+        needed = [e for e, _, required in EVENTS if required or e in self.expected]
+        return [e for e in needed if e not in self.times]
 
     @property
     def failed_phase(self) -> str | None:

@@ -77,3 +77,14 @@ def test_json_lists_every_event_in_call_order_with_notes() -> None:
     dtls = next(e for e in doc["events"] if e["event"] == "dtls")
     assert dtls == {"event": "dtls", "phase": "dtls", "seconds": None, "note": "not negotiated"}
     assert PHASES[0] == "login" and PHASES[-1] == "hangup"
+
+
+def test_an_expected_optional_event_that_never_came_is_where_the_call_failed() -> None:
+    t = _reached("login", "session-initiate", "accept", "ice")
+    t.fail("DTLS: no handshake within 10 s")
+    assert t.failed_phase == "audio"  # DTLS is optional: not offered, it is not waited for
+    t.expect("dtls")  # both sides signalled it: the call needs it
+    assert t.failed_phase == "dtls"
+    assert t.summary() == "probe failed at stage dtls: DTLS: no handshake within 10 s"
+    with pytest.raises(ValueError, match="unknown probe event"):
+        t.expect("dtls-ish")

@@ -23,7 +23,6 @@ from callctl.probe.browser.client import BrowserClient, BrowserError
 from callctl.probe.optional import use_optional
 from callctl.probe.timeline import Timeline
 
-NS_DTLS = "urn:xmpp:jingle:apps:dtls:0"
 NS_JMI = "urn:xmpp:jingle-message:0"
 POLL = 0.05  # seconds between reads of the page's record
 
@@ -84,8 +83,7 @@ class BrowserCall:
         t = self.t
         features = await browser.rpc("features", t.to, timeout=t.step_timeout + 5)
         found = set(features) if isinstance(features, list) else None
-        # A browser always offers DTLS-SRTP; the timeline says whether the callee asked for it.
-        use_optional(self.timeline, "dtls", "auto", found, NS_DTLS, "DTLS", t.to)
+        self.timeline.expect("dtls")  # WebRTC media is DTLS-SRTP: a browser needs the handshake
         peer, sid = t.to, ""
         if use_optional(self.timeline, "propose", t.jmi, found, NS_JMI, "JMI", t.to):
             answer = await browser.rpc(
@@ -113,8 +111,6 @@ class BrowserCall:
             ("audio-out", lambda _r: "no audio packet sent (getStats)"),
             ("audio-in", lambda _r: "no audio came back (getStats: no packet received)"),
         ):
-            if event in self.timeline.notes:
-                continue  # not used this call (dtls without a fingerprint from the callee)
             if not await self._until(browser, event, t.step_timeout, why):
                 await browser.rpc("hangup")
                 return None
