@@ -24,13 +24,16 @@ pytestmark = [pytest.mark.asterisk, pytest.mark.slow]
 DAEMON_READY_TIMEOUT = 60.0
 
 
-def _callctl(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def _callctl(
+    *args: str, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "callctl", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
         check=False,
+        env=env,
     )
 
 
@@ -181,6 +184,23 @@ def test_auto_takes_chromium_when_installed_and_says_so(gateway: str) -> None:
     assert doc["client"]["name"] == "chromium", doc["client"]
     assert doc["client"]["reason"].startswith("auto: "), doc["client"]
     assert doc["passed"], doc
+
+
+def test_without_the_npm_packages_chromium_says_what_to_run_and_auto_takes_builtin(
+    gateway: str, tmp_path: Path
+) -> None:
+    env = {**os.environ, "CALLCTL_CACHE": str(tmp_path / "cache")}  # nothing installed there
+    proc = _callctl("probe", "--sandbox", gateway, "--client", "chromium", env=env)
+    assert proc.returncode == 6, proc.stdout + proc.stderr  # ExitStatus.UNAVAILABLE
+    assert "the chromium probe client cannot run here: missing " in proc.stderr
+    assert f"{tmp_path}/cache/browser/" in proc.stderr
+    assert "run `callctl probe --install-browser`" in proc.stderr
+    proc = _callctl("probe", "--sandbox", gateway, "--no-debug", "--json", env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["client"]["name"] == "builtin", doc["client"]
+    assert doc["client"]["reason"].startswith("auto: chromium cannot run here (missing ")
+    assert doc["passed"] and doc["media"] is None, doc
 
 
 def test_the_probe_reaches_a_gateway_given_by_a_config_file_as_a_canary_would(
