@@ -45,7 +45,7 @@ class _RefuseSecret(argparse.Action):
         )
 
 
-def add_ami_flags(p: argparse.ArgumentParser) -> None:
+def add_ami_flags(p: argparse.ArgumentParser, *, debug_state: bool = True) -> None:
     g = p.add_argument_group("Asterisk connection (default: env CALLCTL_AMI_*, then the sandbox)")
     g.add_argument("--ami-host", default=None, help="AMI host (default 127.0.0.1)")
     g.add_argument("--ami-port", type=int, default=None, help="AMI port (default 5038)")
@@ -58,6 +58,8 @@ def add_ami_flags(p: argparse.ArgumentParser) -> None:
         help="file holding the secret (mode 0600); or env CALLCTL_AMI_SECRET[_FILE]",
     )
     g.add_argument("--ami-timeout", type=float, default=None, help="seconds per AMI reply")
+    if not debug_state:  # commands that keep no debug state (`callctl turn rotate`)
+        return
     p.add_argument(
         "--state-dir",
         type=Path,

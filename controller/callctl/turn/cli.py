@@ -48,7 +48,7 @@ def register(sub: Any) -> None:
     rotate.add_argument(
         "--no-reload", action="store_true", help="only write the include (Asterisk not started)"
     )
-    add_ami_flags(rotate)
+    add_ami_flags(rotate, debug_state=False)
     add_json_flag(rotate)
     rotate.set_defaults(func=cmd_rotate)
 
