@@ -16,8 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
 import re
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -182,11 +186,12 @@ async def _rotations(rig: Rig, rotator: TurnRotator) -> None:
     assert rotator.failures == 0
 
 
-def test_callctl_run_gives_asterisk_its_turn_credential(
+def test_callctl_run_and_turn_rotate_give_asterisk_its_turn_credential(
     sandbox_factory: object, tmp_path: Path
 ) -> None:
     """`callctl run --turn-config FILE` against a sandbox started without any credential:
-    no relay before, one with the daemon's credential after its first write and reload."""
+    no relay before, one with the daemon's credential after its first write and reload; then
+    the one-shot `callctl turn rotate --force --json` replaces it and reloads Asterisk."""
     with _rig(sandbox_factory, tmp_path, 3600, before_start=False) as rig:
         seen: set[str] = set()
         assert not _relay(asyncio.run(_offer(rig.sb, rig.uas, seen))), "TURN before callctl?"
@@ -208,3 +213,22 @@ def test_callctl_run_gives_asterisk_its_turn_credential(
             assert written is not None
             assert _relay(asyncio.run(_offer(rig.sb, rig.uas, seen))), daemon.log_tail()
             assert _allocated(rig.server, written.username), rig.server.log[-3000:]
+
+        env = {
+            **os.environ,
+            "CALLCTL_AMI_HOST": rig.sb.ami_host,
+            "CALLCTL_AMI_PORT": str(rig.sb.ami_port),
+            "CALLCTL_AMI_USER": rig.sb.ami_user,
+            "CALLCTL_AMI_SECRET": rig.sb.ami_secret,
+        }
+        # Another REST user: a distinct username even within the daemon's second.
+        config.write_text(config.read_text() + "user: gw2\n")
+        argv = ["turn", "rotate", "--config", str(config), "--force", "--json"]
+        proc = subprocess.run(
+            [sys.executable, "-m", "callctl", *argv], capture_output=True, text=True, env=env
+        )
+        assert proc.returncode == 0, proc.stderr
+        doc = json.loads(proc.stdout)
+        assert doc["issued"] and doc["reloaded"] and doc["username"].endswith(":gw2"), doc
+        assert _relay(asyncio.run(_offer(rig.sb, rig.uas, seen)))
+        assert _allocated(rig.server, doc["username"]), rig.server.log[-3000:]
