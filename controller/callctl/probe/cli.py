@@ -151,17 +151,12 @@ def cmd_probe(args: argparse.Namespace, console: Console) -> int:
 
 
 def _install_browser(console: Console) -> int:
-    import subprocess
-
     from callctl.probe.browser import modules
 
-    console.progress(f"probe: npm ci into {modules.install_root()}")
-    try:
-        where = modules.install()
-    except subprocess.CalledProcessError as exc:
-        raise UsageError(f"npm ci failed: {(exc.stderr or exc.stdout or '').strip()}") from None
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise UsageError(f"cannot install the browser client's npm packages: {exc}") from None
+    console.progress(f"probe: the browser client's npm packages in {modules.install_root()}")
+    where, why = modules.try_install()
+    if where is None:
+        raise UsageError(why, hint="npm ci needs npm and the npm registry (or its cache)")
     console.result(f"browser client's npm packages: {where}")
     return ExitStatus.OK
 

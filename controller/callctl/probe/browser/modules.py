@@ -85,19 +85,22 @@ def install(cache: Path | None = None) -> Path:
     return modules
 
 
+def try_install(cache: Path | None = None) -> tuple[Path | None, str]:
+    """install(), with a failure told as one line: (node_modules, "") or (None, why)."""
+    try:
+        return install(cache), ""
+    except subprocess.CalledProcessError as exc:
+        return None, f"npm ci failed: {(exc.stderr or exc.stdout or '').strip()}"
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return None, f"cannot install the browser client's npm packages: {exc}"
+
+
 def main() -> int:
     """`python3 -m callctl.probe.browser.modules`: the install, for scripts/install-deps.sh
     (which runs before the venv exists; this module needs only the standard library)."""
-    try:
-        where = install()
-    except subprocess.CalledProcessError as exc:
-        print(f"npm ci failed: {(exc.stderr or exc.stdout or '').strip()}", file=sys.stderr)
-        return 1
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        print(f"cannot install the browser client's npm packages: {exc}", file=sys.stderr)
-        return 1
-    print(where)
-    return 0
+    where, why = try_install()
+    print(where or why, file=sys.stdout if where else sys.stderr)
+    return 0 if where else 1
 
 
 if __name__ == "__main__":

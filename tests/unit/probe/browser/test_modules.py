@@ -15,6 +15,7 @@ from callctl.probe.browser.modules import (
     missing,
     missing_modules,
     modules_dir,
+    try_install,
 )
 
 
@@ -54,3 +55,16 @@ def test_a_package_gone_from_a_finished_install_is_named(tmp_path: Path) -> None
 def test_an_unknown_browser_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown browser 'safari'"):
         missing("safari", tmp_path)
+
+
+def test_without_npm_the_install_says_so_and_creates_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    where, why = try_install(tmp_path / "cache")
+    assert where is None
+    assert why == (
+        "cannot install the browser client's npm packages: "
+        "npm is not installed (Debian: apt-get install npm)"
+    )
+    assert not (tmp_path / "cache").exists()
