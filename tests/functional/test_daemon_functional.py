@@ -2,32 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from support.daemon_rig import (
-    Rig,
-    daemon_config,
-    http_get,
-    make_rig,
-    running,
-    sipp_wait,
-    wait_clean,
-)
+from support import dispatch_rig
+from support.daemon_rig import Rig, http_get, sipp_wait, wait_clean
+from support.dispatch_rig import rig_daemon, second_leg_answers
 
 pytestmark = pytest.mark.asterisk
 
-
-# Every test runs with both ways of connecting a call: the fast path (the dialplan's Dial()
-# after the controller's decision) and the ARI bridge.
-@pytest.fixture(params=["dialplan", "bridge"])
-def rig(request, sandbox_factory, tmp_path: Path) -> Rig:  # type: ignore[no-untyped-def]
-    # sync: the sandbox manager runs its own loop
-    return make_rig(sandbox_factory, tmp_path, dispatch=request.param)
+rig = dispatch_rig.rig  # every test runs in both dispatch modes
 
 
 async def test_outbound_call_answered_and_bridged(rig: Rig) -> None:
-    async with running(daemon_config(rig.sb, dispatch=rig.dispatch)) as daemon:
+    async with rig_daemon(rig) as daemon:
         with rig.carrier("carrier-a", "uas_ring_answer.xml", pause_ms=300) as carrier:
             caller = await sipp_wait(rig.caller("5551230000", pause_ms=1000).start())
             result = await sipp_wait(carrier)
@@ -50,7 +36,7 @@ def screen_count(result_log: str, message: str) -> int:
 
 
 async def test_outbound_rings_first_and_shows_caller_id(rig: Rig) -> None:
-    async with running(daemon_config(rig.sb, dispatch=rig.dispatch)) as daemon:
+    async with rig_daemon(rig) as daemon:
         carrier = rig.carrier(
             "carrier-a", "uas_ring_answer.xml", pause_ms=1500, extra=["-trace_msg"]
         )
@@ -68,7 +54,7 @@ async def test_outbound_rings_first_and_shows_caller_id(rig: Rig) -> None:
 
 
 async def test_carrier_hangup_ends_the_caller(rig: Rig) -> None:
-    async with running(daemon_config(rig.sb, dispatch=rig.dispatch)) as daemon:
+    async with rig_daemon(rig) as daemon:
         with rig.carrier("carrier-a", "uas_answer_hangup.xml", pause_ms=500) as carrier:
             caller = rig.caller("5551230000", pause_ms=20000).start()
             result = await sipp_wait(carrier)
@@ -79,7 +65,7 @@ async def test_carrier_hangup_ends_the_caller(rig: Rig) -> None:
 
 
 async def test_busy_is_passed_back_without_failover(rig: Rig) -> None:
-    async with running(daemon_config(rig.sb, dispatch=rig.dispatch)) as daemon:
+    async with rig_daemon(rig) as daemon:
         with rig.carrier("carrier-a", "uas_busy.xml") as carrier:
             caller = await sipp_wait(rig.caller("5551230000").start())
             await sipp_wait(carrier)
@@ -91,22 +77,19 @@ async def test_busy_is_passed_back_without_failover(rig: Rig) -> None:
 
 
 async def test_503_fails_over_to_the_second_trunk(rig: Rig) -> None:
-    async with running(daemon_config(rig.sb, dispatch=rig.dispatch)) as daemon:
-        with (
-            rig.carrier("carrier-a", "uas_503.xml") as first,
-            rig.carrier("carrier-b", "uas_ring_answer.xml", pause_ms=200) as second,
-        ):
-            caller = await sipp_wait(rig.caller("5551230000", pause_ms=500).start())
-            assert (await sipp_wait(first)).returncode == 0
-            assert (await sipp_wait(second)).returncode == 0
-        assert caller.successful == 1, caller.log
+    async with rig_daemon(rig) as daemon:
+        await second_leg_answers(
+            rig.caller("5551230000", pause_ms=500),
+            rig.carrier("carrier-a", "uas_503.xml"),
+            rig.carrier("carrier-b", "uas_ring_answer.xml", pause_ms=200),
+        )
         assert daemon.metrics.failovers.get(direction="outbound") == 1
         assert daemon.metrics.calls.get(direction="outbound", outcome="answered") == 1
         await wait_clean(rig.sb)
 
 
 async def test_both_trunks_congested_gives_congestion(rig: Rig) -> None:
-    async with running(daemon_config(rig.sb, dispatch=rig.dispatch)) as daemon:
+    async with rig_daemon(rig) as daemon:
         with rig.carrier("carrier-a", "uas_503.xml"), rig.carrier("carrier-b", "uas_503.xml"):
             caller = await sipp_wait(rig.caller("5551230000").start())
         assert caller.successful == 0
@@ -115,7 +98,7 @@ async def test_both_trunks_congested_gives_congestion(rig: Rig) -> None:
 
 
 async def test_no_answer_times_out_with_cause_19(rig: Rig) -> None:
-    async with running(daemon_config(rig.sb, ring_timeout=2, dispatch=rig.dispatch)) as daemon:
+    async with rig_daemon(rig, ring_timeout=2) as daemon:
         with rig.carrier("carrier-a", "uas_ring_cancel.xml") as carrier:
             caller = await sipp_wait(rig.caller("5551230000").start())
             result = await sipp_wait(carrier)
@@ -126,36 +109,28 @@ async def test_no_answer_times_out_with_cause_19(rig: Rig) -> None:
         await wait_clean(rig.sb)
 
 
-async def test_inbound_sequential_rings_next_jid(rig: Rig) -> None:
-    async with running(daemon_config(rig.sb, dispatch=rig.dispatch)) as daemon:
-        with (
-            rig.carrier("ph-a", "uas_ring_cancel.xml") as a,
-            rig.carrier("ph-b", "uas_ring_answer.xml", pause_ms=200) as b,
-        ):
-            caller = await sipp_wait(rig.trunk_caller("15550104401", pause_ms=300).start())
-            assert (await sipp_wait(a)).returncode == 0
-            assert (await sipp_wait(b)).returncode == 0
-        assert caller.successful == 1, caller.log
-        assert daemon.metrics.calls.get(direction="inbound", outcome="answered") == 1
-        await wait_clean(rig.sb)
-
-
-async def test_inbound_parallel_first_answer_wins(rig: Rig) -> None:
-    async with running(daemon_config(rig.sb, dispatch=rig.dispatch)) as daemon:
-        with (
-            rig.carrier("ph-a", "uas_ring_cancel.xml") as a,
-            rig.carrier("ph-b", "uas_ring_answer.xml", pause_ms=500) as b,
-        ):
-            caller = await sipp_wait(rig.trunk_caller("+15550104402", pause_ms=300).start())
-            assert (await sipp_wait(a)).returncode == 0  # a was cancelled
-            assert (await sipp_wait(b)).returncode == 0
-        assert caller.successful == 1, caller.log
+# ph-a rings and never answers (it is cancelled), ph-b answers: DID ...401 rings the two JIDs
+# one after the other, ...402 both at once (the routing config of support.daemon_rig).
+@pytest.mark.parametrize(
+    ("did", "answer_ms"),
+    [("15550104401", 200), ("+15550104402", 500)],
+    ids=["sequential-rings-the-next-jid", "parallel-first-answer-wins"],
+)
+async def test_inbound_ring_group_is_answered_by_the_second_phone(
+    rig: Rig, did: str, answer_ms: int
+) -> None:
+    async with rig_daemon(rig) as daemon:
+        await second_leg_answers(
+            rig.trunk_caller(did, pause_ms=300),
+            rig.carrier("ph-a", "uas_ring_cancel.xml"),
+            rig.carrier("ph-b", "uas_ring_answer.xml", pause_ms=answer_ms),
+        )
         assert daemon.metrics.calls.get(direction="inbound", outcome="answered") == 1
         await wait_clean(rig.sb)
 
 
 async def test_unknown_did_is_refused(rig: Rig) -> None:
-    async with running(daemon_config(rig.sb, dispatch=rig.dispatch)) as daemon:
+    async with rig_daemon(rig) as daemon:
         caller = await sipp_wait(rig.trunk_caller("15559990000").start())
         assert caller.successful == 0
         assert daemon.metrics.calls.get(direction="inbound", outcome="refused-unknown-did") == 1

@@ -16,26 +16,14 @@ import pytest
 from callctl.asterisk.ari import EventStream
 from callctl.cli import Console, main
 from callctl.daemon.server import Daemon
-from support.daemon_rig import (
-    Rig,
-    daemon_config,
-    http_get,
-    leftovers,
-    make_rig,
-    running,
-    sipp_wait,
-    wait_clean,
-    wait_until,
-)
+from support import dispatch_rig
+from support.daemon_rig import Rig, http_get, leftovers, make_rig, sipp_wait, wait_clean, wait_until
+from support.dispatch_rig import answered_call, rig_daemon
 
 pytestmark = pytest.mark.asterisk
 
 
-# Every test runs with both ways of connecting a call: the fast path (the dialplan's Dial()
-# after the controller's decision) and the ARI bridge.
-@pytest.fixture(params=["dialplan", "bridge"])
-def rig(request, sandbox_factory, tmp_path: Path) -> Rig:  # type: ignore[no-untyped-def]
-    return make_rig(sandbox_factory, tmp_path, dispatch=request.param)
+rig = dispatch_rig.rig  # every test but the last runs in both dispatch modes
 
 
 def drop_websocket(daemon: Daemon) -> None:
@@ -60,14 +48,8 @@ def slow_reconnect(daemon: Daemon, delay: float) -> None:
 
 
 async def test_websocket_drop_mid_call_hangup_missed_is_reconciled(rig: Rig) -> None:
-    async with running(daemon_config(rig.sb, dispatch=rig.dispatch)) as daemon:
-        with rig.carrier("carrier-a", "uas_answer_hangup.xml", pause_ms=1000) as carrier:
-            caller = rig.caller("5551230000", pause_ms=30000, timeout_s=40).start()
-            await wait_until(
-                lambda: any(c.answered_leg for c in daemon.router.calls.values()),
-                10,
-                "the call to be answered",
-            )
+    async with rig_daemon(rig) as daemon:
+        async with answered_call(rig, daemon, carrier_hangs_up_ms=1000) as (caller, carrier):
             slow_reconnect(daemon, 2.5)
             drop_websocket(daemon)
             await wait_until(lambda: not daemon.health()["ready"], 5, "unhealthy")
@@ -91,14 +73,8 @@ async def test_websocket_drop_mid_call_hangup_missed_is_reconciled(rig: Rig) -> 
 
 
 async def test_websocket_drop_mid_call_call_survives(rig: Rig) -> None:
-    async with running(daemon_config(rig.sb, dispatch=rig.dispatch)) as daemon:
-        with rig.carrier("carrier-a", "uas_ring_answer.xml", pause_ms=0) as carrier:
-            caller = rig.caller("5551230000", pause_ms=3000).start()
-            await wait_until(
-                lambda: any(c.answered_leg for c in daemon.router.calls.values()),
-                10,
-                "the call to be answered",
-            )
+    async with rig_daemon(rig) as daemon:
+        async with answered_call(rig, daemon, stays_s=3) as (caller, carrier):
             drop_websocket(daemon)
             await wait_until(
                 lambda: daemon.metrics.reconnects.get(interface="ari") == 1, 10, "reconnect"
@@ -112,14 +88,8 @@ async def test_websocket_drop_mid_call_call_survives(rig: Rig) -> None:
 
 
 async def test_asterisk_restart_mid_call_leaves_no_state(rig: Rig) -> None:
-    async with running(daemon_config(rig.sb, dispatch=rig.dispatch)) as daemon:
-        with rig.carrier("carrier-a", "uas_ring_answer.xml", pause_ms=0):
-            caller = rig.caller("5551230000", pause_ms=60000, timeout_s=90).start()
-            await wait_until(
-                lambda: any(c.answered_leg for c in daemon.router.calls.values()),
-                10,
-                "the call to be answered",
-            )
+    async with rig_daemon(rig) as daemon:
+        async with answered_call(rig, daemon, stays_s=60) as (caller, _):
             await asyncio.to_thread(rig.sb.restart)
             await wait_until(lambda: daemon.health()["ready"], 30, "ready after restart")
             await wait_until(lambda: not daemon.router.calls, 10, "the lost call to be dropped")
@@ -154,15 +124,9 @@ def run_cli(*argv: str) -> tuple[int, str]:
 
 
 async def test_cli_lists_and_hangs_up_calls(rig: Rig) -> None:
-    async with running(daemon_config(rig.sb, dispatch=rig.dispatch)) as daemon:
+    async with rig_daemon(rig) as daemon:
         api = f"127.0.0.1:{daemon.port}"
-        with rig.carrier("carrier-a", "uas_ring_answer.xml", pause_ms=0) as carrier:
-            caller = rig.caller("5551230000", pause_ms=30000, timeout_s=40).start()
-            await wait_until(
-                lambda: any(c.answered_leg for c in daemon.router.calls.values()),
-                10,
-                "the call to be answered",
-            )
+        async with answered_call(rig, daemon) as (caller, carrier):
             status, text = await asyncio.to_thread(run_cli, "calls", "--json", "--api", api)
             assert status == 0, text
             (call,) = json.loads(text)["calls"]
@@ -184,7 +148,7 @@ async def test_credentials_never_in_logs_or_endpoints(
     rig: Rig, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    async with running(daemon_config(rig.sb, dispatch=rig.dispatch)) as daemon:
+    async with rig_daemon(rig) as daemon:
         with rig.carrier("carrier-a", "uas_ring_answer.xml", pause_ms=0):
             await sipp_wait(rig.caller("5551230000", pause_ms=200).start())
         drop_websocket(daemon)
@@ -200,15 +164,9 @@ async def test_credentials_never_in_logs_or_endpoints(
 
 
 async def test_ami_drop_mid_call_recovers_and_leaves_the_call_alone(rig: Rig) -> None:
-    async with running(daemon_config(rig.sb, dispatch=rig.dispatch)) as daemon:
+    async with rig_daemon(rig) as daemon:
         daemon.ami.ping_interval = 0.2
-        with rig.carrier("carrier-a", "uas_ring_answer.xml", pause_ms=0) as carrier:
-            caller = rig.caller("5551230000", pause_ms=3000).start()
-            await wait_until(
-                lambda: any(c.answered_leg for c in daemon.router.calls.values()),
-                10,
-                "the call to be answered",
-            )
+        async with answered_call(rig, daemon, stays_s=3) as (caller, carrier):
             session = daemon.ami.session
             assert session is not None and session._protocol is not None
             session._protocol.transport.abort()  # the AMI TCP connection drops
@@ -231,15 +189,9 @@ async def test_fast_path_hangup_during_an_ami_gap_is_reconciled(fast_rig: Rig) -
     the carrier hangs up (Dial() ends both sides, the Hangup event is lost), and the AMI
     reconnect's reconcile must still end the call."""
     rig = fast_rig
-    async with running(daemon_config(rig.sb, dispatch="dialplan")) as daemon:
+    async with rig_daemon(rig) as daemon:
         daemon.ami.ping_interval = 0.2
-        with rig.carrier("carrier-a", "uas_answer_hangup.xml", pause_ms=1500) as carrier:
-            caller = rig.caller("5551230000", pause_ms=30000, timeout_s=40).start()
-            await wait_until(
-                lambda: any(c.answered_leg for c in daemon.router.calls.values()),
-                10,
-                "the call to be answered",
-            )
+        async with answered_call(rig, daemon, carrier_hangs_up_ms=1500) as (caller, carrier):
             original = daemon.ami._connect
 
             async def delayed() -> Any:
