@@ -6,18 +6,15 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
-from typing import IO
 
 import aiohttp
 import pytest
 from callctl.cli import Console, main
-from callctl.sandbox.manager import free_port
+from support.daemon_proc import DaemonProcess
 from support.daemon_rig import (
     ROUTING,
     Rig,
@@ -36,70 +33,33 @@ def rig(sandbox_factory, tmp_path: Path) -> Rig:  # type: ignore[no-untyped-def]
     return make_rig(sandbox_factory, tmp_path)
 
 
-class Proc:
-    """`callctl run` against the rig's sandbox, logging to a file."""
+class Proc(DaemonProcess):
+    """`callctl run` against the rig's sandbox (started), logging to a file; read from the
+    test's loop."""
 
     def __init__(self, rig: Rig, *extra: str) -> None:
-        self.port = free_port()
         config = rig.workdir / "routing.yaml"
         config.write_text(ROUTING.replace("RING", "10"))
-        self.log = rig.workdir / "daemon.log"
-        with self.log.open("wb") as log:
-            self.proc = self._spawn(rig, config, log, extra)
+        standin = ["--standin", "alice@example.org/a=ph-a"]
+        super().__init__(rig.sb.name, rig.workdir, config, [*standin, *extra])
+        self.start()
 
-    def _spawn(
-        self, rig: Rig, config: Path, log: IO[bytes], extra: tuple[str, ...]
-    ) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "callctl",
-                "run",
-                "--config",
-                str(config),
-                "--sandbox",
-                rig.sb.name,
-                "--listen",
-                f"127.0.0.1:{self.port}",
-                "--standin",
-                "alice@example.org/a=ph-a",
-                "--no-debug-watch",
-                *extra,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-            env={**os.environ, "PYTHONWARNINGS": "ignore"},
-        )
+    @property
+    def popen(self) -> subprocess.Popen[bytes]:
+        assert self.proc is not None
+        return self.proc
 
-    async def health(self) -> tuple[int, dict[str, object]]:
+    async def http_health(self) -> tuple[int, dict[str, object]]:
         async with aiohttp.ClientSession() as s, s.get(f"http://127.0.0.1:{self.port}/health") as r:
             return r.status, json.loads(await r.text())
 
-    async def wait_ready(self, timeout: float = 20) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if (await self.health())[0] == 200:
-                    return
-            except aiohttp.ClientError:
-                pass
-            assert self.proc.poll() is None, self.log.read_text()
-            await asyncio.sleep(0.1)
-        raise AssertionError("daemon not ready:\n" + self.log.read_text())
-
     async def wait_exit(self, timeout: float) -> int:
-        return await asyncio.to_thread(self.proc.wait, timeout)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+        return await asyncio.to_thread(self.popen.wait, timeout)
 
 
 async def wait_calls(proc: Proc, n: int, timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
-    while (await proc.health())[1].get("active_calls") != n:
+    while (await proc.http_health())[1].get("active_calls") != n:
         assert time.monotonic() < deadline, f"never {n} active calls"
         await asyncio.sleep(0.05)
 
@@ -107,18 +67,18 @@ async def wait_calls(proc: Proc, n: int, timeout: float = 10) -> None:
 async def test_sigterm_drains_then_exits_when_calls_end(rig: Rig) -> None:
     proc = Proc(rig)
     try:
-        await proc.wait_ready()
+        await asyncio.to_thread(proc.wait_ready, 20)
         with rig.carrier("carrier-a", "uas_ring_answer.xml", pause_ms=0, calls=2) as carrier:
             first = rig.caller("5551230000", pause_ms=3000).start()
             await wait_calls(proc, 1)
-            proc.proc.send_signal(signal.SIGTERM)
+            proc.popen.send_signal(signal.SIGTERM)
             await asyncio.sleep(0.3)
-            status, doc = await proc.health()
+            status, doc = await proc.http_health()
             assert status == 503 and doc["draining"] is True
             # a new call while draining is refused at once (503), not left ringing
             late = await sipp_wait(rig.caller("5551230000").start(), 10)
             assert late.successful == 0
-            assert proc.proc.poll() is None  # still serving the first call
+            assert proc.popen.poll() is None  # still serving the first call
             assert (await sipp_wait(first)).successful == 1  # it ends normally
             assert await proc.wait_exit(10) == 0
             carrier.stop()
@@ -130,21 +90,21 @@ async def test_sigterm_drains_then_exits_when_calls_end(rig: Rig) -> None:
         assert rig.sb.ari_password not in text and rig.sb.ami_secret not in text
         await wait_clean(rig.sb)
     finally:
-        proc.stop()
+        proc.kill()
 
 
 async def test_second_sigterm_forces_and_hangs_up(rig: Rig) -> None:
     proc = Proc(rig, "--drain-timeout", "60")
     try:
-        await proc.wait_ready()
+        await asyncio.to_thread(proc.wait_ready, 20)
         with rig.carrier("carrier-a", "uas_ring_answer.xml", pause_ms=0) as carrier:
             caller = rig.caller("5551230000", pause_ms=60000, timeout_s=70).start()
             await wait_calls(proc, 1)
-            proc.proc.send_signal(signal.SIGTERM)
+            proc.popen.send_signal(signal.SIGTERM)
             await asyncio.sleep(0.5)
-            assert proc.proc.poll() is None  # draining: waits for the call
+            assert proc.popen.poll() is None  # draining: waits for the call
             started = time.monotonic()
-            proc.proc.send_signal(signal.SIGTERM)
+            proc.popen.send_signal(signal.SIGTERM)
             assert await proc.wait_exit(10) == 0
             assert time.monotonic() - started < 5
             assert (await sipp_wait(carrier, 10)).returncode == 0  # got its BYE
@@ -152,7 +112,7 @@ async def test_second_sigterm_forces_and_hangs_up(rig: Rig) -> None:
         assert "event=daemon.forced" in proc.log.read_text()
         await wait_clean(rig.sb)
     finally:
-        proc.stop()
+        proc.kill()
 
 
 def _cli(*argv: str) -> tuple[int, str]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import socket
 import struct
 import subprocess
@@ -17,10 +16,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import aiohttp
 import pytest
 from callctl.debug import capture as C
-from callctl.sandbox.manager import free_port
+from support.daemon_proc import DaemonProcess
 from support.daemon_rig import ROUTING, make_rig
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.slow]
@@ -56,50 +54,6 @@ def udp_payloads(records: list[tuple[int, int, bytes]], port: int) -> list[tuple
     return out
 
 
-def spawn_daemon(rig, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:  # type: ignore[no-untyped-def]
-    port = free_port()
-    config = rig.workdir / "routing.yaml"
-    config.write_text(ROUTING.replace("RING", "10"))
-    with (rig.workdir / "daemon.log").open("wb") as log:
-        return _popen_daemon(rig, config, port, log, env), port
-
-
-def _popen_daemon(rig, config: Path, port: int, log, env):  # type: ignore[no-untyped-def]
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "callctl",
-            "run",
-            "--config",
-            str(config),
-            "--sandbox",
-            rig.sb.name,
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--standin",
-            "alice@example.org/a=ph-a",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-        env=env,
-    )
-
-
-async def wait_healthy(proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            async with aiohttp.ClientSession() as s, s.get(f"http://127.0.0.1:{port}/health") as r:
-                if r.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        assert proc.poll() is None, log.read_text()
-        await asyncio.sleep(0.1)
-    raise AssertionError("daemon not ready:\n" + log.read_text())
-
-
 def listening(spec: C.CaptureSpec, kind: str) -> bool:
     try:
         return "listening on" in Path(spec.errlog(kind)).read_text(errors="replace")
@@ -124,9 +78,12 @@ async def test_capture_ends_at_expiry_with_cli_and_daemon_killed(rig, tmp_path):
     before = sb.rx("core show settings").count("Debug level:                 0")
 
     spec: C.CaptureSpec | None = None
-    daemon, dport = spawn_daemon(rig, env)
+    config = rig.workdir / "routing.yaml"
+    config.write_text(ROUTING.replace("RING", "10"))
+    standin = ["--standin", "alice@example.org/a=ph-a"]
+    daemon = DaemonProcess(rig.sb.name, rig.workdir, config, standin, env=env, debug_watch=True)
     try:
-        await wait_healthy(daemon, dport, rig.workdir / "daemon.log")
+        await asyncio.to_thread(daemon.start().wait_ready, 30)
         on = ["debug", "on", "--capture", "--name", "cct-cap", "--for", f"{FOR_S}s"]
         cli_out = tmp_path / "cli.out"
         with cli_out.open("wb") as out:
@@ -153,8 +110,7 @@ async def test_capture_ends_at_expiry_with_cli_and_daemon_killed(rig, tmp_path):
         assert all(listening(spec, k) for k in C.KINDS), "tcpdump never said it listens"
         cli.kill()
         cli.wait()
-        daemon.send_signal(signal.SIGKILL)
-        daemon.wait()
+        daemon.kill()
         assert all(C.running(spec).values())  # both killers are gone; the capture is not
 
         # Traffic on the RTP range: a STUN Binding request, a DTLS-like record, RTP with audio.
@@ -202,9 +158,7 @@ async def test_capture_ends_at_expiry_with_cli_and_daemon_killed(rig, tmp_path):
         assert f"capture file kept: {spec.ring('signal')}0" in off.stdout
         assert sb.rx("core show settings").count("Debug level:                 0") == before
     finally:
-        if daemon.poll() is None:
-            daemon.kill()
-            daemon.wait()
+        daemon.kill()
         if spec is not None:
             await C.stop(spec)
 

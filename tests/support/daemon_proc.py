@@ -17,7 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -57,7 +57,14 @@ class DaemonProcess:
         workdir: Path,
         routing: Path,
         extra: Sequence[str] = (),
+        *,
+        env: Mapping[str, str] | None = None,
+        debug_watch: bool = False,
     ) -> None:
+        """`env`: more environment for the process; `debug_watch`: leave the daemon's
+        debug-expiry watch on (tests of `callctl debug`)."""
+        self.env = {**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})}
+        self.debug_watch = debug_watch
         self.sandbox = sandbox
         self.port = free_port()
         self.routing = routing
@@ -83,13 +90,13 @@ class DaemonProcess:
                     self.sandbox,
                     "--listen",
                     f"127.0.0.1:{self.port}",
-                    "--no-debug-watch",
+                    *([] if self.debug_watch else ["--no-debug-watch"]),
                     *self.extra,
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=log,
                 stdin=subprocess.DEVNULL,
-                env={**os.environ, "PYTHONWARNINGS": "ignore"},
+                env=self.env,
             )
         return self
 
