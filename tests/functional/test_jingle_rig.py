@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from support.jingle.client import Call, JingleClient, JingleError
@@ -17,14 +18,27 @@ from support.jingle.profiles import CONVERSATIONS
 pytestmark = pytest.mark.usefixtures("prosody_server")
 
 
-async def _connect(caller: JingleClient, callee: JingleClient) -> tuple[Call, Call]:
+async def _call(caller: JingleClient, callee: JingleClient) -> tuple[Call, Call]:
+    """Both ends of a call from `caller` to `callee`, once the callee has the initiate."""
     out = await caller.call(callee.full_jid)
-    inc = await callee.next_incoming(timeout=5)
+    return out, await callee.next_incoming(timeout=5)
+
+
+async def _alice_calls_bob(
+    jingle_clients: ClientFactory, profile: Any, **options: Any
+) -> tuple[Call, Call]:
+    """alice (`profile`, in the namespace) calls bob (chromium, on the host side)."""
+    alice = await jingle_clients("alice", profile, **options)
+    bob = await jingle_clients("bob", "chromium", side="host")
+    return await _call(alice, bob)
+
+
+async def _answer(out: Call, inc: Call) -> None:
+    """The callee rings and accepts; ICE completes at both ends."""
     await inc.ring()
     await inc.accept()
     assert await out.wait_ice(5), out.ice_error
     assert await inc.wait_ice(5), inc.ice_error
-    return out, inc
 
 
 @pytest.mark.parametrize("profile", ["plain", "chromium", "firefox", "gajim"])
@@ -35,7 +49,8 @@ async def test_client_to_client_call_carries_rtp_both_ways(
     bob = await jingle_clients("bob", profile, side="host")
     assert await alice.is_online(bob.full_jid)
     assert not await alice.is_online("bob@jingle.test/nobody")
-    out, inc = await _connect(alice, bob)
+    out, inc = await _call(alice, bob)
+    await _answer(out, inc)
 
     assert out.ringing.is_set() and out.accepted.is_set()
     assert out.session_accept is not None
@@ -57,10 +72,7 @@ async def test_client_to_client_call_carries_rtp_both_ways(
 async def test_firefox_trickles_one_transport_info_per_component(
     jingle_clients: ClientFactory,
 ) -> None:
-    alice = await jingle_clients("alice", "firefox")
-    bob = await jingle_clients("bob", "chromium", side="host")
-    out = await alice.call(bob.full_jid)
-    inc = await bob.next_incoming(timeout=5)
+    out, inc = await _alice_calls_bob(jingle_clients, "firefox")
     # Each stanza is handled in its own task: wait (bounded) until both arrived.
     for _ in range(100):
         infos = inc.received("transport-info")
@@ -76,10 +88,7 @@ async def test_gajim_rejects_content_created_by_the_wrong_party(
     jingle_clients: ClientFactory,
 ) -> None:
     """What stock chan_motif does to Gajim: answer about content it claims to have created."""
-    alice = await jingle_clients("alice", "gajim")
-    bob = await jingle_clients("bob", "chromium", side="host")
-    out = await alice.call(bob.full_jid)
-    inc = await bob.next_incoming(timeout=5)
+    out, inc = await _alice_calls_bob(jingle_clients, "gajim")
     inc.content_creator = "responder"  # the chan_motif defect, imitated
     with pytest.raises(JingleError, match="session-accept refused: bad-request"):
         await inc.accept()
@@ -90,10 +99,7 @@ async def test_gajim_rejects_content_created_by_the_wrong_party(
 
 
 async def test_conversations_nominates_with_0xc001_only(jingle_clients: ClientFactory) -> None:
-    alice = await jingle_clients("alice", "conversations")
-    bob = await jingle_clients("bob", "chromium", side="host")
-    out = await alice.call(bob.full_jid)
-    inc = await bob.next_incoming(timeout=5)
+    out, inc = await _alice_calls_bob(jingle_clients, "conversations")
     await inc.accept()
     # aioice (the far end here) knows only USE-CANDIDATE, so it never sees a nomination:
     # the controlling side completes, the controlled side does not. That is the seed's bug.
@@ -110,10 +116,9 @@ async def test_conversations_nominates_with_0xc001_only(jingle_clients: ClientFa
 async def test_signal_renomination_puts_the_ice_option_in_the_transport(
     jingle_clients: ClientFactory,
 ) -> None:
-    alice = await jingle_clients("alice", replace(CONVERSATIONS, signal_renomination=True))
-    bob = await jingle_clients("bob", "chromium", side="host")
-    out = await alice.call(bob.full_jid)
-    inc = await bob.next_incoming(timeout=5)
+    out, inc = await _alice_calls_bob(
+        jingle_clients, replace(CONVERSATIONS, signal_renomination=True)
+    )
     init = inc.session_initiate
     assert init is not None and init.contents[0].transport is not None
     assert init.contents[0].transport.ice_options == ["renomination"]
@@ -123,9 +128,8 @@ async def test_signal_renomination_puts_the_ice_option_in_the_transport(
 async def test_firefox_caller_drops_component_2_when_the_answer_muxes_rtcp(
     jingle_clients: ClientFactory,
 ) -> None:
-    alice = await jingle_clients("alice", "firefox")
-    bob = await jingle_clients("bob", "chromium", side="host")
-    out, inc = await _connect(alice, bob)
+    out, inc = await _alice_calls_bob(jingle_clients, "firefox")
+    await _answer(out, inc)
     assert out.session_accept is not None and out.session_accept.contents[0].rtcp_mux
     assert (out.components, inc.components) == (1, 1)
     assert {c.component for c in inc.received("transport-info")[1].candidates()} == {2}
@@ -135,9 +139,8 @@ async def test_firefox_caller_drops_component_2_when_the_answer_muxes_rtcp(
 
 
 async def test_plain_caller_keeps_rtp_and_rtcp_components(jingle_clients: ClientFactory) -> None:
-    alice = await jingle_clients("alice", "plain")
-    bob = await jingle_clients("bob", "chromium", side="host")
-    out, inc = await _connect(alice, bob)
+    out, inc = await _alice_calls_bob(jingle_clients, "plain")
+    await _answer(out, inc)
     assert (out.components, inc.components) == (2, 2)  # no rtcp-mux offered: bob follows
     assert out.session_accept is not None and not out.session_accept.contents[0].rtcp_mux
     await out.hangup()
@@ -148,9 +151,10 @@ async def test_nomination_withheld_from_the_preferred_candidate(
 ) -> None:
     """Two host candidates, only the lower-priority one nominated: the far end must send its
     media there (what patch 0010 makes Asterisk do)."""
-    alice = await jingle_clients("alice", "chromium", host_candidates=2, nominate_host=1)
-    bob = await jingle_clients("bob", "chromium", side="host")
-    out, inc = await _connect(alice, bob)
+    out, inc = await _alice_calls_bob(
+        jingle_clients, "chromium", host_candidates=2, nominate_host=1
+    )
+    await _answer(out, inc)
     high, low = sorted(out.ice.local_candidates, key=lambda c: -c.priority)
     (pair,) = inc.ice.nominated_pairs().values()
     assert pair.remote_candidate.port == low.port
