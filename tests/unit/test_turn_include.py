@@ -34,3 +34,16 @@ def test_parse_refuses_anything_else() -> None:
     assert parse("") is None
     assert parse("turnaddr = 1.2.3.4\nturnusername = 1:a\n") is None  # no password
     assert parse("turnaddr = x\nturnusername = alice\nturnpassword = p\n") is None
+
+
+def test_rtp_conf_includes_it_inside_general_only_when_asked() -> None:
+    from callctl.sandbox.render import _env
+
+    template = _env().get_template("rtp.conf.j2")
+    with_turn = template.render(rtp_start=10000, rtp_end=10100, turn_include="/etc/a/turn.conf")
+    sections = [ln for ln in with_turn.splitlines() if ln.startswith("[")]
+    assert sections == ["[general]"]
+    assert with_turn.splitlines()[-1] == '#tryinclude "/etc/a/turn.conf"'
+    without = template.render(rtp_start=10000, rtp_end=10100)
+    assert "include" not in without
+    assert template.render(rtp_start=10000, rtp_end=10100, turn_include="") == without
