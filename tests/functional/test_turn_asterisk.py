@@ -214,6 +214,12 @@ def _callctl(*argv: str, env: dict[str, str] | None = None) -> dict[str, Any]:
     return doc
 
 
+def _applied_by(daemon: DaemonProcess) -> str | None:
+    turn: Any = (daemon.health() or {}).get("turn") or {}
+    username: str | None = turn.get("username")
+    return username
+
+
 def test_turn_rotate_before_start_callctl_run_and_a_forced_rotation(
     sandbox_factory: object, tmp_path: Path
 ) -> None:
@@ -250,12 +256,14 @@ def test_turn_rotate_before_start_callctl_run_and_a_forced_rotation(
         extra = ["--turn-config", str(config)]
         with DaemonProcess(rig.sb.name, tmp_path / "daemon", routing, extra) as daemon:
             deadline = time.monotonic() + WAIT
-            while "event=turn.reloaded" not in daemon.log_tail(200):
+            while not _applied_by(daemon):  # /health names what Asterisk was reloaded with
                 assert daemon.running(), daemon.log_tail()
                 assert time.monotonic() < deadline, daemon.log_tail()
                 time.sleep(0.1)
             by_daemon = TurnRotator(rig.settings, None).current()
             assert by_daemon is not None and by_daemon.username.endswith(":gw1"), by_daemon
+            assert _applied_by(daemon) == by_daemon.username
+            assert "event=turn.reloaded" in daemon.log_tail(200)
             assert relayed_with(by_daemon.username), daemon.log_tail()
 
         configure(rig.settings, "gw2")  # a distinct username even within the daemon's second

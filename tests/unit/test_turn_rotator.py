@@ -126,7 +126,7 @@ async def test_the_loop_reloads_at_start_then_sleeps_until_half_the_lifetime(
     with pytest.raises(asyncio.CancelledError):
         await rotator.run()
     assert rotator.applied is not None and rotator.applied.username == "1900:asterisk"
-    assert rotator.failures == 0
+    assert rotator.status() == {"username": "1900:asterisk", "expires": 1900, "failures": 0}
 
 
 async def test_failures_are_logged_and_retried_with_backoff_never_raised(
@@ -154,7 +154,7 @@ async def test_an_unreadable_secret_is_retried_until_it_is_fixed(tmp_path: Path)
     clock.rounds = 2
     with pytest.raises(asyncio.CancelledError):
         await rotator.run()
-    assert rotator.failures == 2 and rotator.applied is None
+    assert rotator.status() == {"username": None, "expires": None, "failures": 2}
     settings.secret_file.chmod(0o600)
     clock.rounds = 1
     with pytest.raises(asyncio.CancelledError):

@@ -109,6 +109,8 @@ class Daemon:
             filters=handoff.AMI_FILTERS if fast else (),
             on_event=self._ami_event if fast else None,
         )
+        # Asterisk's TURN credential: renewed by its own task; shown in /health, not a check.
+        self.turn = TurnRotator(config.turn, config.ami) if config.turn is not None else None
         self.ari_connected = False
         self.app_registered = False
         self.port = config.listen_port
@@ -131,12 +133,15 @@ class Daemon:
         if self.xmpp is not None:
             checks["xmpp"] = self.xmpp.connected
         ready = all(checks.values()) and not self._stop.is_set()
-        return {
+        doc = {
             "ready": ready,
             "checks": checks,
             "draining": self._stop.is_set(),
             "active_calls": len(self.router.calls),
         }
+        if self.turn is not None:
+            doc["turn"] = self.turn.status()
+        return doc
 
     def render_metrics(self) -> str:
         return self.metrics.render(
@@ -201,9 +206,8 @@ class Daemon:
         if self.xmpp is not None:
             self._tasks.append(asyncio.create_task(self.xmpp.run(), name="xmpp-component"))
         self._tasks.append(asyncio.create_task(self._events(), name="ari-events"))
-        if self.config.turn is not None:  # logs and retries its failures, never raises
-            rotator = TurnRotator(self.config.turn, self.config.ami)
-            self._tasks.append(asyncio.create_task(rotator.run(), name="turn-rotation"))
+        if self.turn is not None:  # logs and retries its failures, never raises
+            self._tasks.append(asyncio.create_task(self.turn.run(), name="turn-rotation"))
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()

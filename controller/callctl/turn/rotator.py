@@ -126,6 +126,15 @@ class TurnRotator:
 
     # -- the daemon's task -------------------------------------------------------------------
 
+    def status(self) -> dict[str, Any]:
+        """What Asterisk was last reloaded with (no password) and the failed rounds since."""
+        applied = self.applied
+        return {
+            "username": applied.username if applied is not None else None,
+            "expires": applied.expires if applied is not None else None,
+            "failures": self.failures,
+        }
+
     async def run(self) -> None:
         """Forever: renew when due, reload after each write (and once at start, since
         Asterisk may have read an older include); on failure retry with backoff."""
