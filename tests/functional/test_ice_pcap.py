@@ -17,16 +17,22 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from callctl.cli import Console, main
+from support import builds
+from support.builds import FlavourBuild
+from support.jingle.asterisk_conf import AsteriskJingle
 from support.jingle.cells import run_cell
 from support.jingle.fixtures import AsteriskFactory, ClientFactory
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.slow]
+
+flavour_build = builds.flavour_build
 
 
 @contextmanager
@@ -80,26 +86,39 @@ def keep(files: list[Path], label: str) -> None:
             shutil.copy(f, Path(target) / f"{label}-{f.name}")
 
 
+@dataclass(frozen=True)
+class WireCell:
+    """The case's build in the rig (Asterisk answers after 1 s), and its veth to capture."""
+
+    flavour: str
+    stock: bool
+    sandbox: Any
+    ast: AsteriskJingle
+    link: str  # the rig's veth: the only path between Asterisk and the client's media
+    workdir: Path
+
+    def capture(self, name: str) -> AbstractContextManager[Path]:
+        return capture(self.link, self.workdir / name)
+
+
+@pytest.fixture
+async def cell(
+    flavour_build: FlavourBuild, jingle_asterisk: AsteriskFactory, jingle_net: Any, tmp_path: Path
+) -> WireCell:
+    stock = flavour_build.stock
+    sandbox, ast = await jingle_asterisk(flavour_build.build, answer_delay=1.0, expect_frack=stock)
+    return WireCell(flavour_build.flavour, stock, sandbox, ast, jingle_net.host_link, tmp_path)
+
+
 @pytest.mark.parametrize("flavour", ["stock", "patched"])
-async def test_renomination_cell_on_the_wire(
-    request: pytest.FixtureRequest,
-    flavour: str,
-    jingle_asterisk: AsteriskFactory,
-    jingle_clients: ClientFactory,
-    jingle_net: Any,
-    tmp_path: Path,
-) -> None:
+async def test_renomination_cell_on_the_wire(cell: WireCell, jingle_clients: ClientFactory) -> None:
     """The conversations profile nominates with NOMINATION 0xC001 only. Stock pjnath ignores
     it and never nominates (test_jingle_cells.py's known cause); patched honours it."""
-    stock = flavour == "stock"
-    build: Any = request.getfixturevalue("asterisk_build_stock" if stock else "asterisk_build")
-    sandbox, ast = await jingle_asterisk(build, answer_delay=1.0, expect_frack=stock)
     client = await jingle_clients("alice", "conversations", resource="conv-out")
-    pcap = tmp_path / "conversations.pcap"
-    with capture(jingle_net.host_link, pcap):
-        result = await run_cell(client, sandbox, ast, "out", ring=1.0)
-    log = Path(sandbox.log_dir) / "full"
-    keep([pcap, log], f"rig-{flavour}")
+    with cell.capture("conversations.pcap") as pcap:
+        result = await run_cell(client, cell.sandbox, cell.ast, "out", ring=1.0)
+    log = Path(cell.sandbox.log_dir) / "full"
+    keep([pcap, log], f"rig-{cell.flavour}")
     doc = analyze(pcap, log)
     wire = doc["wire"]
     assert wire["stun"] > 0 and wire["sessions"], wire
@@ -108,7 +127,7 @@ async def test_renomination_cell_on_the_wire(
     assert nominators[0]["nomination"].get("0xC001", 0) >= 1
     assert nominators[0]["role"] == "controlling"
     sigs = set(wire["signatures"])
-    if stock:
+    if cell.stock:
         assert not result.passed
         assert "wire-nomination-not-understood" in sigs, wire["sessions"]
     else:
@@ -118,42 +137,33 @@ async def test_renomination_cell_on_the_wire(
     (s,) = wire["sessions"]
     assert s.get("log_session", "").startswith("icess")
     assert {e["source"] for e in s["timeline"]} == {"wire", "log"}
-    if not stock:  # pjnath ran checks: its level-5 dumps share transaction IDs with the wire
+    if not cell.stock:  # pjnath ran checks: its level-5 dumps share transaction IDs with the wire
         assert s["clock"] == "aligned by a STUN transaction"
         assert s["matched_by"] == "ufrags"
 
 
 @pytest.mark.parametrize("flavour", ["stock", "patched"])
 async def test_media_to_the_nominated_pair_on_the_wire(
-    request: pytest.FixtureRequest,
-    flavour: str,
-    jingle_asterisk: AsteriskFactory,
-    jingle_clients: ClientFactory,
-    jingle_net: Any,
-    tmp_path: Path,
+    cell: WireCell, jingle_clients: ClientFactory
 ) -> None:
     """Patch 0010's cell (test_jingle_cells.py): the client nominates its lower-priority host
     candidate; stock Asterisk sends media to the higher one, patched to the nominated one."""
-    stock = flavour == "stock"
-    build: Any = request.getfixturevalue("asterisk_build_stock" if stock else "asterisk_build")
-    _, ast = await jingle_asterisk(build, answer_delay=1.0, expect_frack=stock)
     client = await jingle_clients("alice", "plain", host_candidates=2, nominate_host=1)
-    pcap = tmp_path / "nominated.pcap"
-    with capture(jingle_net.host_link, pcap):
-        call = await client.call(ast.jid)
+    with cell.capture("nominated.pcap") as pcap:
+        call = await client.call(cell.ast.jid)
         await asyncio.wait_for(call.accepted.wait(), 10)
         assert await call.wait_ice(10), call.ice_error
         await call.send_media(100)
         await asyncio.sleep(0.5)
         await call.hangup()
-    keep([pcap], f"rig-{flavour}")
+    keep([pcap], f"rig-{cell.flavour}")
     doc = analyze(pcap, None)
     wire = doc["wire"]
     (s,) = wire["sessions"]
     assert s["nominated"], s
     assert wire["rtp"] > 100
     sigs = set(wire["signatures"])
-    if stock:
+    if cell.stock:
         assert "wire-media-not-to-nominated" in sigs, s
     else:
         assert "wire-media-not-to-nominated" not in sigs, s

@@ -9,13 +9,16 @@ sample for the rig's sake, not the interop matrix (no phone side, 1 s of ringing
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
+from support import builds
+from support.builds import FlavourBuild
 from support.jingle.cells import run_cell
 from support.jingle.fixtures import AsteriskFactory, ClientFactory
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.slow]
+
+flavour_build = builds.flavour_build
 
 # (profile, direction, passes on stock, why stock fails)
 CELLS = [
@@ -29,13 +32,11 @@ CELLS = [
 
 @pytest.mark.parametrize("flavour", ["stock", "patched"])
 async def test_cells_fail_on_stock_as_predicted_and_pass_patched(
-    request: pytest.FixtureRequest,
-    flavour: str,
+    flavour_build: FlavourBuild,
     jingle_asterisk: AsteriskFactory,
     jingle_clients: ClientFactory,
 ) -> None:
-    stock = flavour == "stock"
-    build: Any = request.getfixturevalue("asterisk_build_stock" if stock else "asterisk_build")
+    stock, build = flavour_build.stock, flavour_build.build
     sandbox, ast = await jingle_asterisk(build, answer_delay=1.0, expect_frack=stock)
     outcomes = []
     for profile, direction, stock_passes, why in CELLS:
@@ -49,16 +50,14 @@ async def test_cells_fail_on_stock_as_predicted_and_pass_patched(
 
 @pytest.mark.parametrize("flavour", ["stock", "patched"])
 async def test_asterisk_media_follows_the_nominated_pair_only_when_patched(
-    request: pytest.FixtureRequest,
-    flavour: str,
+    flavour_build: FlavourBuild,
     jingle_asterisk: AsteriskFactory,
     jingle_clients: ClientFactory,
 ) -> None:
     """Patch 0010 (the seed's Chromium bug): the client offers two host candidates and
     nominates the lower-priority one. Stock res_rtp_asterisk takes the media address from the
     first valid pair (the higher-priority candidate); patched from the nominated pair."""
-    stock = flavour == "stock"
-    build: Any = request.getfixturevalue("asterisk_build_stock" if stock else "asterisk_build")
+    stock, build = flavour_build.stock, flavour_build.build
     _, ast = await jingle_asterisk(build, answer_delay=1.0, expect_frack=stock)
     client = await jingle_clients("alice", "plain", host_candidates=2, nominate_host=1)
     call = await client.call(ast.jid)
@@ -80,16 +79,14 @@ async def test_asterisk_media_follows_the_nominated_pair_only_when_patched(
 
 @pytest.mark.parametrize("flavour", ["stock", "patched"])
 async def test_a_ten_second_ring_breaks_stock_ice_only(
-    request: pytest.FixtureRequest,
-    flavour: str,
+    flavour_build: FlavourBuild,
     jingle_asterisk: AsteriskFactory,
     jingle_clients: ClientFactory,
 ) -> None:
     """The phone rings 10 s, longer than pjnath's 7.9 s check timeout; the caller starts ICE at
     the answer. Stock Asterisk checked from the session-initiate on, gave up, and then ignores
     the caller's checks (`PJNATH_EICEFAILED`, "Ignored incoming check"); patched waits."""
-    stock = flavour == "stock"
-    build: Any = request.getfixturevalue("asterisk_build_stock" if stock else "asterisk_build")
+    stock, build = flavour_build.stock, flavour_build.build
     sandbox, ast = await jingle_asterisk(build, answer_delay=10.0, expect_frack=stock)
     client = await jingle_clients("alice", "plain")
     result = await run_cell(client, sandbox, ast, "out")

@@ -22,22 +22,23 @@ scripts/matrix_table.py renders that into README.md.
 
 from __future__ import annotations
 
-import json
 import os
-import socket
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from callctl.sandbox.manager import free_port
+from support import builds
+from support.builds import FlavourBuild
 from support.jingle.component import ComponentConf
 from support.jingle.fixtures import AsteriskFactory, ClientFactory
-from support.jingle.matrix import CARRIER_IP, RING_LONG, TRUNK, CellSpec, MatrixResult, matrix
+from support.jingle.matrix import RING_LONG, CellSpec, MatrixResult, matrix, routed_asterisk
+from support.matrix_results import save_column
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.slow]
+
+flavour_build = builds.flavour_build
 
 PROFILES = ("chromium", "firefox", "gajim", "conversations")
 SPECS = [
@@ -127,35 +128,6 @@ def matrix_out(basetemp: Path) -> Path:
     return Path(os.environ.get("CALLCTL_MATRIX_OUT") or basetemp / "jingle-matrix.json")
 
 
-def save_column(
-    path: Path, flavour: str, build: Any, results: list[MatrixResult], runtime: float
-) -> None:
-    """Merge this build's column into the results file (the other column is kept)."""
-    doc: dict[str, Any] = {"version": 1, "columns": {}}
-    if path.is_file():
-        try:
-            old = json.loads(path.read_text())
-            if old.get("version") == 1:
-                doc = old
-        except ValueError:
-            pass
-    manifest = build.manifest
-    doc["columns"][flavour] = {
-        "build": build.key,
-        "asterisk": manifest.get("versions", {}).get("asterisk"),
-        "patches": [
-            p["name"]
-            for kind in ("asterisk", "pjproject")
-            for p in manifest.get("patches", {}).get(kind, [])
-        ],
-        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-        "runtime_s": round(runtime, 1),
-        "cells": [r.to_dict() for r in results],
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
-
-
 def judge(flavour: str, result: MatrixResult) -> str | None:
     """None when the cell came out as predicted, else what is wrong."""
     spec = result.spec
@@ -203,23 +175,17 @@ SRTP_PROFILES = frozenset({"chromium", "firefox", "conversations"})
 
 @pytest.mark.parametrize("flavour", ["stock", "patched", SRTP])
 async def test_jingle_interop_matrix(
-    request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
     tmp_path: Path,
-    flavour: str,
+    flavour_build: FlavourBuild,
     jingle_asterisk: AsteriskFactory,
     jingle_clients: ClientFactory,
     gateway_component: ComponentConf,
 ) -> None:
-    stock = flavour == "stock"
-    build: Any = request.getfixturevalue("asterisk_build_stock" if stock else "asterisk_build")
+    flavour = flavour_build.flavour
     started = time.monotonic()
-    carrier_port = free_port(CARRIER_IP, socket.SOCK_DGRAM)
-    sandbox, ast = await jingle_asterisk(
-        build,
-        expect_frack=stock,
-        routed=True,
-        trunks=[{"name": TRUNK, "host": CARRIER_IP, "port": carrier_port}],
+    routed = await routed_asterisk(
+        jingle_asterisk, flavour_build.build, expect_frack=flavour_build.stock
     )
     clients = {
         p: await jingle_clients(
@@ -230,13 +196,13 @@ async def test_jingle_interop_matrix(
         )
         for p in PROFILES
     }
-    gateway = gateway_component
-    async with matrix(flavour, sandbox, ast, clients, carrier_port, tmp_path, gateway=gateway) as m:
+    async with matrix(flavour, routed, clients, tmp_path, gateway=gateway_component) as m:
         for spec in SPECS:
             result = await m.run(spec)
             print(("PASS " if result.passed else "FAIL ") + result.why(), flush=True)
     out = matrix_out(tmp_path_factory.getbasetemp())
-    save_column(out, flavour, build, m.results, time.monotonic() - started)
+    cells = [r.to_dict() for r in m.results]
+    save_column(out, flavour, flavour_build.build, cells, time.monotonic() - started)
     wrong = [
         f"{r.why()}\n    -> {problem}"
         for r in m.results
@@ -257,14 +223,9 @@ async def test_a_cell_fails_when_the_phone_sends_no_rtp(
     """Negative control for the media half of the verdict: the patched build, a client whose
     ICE completes on both sides, and a phone that answers but echoes nothing (SIPp without
     -rtp_echo). The cell must fail on RTP alone, seen at the client and on the trunk leg."""
-    carrier_port = free_port(CARRIER_IP, socket.SOCK_DGRAM)
-    sandbox, ast = await jingle_asterisk(
-        asterisk_build,
-        routed=True,
-        trunks=[{"name": TRUNK, "host": CARRIER_IP, "port": carrier_port}],
-    )
+    routed = await routed_asterisk(jingle_asterisk, asterisk_build)
     clients = {"chromium": await jingle_clients("alice", "chromium", resource="m-chromium")}
-    async with matrix("patched", sandbox, ast, clients, carrier_port, tmp_path) as m:
+    async with matrix("patched", routed, clients, tmp_path) as m:
         m.phone_echo = False
         result = await m.run(CellSpec("chromium", "out", 0.0))
     cell = result.cell

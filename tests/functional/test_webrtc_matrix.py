@@ -37,25 +37,26 @@ emulated matrix's format (scripts/matrix_table.py renders both).
 
 from __future__ import annotations
 
-import json
 import os
-import socket
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from callctl.sandbox.manager import free_port
+from support import builds
+from support.builds import FlavourBuild
 from support.jingle.component import ComponentConf
 from support.jingle.fixtures import AsteriskFactory
-from support.jingle.matrix import CARRIER_IP, RING_LONG, TRUNK, CellSpec, matrix
+from support.jingle.matrix import RING_LONG, CellSpec, matrix, routed_asterisk
 from support.jingle.netns import RigNet
+from support.matrix_results import save_column
 from support.webrtc import cells
 from support.webrtc.capture import binding_requests, nominations, tcpdump
 from support.webrtc.fixtures import BrowserFactory
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.slow]
+
+flavour_build = builds.flavour_build
 
 RING_VERY_LONG = 60.0
 # profile -> (browser, renomination munged into both descriptions)
@@ -109,33 +110,6 @@ def results_path(basetemp: Path) -> Path:
     return Path(os.environ.get("CALLCTL_WEBRTC_MATRIX_OUT") or basetemp / "webrtc-matrix.json")
 
 
-def save_column(
-    path: Path, flavour: str, build: Any, results: list[cells.BrowserCellResult], runtime: float
-) -> None:
-    doc: dict[str, Any] = {"version": 1, "columns": {}}
-    if path.is_file():
-        try:
-            old = json.loads(path.read_text())
-            if old.get("version") == 1:
-                doc = old
-        except ValueError:
-            pass
-    doc["columns"][flavour] = {
-        "build": build.key,
-        "asterisk": build.manifest.get("versions", {}).get("asterisk"),
-        "patches": [
-            p["name"]
-            for kind in ("asterisk", "pjproject")
-            for p in build.manifest.get("patches", {}).get(kind, [])
-        ],
-        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-        "runtime_s": round(runtime, 1),
-        "cells": [r.to_dict() for r in results],
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
-
-
 def judge(flavour: str, result: cells.BrowserCellResult) -> str | None:
     """None when the cell came out as predicted, else what is wrong."""
     if flavour == "patched":
@@ -163,15 +137,14 @@ async def test_webrtc_interop_matrix(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
     tmp_path: Path,
-    flavour: str,
+    flavour_build: FlavourBuild,
     jingle_asterisk: AsteriskFactory,
     jingle_net: RigNet,
     webrtc_browser: BrowserFactory,
     gateway_component: ComponentConf,
 ) -> None:
-    stock = flavour == "stock"
-    build: Any = request.getfixturevalue("asterisk_build_stock" if stock else "asterisk_build")
-    if not stock and (missing := missing_webrtc_patches(build)):
+    flavour, build = flavour_build.flavour, flavour_build.build
+    if not flavour_build.stock and (missing := missing_webrtc_patches(build)):
         request.applymarker(
             pytest.mark.xfail(
                 strict=True,
@@ -180,13 +153,7 @@ async def test_webrtc_interop_matrix(
             )
         )
     started = time.monotonic()
-    carrier_port = free_port(CARRIER_IP, socket.SOCK_DGRAM)
-    sandbox, ast = await jingle_asterisk(
-        build,
-        expect_frack=stock,
-        routed=True,
-        trunks=[{"name": TRUNK, "host": CARRIER_IP, "port": carrier_port}],
-    )
+    routed = await routed_asterisk(jingle_asterisk, build, expect_frack=flavour_build.stock)
     # Browsers start before the cells (a browser that cannot start fails the test here).
     browsers = {
         p: await webrtc_browser(kind, resource=f"w-{p}", renomination=renomination)
@@ -198,14 +165,7 @@ async def test_webrtc_interop_matrix(
     # Through callctl's gateway, as the emulated matrix: out cells call NUMBER@gw.localhost,
     # in cells ring the browser from +CALLER@gw.localhost (issue 13 item 6).
     async with matrix(
-        flavour,
-        sandbox,
-        ast,
-        browsers,
-        carrier_port,
-        tmp_path,
-        ring_timeout=RING_TIMEOUT,
-        gateway=gateway_component,
+        flavour, routed, browsers, tmp_path, ring_timeout=RING_TIMEOUT, gateway=gateway_component
     ) as m:
         for spec in specs:
             if spec == CONVERSATIONS:  # the browser's checks, on the veth, read by tshark
@@ -218,7 +178,8 @@ async def test_webrtc_interop_matrix(
             results.append(result)
             print(("PASS " if result.passed else "FAIL ") + result.why(), flush=True)
     out = results_path(tmp_path_factory.getbasetemp())
-    save_column(out, flavour, build, results, time.monotonic() - started)
+    cells_doc = [r.to_dict() for r in results]
+    save_column(out, flavour, build, cells_doc, time.monotonic() - started)
     wrong = [f"{r.why()}\n    -> {p}" for r in results if (p := judge(flavour, r)) is not None]
     assert not wrong, (
         f"{len(wrong)} real-client cell(s) of the {flavour} column not as predicted "

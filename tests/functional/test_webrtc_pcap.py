@@ -18,22 +18,24 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from callctl.sandbox.manager import free_port
+from support import builds
+from support.builds import FlavourBuild
 from support.jingle.fixtures import AsteriskFactory
-from support.jingle.matrix import CARRIER_IP, TRUNK, CellSpec, matrix
+from support.jingle.matrix import CellSpec, matrix, routed_asterisk
 from support.jingle.netns import RigNet
 from support.webrtc import cells
 from support.webrtc.capture import tcpdump
 from support.webrtc.fixtures import BrowserFactory
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.slow]
+
+flavour_build = builds.flavour_build
 
 SPEC = CellSpec("chromium-webrtc", "out", 0.0)
 # What stops the stock call (test_webrtc_matrix.py's STOCK_CAUSES for this direction).
@@ -60,25 +62,17 @@ def first_event(session: dict[str, Any], event: str, detail: str) -> float:
 
 @pytest.mark.parametrize("flavour", ["stock", "patched"])
 async def test_browser_call_dtls_handshake_on_the_wire(
-    request: pytest.FixtureRequest,
-    flavour: str,
+    flavour_build: FlavourBuild,
     jingle_asterisk: AsteriskFactory,
     jingle_net: RigNet,
     webrtc_browser: BrowserFactory,
     tmp_path: Path,
 ) -> None:
-    stock = flavour == "stock"
-    build: Any = request.getfixturevalue("asterisk_build_stock" if stock else "asterisk_build")
-    carrier_port = free_port(CARRIER_IP, socket.SOCK_DGRAM)
-    sandbox, ast = await jingle_asterisk(
-        build,
-        expect_frack=stock,
-        routed=True,
-        trunks=[{"name": TRUNK, "host": CARRIER_IP, "port": carrier_port}],
-    )
+    stock = flavour_build.stock
+    routed = await routed_asterisk(jingle_asterisk, flavour_build.build, expect_frack=stock)
     browser = await webrtc_browser("chromium", resource="w-pcap")
     pcap, log = tmp_path / "chromium.pcap", tmp_path / "debug.log"
-    async with matrix(flavour, sandbox, ast, {SPEC.profile: browser}, carrier_port, tmp_path) as m:
+    async with matrix(flavour_build.flavour, routed, {SPEC.profile: browser}, tmp_path) as m:
         with tcpdump(pcap, jingle_net.host_link):
             result = await cells.run(m, SPEC, browser)
         shutil.copy(m.debug_log, log)  # the window `callctl debug` logged, this call only

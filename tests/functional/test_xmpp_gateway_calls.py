@@ -12,28 +12,16 @@ SIPp phone on trunk carrier-a (the interop matrix's machinery, support.jingle.ma
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import logging
-import socket
-from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
 import pytest
-from callctl.routing import parse_config
-from callctl.sandbox.manager import free_port
+from callctl.routing import RoutingConfig
+from support import gateway_calls as calls
 from support import xmppgw
+from support.gateway_calls import DID_ROUTING_JID, Events, GatewayCalls
 from support.jingle import client as rig_client
-from support.jingle.fixtures import AsteriskFactory, ClientFactory
-from support.jingle.matrix import (
-    CARRIER_IP,
-    HOTLINE,
-    TRUNK,
-    CellSpec,
-    matrix,
-    routing_config,
-    routing_text,
-)
+from support.jingle.fixtures import ClientFactory
+from support.jingle.matrix import HOTLINE, parse_routing, routing_text
 from support.xmppgw import GATEWAY_DOMAIN
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.slow]
@@ -41,6 +29,8 @@ pytestmark = [pytest.mark.asterisk, pytest.mark.slow]
 gateway_prosody = xmppgw.gateway_prosody
 prosody_server = xmppgw.prosody_server
 gateway = xmppgw.gateway
+gateway_calls = calls.gateway_calls
+callctl_events = calls.callctl_events
 
 NUMBER = "+15550104488"  # not alice's hotline (+15550104477): the number JID's own number
 
@@ -53,94 +43,55 @@ NUMBER = "+15550104488"  # not alice's hotline (+15550104477): the number JID's 
 async def test_a_number_jid_reaches_the_phone_with_rtp_both_ways(
     callee: str,
     routed_to: str,
-    asterisk_build: Any,
-    tmp_path: Path,
-    gateway: xmppgw.Gateway,
-    jingle_asterisk: AsteriskFactory,
+    gateway_calls: GatewayCalls,
     jingle_clients: ClientFactory,
-    caplog: pytest.LogCaptureFixture,
+    callctl_events: Events,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="callctl")
-    carrier_port = free_port(CARRIER_IP, socket.SOCK_DGRAM)
-    sandbox, ast = await jingle_asterisk(
-        asterisk_build,
-        routed=True,
-        trunks=[{"name": TRUNK, "host": CARRIER_IP, "port": carrier_port}],
-    )
-    clients = {"chromium": await jingle_clients("alice", "chromium", resource="m-chromium")}
-    async with matrix("patched", sandbox, ast, clients, carrier_port, tmp_path) as m:
-        m.daemon.router.gateway = gateway
-        m.ast = dataclasses.replace(ast, jid=callee)
-        result = await m.run(CellSpec("chromium", "out", 0.0))
+    client = await jingle_clients("alice", "chromium", resource="m-chromium")
+    result = await gateway_calls.call_out("chromium", client, callee)
     assert result.passed, result.why()
-    started = [r.getMessage() for r in caplog.records if "event=call.start" in r.getMessage()]
+    started = callctl_events("call.start")
     assert len(started) == 1, started
     assert f"number={routed_to}" in started[0] and "caller=alice@jingle.test" in started[0]
     assert ("hotline=True" in started[0]) == (routed_to == HOTLINE)
     # The client only ever saw the JID it called: no token, no Asterisk JID.
-    call = next(iter(clients["chromium"].calls.values()))
+    call = next(iter(client.calls.values()))
     assert call.session_accept is not None
     assert call.session_accept.responder in ("", callee)
 
 
 async def test_a_number_the_policy_refuses_ends_the_session_at_the_client(
-    asterisk_build: Any,
-    tmp_path: Path,
-    gateway: xmppgw.Gateway,
-    jingle_asterisk: AsteriskFactory,
+    gateway_calls: GatewayCalls,
     jingle_clients: ClientFactory,
-    caplog: pytest.LogCaptureFixture,
+    callctl_events: Events,
 ) -> None:
     """+44 is outside the matrix config's allowed destinations (+1 only)."""
-    caplog.set_level(logging.INFO, logger="callctl")
-    carrier_port = free_port(CARRIER_IP, socket.SOCK_DGRAM)
-    sandbox, ast = await jingle_asterisk(
-        asterisk_build,
-        routed=True,
-        trunks=[{"name": TRUNK, "host": CARRIER_IP, "port": carrier_port}],
-    )
-    clients = {"chromium": await jingle_clients("alice", "chromium", resource="m-chromium")}
-    async with matrix("patched", sandbox, ast, clients, carrier_port, tmp_path) as m:
-        m.daemon.router.gateway = gateway
-        m.ast = dataclasses.replace(ast, jid=f"+442079460000@{GATEWAY_DOMAIN}")
-        result = await m.run(CellSpec("chromium", "out", 0.0))
+    client = await jingle_clients("alice", "chromium", resource="m-chromium")
+    callee = f"+442079460000@{GATEWAY_DOMAIN}"
+    result = await gateway_calls.call_out("chromium", client, callee)
     assert not result.passed
-    refused = [r.getMessage() for r in caplog.records if "event=call.refused" in r.getMessage()]
+    refused = callctl_events("call.refused")
     assert len(refused) == 1 and "number=+442079460000" in refused[0], refused
     assert "reason=destination-not-allowed" in refused[0]
-    call = next(iter(clients["chromium"].calls.values()))
+    call = next(iter(client.calls.values()))
     assert call.terminated.is_set() and not call.accepted.is_set()
 
 
 async def test_a_jmi_propose_to_a_number_jid_is_proceeded_and_the_call_reaches_the_phone(
-    asterisk_build: Any,
-    tmp_path: Path,
-    gateway: xmppgw.Gateway,
-    jingle_asterisk: AsteriskFactory,
-    jingle_clients: ClientFactory,
+    gateway_calls: GatewayCalls, jingle_clients: ClientFactory
 ) -> None:
     """Conversations' way: <propose/> first, then the session-initiate to whoever proceeded."""
-    carrier_port = free_port(CARRIER_IP, socket.SOCK_DGRAM)
-    sandbox, ast = await jingle_asterisk(
-        asterisk_build,
-        routed=True,
-        trunks=[{"name": TRUNK, "host": CARRIER_IP, "port": carrier_port}],
-    )
     client = await jingle_clients("alice", "conversations", resource="m-conversations")
     jmi = xmppgw.Jmi(client)
     number_jid = f"{NUMBER}@{GATEWAY_DOMAIN}"
     jmi.send(number_jid, "propose", "jmi-out-1", media=True)
     proceed = await jmi.wait("proceed", 5, sid="jmi-out-1")
     assert proceed.frm == f"{number_jid}/gateway" and proceed.to == "alice@jingle.test"
-    clients = {"conversations": client}
-    async with matrix("patched", sandbox, ast, clients, carrier_port, tmp_path) as m:
-        m.daemon.router.gateway = gateway
-        m.ast = dataclasses.replace(ast, jid=proceed.frm)
-        # The rig's client picks its sids with secrets.token_hex; XEP-0353's session takes
-        # the proposal's id, so the client's module gets that id for this one call.
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(rig_client, "secrets", SimpleNamespace(token_hex=lambda _n: "jmi-out-1"))
-            result = await m.run(CellSpec("conversations", "out", 0.0))
+    # The rig's client picks its sids with secrets.token_hex; XEP-0353's session takes
+    # the proposal's id, so the client's module gets that id for this one call.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(rig_client, "secrets", SimpleNamespace(token_hex=lambda _n: "jmi-out-1"))
+        result = await gateway_calls.call_out("conversations", client, proceed.frm)
     assert result.passed, result.why()
     finish = await jmi.wait("finish", 5, sid="jmi-out-1")
     assert finish.frm == proceed.frm and finish.reason == "success"
@@ -149,23 +100,12 @@ async def test_a_jmi_propose_to_a_number_jid_is_proceeded_and_the_call_reaches_t
     assert verbs == ["proceed", "ringing", "finish"], verbs
 
 
-DID_ROUTING_JID = "alice@jingle.test"  # the DID rings the bare JID: every device of alice
 CALLER = "+15550109999"  # phone_uac_did.xml's From
 
 
 async def test_an_inbound_call_rings_both_devices_and_the_one_that_answers_gets_the_media(
-    asterisk_build: Any,
-    tmp_path: Path,
-    gateway: xmppgw.Gateway,
-    jingle_asterisk: AsteriskFactory,
-    jingle_clients: ClientFactory,
+    gateway_calls: GatewayCalls, jingle_clients: ClientFactory
 ) -> None:
-    carrier_port = free_port(CARRIER_IP, socket.SOCK_DGRAM)
-    sandbox, ast = await jingle_asterisk(
-        asterisk_build,
-        routed=True,
-        trunks=[{"name": TRUNK, "host": CARRIER_IP, "port": carrier_port}],
-    )
     laptop = await jingle_clients("alice", "chromium", resource="laptop")
     phone = await jingle_clients("alice", "chromium", resource="phone")
     jmi_laptop, jmi_phone = xmppgw.Jmi(laptop), xmppgw.Jmi(phone)
@@ -182,14 +122,9 @@ async def test_an_inbound_call_rings_both_devices_and_the_one_that_answers_gets_
         jmi_laptop.send(caller, "proceed", propose.sid)  # too late: told so
         await jmi_laptop.wait("retract", 5, sid=propose.sid)
 
-    async with matrix("patched", sandbox, ast, {"chromium": phone}, carrier_port, tmp_path) as m:
-        m.daemon.router.gateway = gateway
-        m.daemon.router.config = routing_config(
-            "jingle.test", ast.endpoint, {m.dids["chromium"]: DID_ROUTING_JID}
-        )
-        answering = asyncio.create_task(answer_on_the_phone())
-        result = await m.run(CellSpec("chromium", "in", 0.0))
-        await asyncio.wait_for(answering, 5)
+    result, _ = await gateway_calls.call_in(
+        "chromium", phone, gateway_calls.did_rings(DID_ROUTING_JID), answer_on_the_phone()
+    )
     assert result.passed, result.why()
     (propose,) = [e for e in jmi_phone.events if e.verb == "propose"]
     assert propose.frm == f"{CALLER}@{GATEWAY_DOMAIN}/gateway"
@@ -208,22 +143,12 @@ async def test_an_inbound_call_rings_both_devices_and_the_one_that_answers_gets_
     [("reject busy", 17), ("reject decline", 21), ("nothing", 19)],
 )
 async def test_a_reject_or_no_answer_ends_the_inbound_call_with_its_cause(
-    asterisk_build: Any,
-    tmp_path: Path,
-    gateway: xmppgw.Gateway,
-    jingle_asterisk: AsteriskFactory,
+    gateway_calls: GatewayCalls,
     jingle_clients: ClientFactory,
-    caplog: pytest.LogCaptureFixture,
+    callctl_events: Events,
     device_does: str,
     cause: int,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="callctl")
-    carrier_port = free_port(CARRIER_IP, socket.SOCK_DGRAM)
-    sandbox, ast = await jingle_asterisk(
-        asterisk_build,
-        routed=True,
-        trunks=[{"name": TRUNK, "host": CARRIER_IP, "port": carrier_port}],
-    )
     phone = await jingle_clients("alice", "chromium", resource="phone")
     jmi_phone = xmppgw.Jmi(phone)
 
@@ -235,17 +160,10 @@ async def test_a_reject_or_no_answer_ends_the_inbound_call_with_its_cause(
             jmi_phone.send(caller, "reject", propose.sid, reason=device_does.split()[1])
         return propose
 
-    async with matrix("patched", sandbox, ast, {"chromium": phone}, carrier_port, tmp_path) as m:
-        m.daemon.router.gateway = gateway
-        text = routing_text("jingle.test", ast.endpoint, {m.dids["chromium"]: DID_ROUTING_JID})
-        config, issues = parse_config(text.replace("ring_timeout: 30", "ring_timeout: 3"))
-        assert config is not None, issues
-        m.daemon.router.config = config
-        ringing = asyncio.create_task(device())
-        result = await m.run(CellSpec("chromium", "in", 0.0))
-        propose = await asyncio.wait_for(ringing, 5)
+    config = gateway_calls.did_rings(DID_ROUTING_JID, ring_timeout=3)
+    result, propose = await gateway_calls.call_in("chromium", phone, config, device())
     assert not result.passed and not phone.calls  # no Jingle session ever started
-    ends = [r.getMessage() for r in caplog.records if "event=call.end" in r.getMessage()]
+    ends = callctl_events("call.end")
     assert len(ends) == 1 and f"cause={cause} " in ends[0] + " ", ends
     if device_does == "nothing":  # the router's ring timer ended it: the devices stop ringing
         retract = await jmi_phone.wait("retract", 5, sid=propose.sid)
@@ -253,55 +171,30 @@ async def test_a_reject_or_no_answer_ends_the_inbound_call_with_its_cause(
 
 
 async def test_an_inbound_call_to_a_user_with_no_device_online_ends_at_once(
-    asterisk_build: Any,
-    tmp_path: Path,
-    gateway: xmppgw.Gateway,
-    jingle_asterisk: AsteriskFactory,
+    gateway_calls: GatewayCalls,
     jingle_clients: ClientFactory,
-    caplog: pytest.LogCaptureFixture,
+    callctl_events: Events,
 ) -> None:
     """prosody bounces the <propose/> (no resource, no offline storage): the call ends as
     'no user responding' (18) instead of ringing into the router's 30 s timeout."""
-    caplog.set_level(logging.INFO, logger="callctl")
-    carrier_port = free_port(CARRIER_IP, socket.SOCK_DGRAM)
-    sandbox, ast = await jingle_asterisk(
-        asterisk_build,
-        routed=True,
-        trunks=[{"name": TRUNK, "host": CARRIER_IP, "port": carrier_port}],
-    )
     bob = await jingle_clients("bob", "chromium", resource="phone")  # alice stays offline
-    async with matrix("patched", sandbox, ast, {"chromium": bob}, carrier_port, tmp_path) as m:
-        m.daemon.router.gateway = gateway
-        m.daemon.router.config = routing_config(
-            "jingle.test", ast.endpoint, {m.dids["chromium"]: DID_ROUTING_JID}
-        )
-        result = await m.run(CellSpec("chromium", "in", 0.0))
+    result, _ = await gateway_calls.call_in(
+        "chromium", bob, gateway_calls.did_rings(DID_ROUTING_JID)
+    )
     assert not result.passed and not bob.calls
-    ends = [r.getMessage() for r in caplog.records if "event=call.end" in r.getMessage()]
+    ends = callctl_events("call.end")
     assert len(ends) == 1 and "cause=18 " in ends[0] + " ", ends
 
 
 async def test_an_inbound_call_to_a_full_jid_reaches_that_client_without_jmi(
-    asterisk_build: Any,
-    tmp_path: Path,
-    gateway: xmppgw.Gateway,
-    jingle_asterisk: AsteriskFactory,
-    jingle_clients: ClientFactory,
+    gateway_calls: GatewayCalls, jingle_clients: ClientFactory
 ) -> None:
     """The matrix's own config (DID -> one full JID) through the gateway: a client without
     XEP-0353 (the rig's gajim profile, as Gajim 1.7) gets the session-initiate directly,
     from the caller's number JID, and the media flows."""
-    carrier_port = free_port(CARRIER_IP, socket.SOCK_DGRAM)
-    sandbox, ast = await jingle_asterisk(
-        asterisk_build,
-        routed=True,
-        trunks=[{"name": TRUNK, "host": CARRIER_IP, "port": carrier_port}],
-    )
     gajim = await jingle_clients("alice", "gajim", resource="m-gajim")
     jmi = xmppgw.Jmi(gajim)
-    async with matrix("patched", sandbox, ast, {"gajim": gajim}, carrier_port, tmp_path) as m:
-        m.daemon.router.gateway = gateway
-        result = await m.run(CellSpec("gajim", "in", 0.0))
+    result, _ = await gateway_calls.call_in("gajim", gajim)
     assert result.passed, result.why()
     session = next(iter(gajim.calls.values()))
     assert session.peer == f"{CALLER}@{GATEWAY_DOMAIN}/gateway"
@@ -309,24 +202,14 @@ async def test_an_inbound_call_to_a_full_jid_reaches_that_client_without_jmi(
 
 
 async def test_a_sequential_did_rings_bob_then_alice_through_the_gateway(
-    asterisk_build: Any,
-    tmp_path: Path,
-    gateway: xmppgw.Gateway,
-    jingle_asterisk: AsteriskFactory,
+    gateway_calls: GatewayCalls,
     jingle_clients: ClientFactory,
-    caplog: pytest.LogCaptureFixture,
+    callctl_events: Events,
 ) -> None:
     """A DID with `ring: sequential` over [bob (bare: JMI to his devices), alice's client
     (full JID: directly)], 4 s each: bob's device rings and never answers, so the router's
     timer ends his leg (his devices get a retract) and rings alice, whose client answers and
     gets the media; both hear the call from the caller's number JID."""
-    caplog.set_level(logging.INFO, logger="callctl")
-    carrier_port = free_port(CARRIER_IP, socket.SOCK_DGRAM)
-    sandbox, ast = await jingle_asterisk(
-        asterisk_build,
-        routed=True,
-        trunks=[{"name": TRUNK, "host": CARRIER_IP, "port": carrier_port}],
-    )
     bob = await jingle_clients("bob", "chromium", resource="phone")
     alice = await jingle_clients("alice", "chromium", resource="m-chromium")
     jmi_bob, jmi_alice = xmppgw.Jmi(bob), xmppgw.Jmi(alice)
@@ -336,22 +219,19 @@ async def test_a_sequential_did_rings_bob_then_alice_through_the_gateway(
         jmi_bob.send(propose.frm.split("/")[0], "ringing", propose.sid)
         return propose
 
-    async with matrix("patched", sandbox, ast, {"chromium": alice}, carrier_port, tmp_path) as m:
-        m.daemon.router.gateway = gateway
-        did = m.dids["chromium"]
-        text = routing_text("jingle.test", ast.endpoint, {did: "bob@jingle.test"})
+    def bob_then_alice(did: str) -> RoutingConfig:
+        text = routing_text(
+            "jingle.test", gateway_calls.routed.ast.endpoint, {did: "bob@jingle.test"}
+        )
         text = text.replace(
             "    jids: [bob@jingle.test]\n",
             "    jids: [bob@jingle.test, alice@jingle.test/m-chromium]\n"
             "    ring: sequential\n"
             "    ring_timeout: 4\n",
         )
-        config, issues = parse_config(text)
-        assert config is not None, issues
-        m.daemon.router.config = config
-        ringing = asyncio.create_task(bob_rings())
-        result = await m.run(CellSpec("chromium", "in", 0.0))
-        propose = await asyncio.wait_for(ringing, 5)
+        return parse_routing(text)
+
+    result, propose = await gateway_calls.call_in("chromium", alice, bob_then_alice, bob_rings())
     assert result.passed, result.why()
     caller = f"{CALLER}@{GATEWAY_DOMAIN}/gateway"
     assert propose.frm == caller and propose.to == "bob@jingle.test"
@@ -361,9 +241,9 @@ async def test_a_sequential_did_rings_bob_then_alice_through_the_gateway(
     session = next(iter(alice.calls.values()))
     assert session.peer == caller and session.sid != propose.sid
     assert jmi_alice.events == []  # a full JID: no XEP-0353
-    starts = [r.getMessage() for r in caplog.records if "event=call.start" in r.getMessage()]
+    starts = callctl_events("call.start")
     assert len(starts) == 1 and "mode=sequential" in starts[0], starts
     # alice was rung only once bob's leg had ended unanswered (the ring timer: cause 19).
-    (step,) = [r.getMessage() for r in caplog.records if "event=leg.next" in r.getMessage()]
+    (step,) = callctl_events("leg.next")
     assert "failed=bob@jingle.test " in step and "cause=19 " in step, step
     assert step.endswith("next=alice@jingle.test/m-chromium"), step

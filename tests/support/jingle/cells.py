@@ -16,6 +16,7 @@ from typing import Any
 from . import observe
 from .asterisk_conf import AsteriskJingle
 from .client import Call, JingleClient, JingleError
+from .echo import send_and_drain
 from .originate import call_from_asterisk
 
 ICE_AFTER_ACCEPT_LIMIT = 2.0  # issue 6: ICE completes on both sides within 2 s of answer
@@ -99,6 +100,16 @@ async def place(client: JingleClient, ast: AsteriskJingle, timeout: float = SETU
     return call
 
 
+async def end_call(call: Call | None, result: CellResult) -> None:
+    """How the cell's call ended (the client rejected it? why terminated?), then hang up."""
+    if call is None:
+        return
+    result.rejected = call.rejected
+    result.terminate_reason = call.terminate_reason
+    with contextlib.suppress(JingleError):
+        await call.hangup()
+
+
 async def _receive(client: JingleClient, sandbox: Any, ast: AsteriskJingle, ring: float) -> Call:
     await call_from_asterisk(sandbox, ast.dial(client.full_jid), "Echo")
     call = await client.next_incoming(timeout=10)
@@ -133,20 +144,12 @@ async def run_cell(
             result.client_ice = await call.wait_ice(ICE_AFTER_ACCEPT_LIMIT + 8)
             result.ice_after_accept = call.ice_after_accept
         if result.client_ice and not call.terminated.is_set():
-            result.sent = await call.send_media(packets)
-            for _ in range(50):  # let the echo drain, up to 1 s
-                if call.counter.pcmu >= packets:
-                    break
-                await asyncio.sleep(0.02)
+            result.sent = await send_and_drain(call, packets)
         result.received = call.counter.pcmu
     except (JingleError, TimeoutError) as exc:
         result.error = str(exc) or type(exc).__name__
     finally:
-        if call is not None:
-            result.rejected = call.rejected
-            result.terminate_reason = call.terminate_reason
-            with contextlib.suppress(JingleError):
-                await call.hangup()
+        await end_call(call, result)
         await asyncio.sleep(LOG_SETTLE)
         log = tail.read()
         result.asterisk_ice = observe.ice_completions(log)

@@ -31,7 +31,7 @@ import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -50,9 +50,11 @@ from support.sipp import Sipp
 
 from . import observe
 from .asterisk_conf import AsteriskJingle
-from .cells import CellResult, place
+from .cells import CellResult, end_call, place
 from .client import Call, JingleClient, JingleError
 from .component import ComponentConf
+from .echo import send_and_drain
+from .fixtures import AsteriskFactory
 
 CARRIER_IP = "127.0.0.3"  # the SIPp phone behind trunk carrier-a (loopback, never off-box)
 TRUNK = "carrier-a"
@@ -84,6 +86,10 @@ class CellSpec:
     @property
     def key(self) -> str:
         return f"{self.profile}/{self.direction}/{self.answer}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The cell's columns in the results file (scripts/matrix_table.py)."""
+        return {**asdict(self), "answer": self.answer}
 
 
 def routing_text(
@@ -144,10 +150,7 @@ class MatrixResult:
     def to_dict(self) -> dict[str, Any]:
         c = self.cell
         return {
-            "profile": self.spec.profile,
-            "direction": self.spec.direction,
-            "answer": self.spec.answer,
-            "ring": self.spec.ring,
+            **self.spec.to_dict(),
             "passed": self.passed,
             "client_ice": c.client_ice,
             "ice_after_answer_client": _round(c.ice_after_accept),
@@ -225,11 +228,7 @@ class Matrix:
                 cell.client_ice = await call.wait_ice(ICE_WAIT)
                 cell.ice_after_accept = call.ice_after_accept
             if cell.client_ice and not call.terminated.is_set():
-                cell.sent = await call.send_media(PACKETS)
-                for _ in range(50):  # let the echo drain, up to 1 s
-                    if call.counter.pcmu >= PACKETS:
-                        break
-                    await asyncio.sleep(0.02)
+                cell.sent = await send_and_drain(call, PACKETS)
                 cell.leg_tx, cell.leg_rx = await self._leg_counts()
                 if sipp.dump_screen():  # SIPp's own echo count, read once it has exited
                     await asyncio.sleep(SCREEN_DUMP)
@@ -238,19 +237,9 @@ class Matrix:
         except (JingleError, TimeoutError, CallctlError) as exc:
             cell.error = f"{type(exc).__name__}: {exc}"
         finally:
-            if call is not None:
-                cell.rejected = call.rejected
-                cell.terminate_reason = call.terminate_reason
-                with contextlib.suppress(JingleError):
-                    await call.hangup()
-            await self._clean()
-            kept = await self._daemon_released()
-            if kept and not cell.error:
-                # A call the daemon never saw end still counts against the caller's limit:
-                # a routing defect, so the cell fails (the next ones would be refused).
-                cell.error = f"the daemon still holds {kept} call(s) after the hangup"
-            sipp.stop()
-            await asyncio.sleep(LOG_SETTLE)
+            await end_call(call, cell)
+            held = await self.end_cell(sipp)  # always: it stops the phone
+            cell.error = cell.error or held
         if cell.sent:
             cell.phone_echoed = sipp.echoed()
             if None in (cell.leg_tx, cell.leg_rx, cell.phone_echoed) and not cell.error:
@@ -292,6 +281,16 @@ class Matrix:
             result.capture = str(path)
         self.results.append(result)
         return result
+
+    async def end_cell(self, sipp: Sipp) -> str:
+        """After a cell's call: Asterisk clean, the phone stopped, the logs settled. Returns
+        an error when the daemon still holds a call, else "": such a call still counts
+        against the caller's limit, a routing defect (the next cells would be refused)."""
+        await self._clean()
+        kept = await self._daemon_released()
+        sipp.stop()
+        await asyncio.sleep(LOG_SETTLE)
+        return f"the daemon still holds {kept} call(s) after the hangup" if kept else ""
 
     def _phone(self, spec: CellSpec, name: str) -> Sipp:
         media = free_port(CARRIER_IP, socket.SOCK_DGRAM)
@@ -364,26 +363,43 @@ async def _receive(client: JingleClient, ring: float) -> Call:
     return call
 
 
-def routing_config(
-    domain: str,
-    endpoint: str,
-    dids: dict[str, str],
-    ring_timeout: int = 30,
-    gateway: tuple[str, str] | None = None,
-) -> RoutingConfig:
-    config, issues = parse_config(routing_text(domain, endpoint, dids, ring_timeout, gateway))
+def parse_routing(text: str) -> RoutingConfig:
+    """The daemon's config from `text` (routing_text's, perhaps edited by a test)."""
+    config, issues = parse_config(text)
     if config is None:
         raise AssertionError(f"matrix routing config is invalid: {issues}")
     return config
 
 
+@dataclass(frozen=True)
+class RoutedAsterisk:
+    """A rig Asterisk whose calls callctl routes (`from-jingle` and `from-trunk` -> Stasis),
+    with trunk carrier-a towards the SIPp phone's port: what `matrix` runs its cells on."""
+
+    sandbox: Any
+    ast: AsteriskJingle
+    carrier_port: int
+
+
+async def routed_asterisk(
+    jingle_asterisk: AsteriskFactory, build: Any, *, expect_frack: bool = False
+) -> RoutedAsterisk:
+    """`jingle_asterisk`'s sandbox, routed, with the trunk on a free port of CARRIER_IP."""
+    carrier_port = free_port(CARRIER_IP, socket.SOCK_DGRAM)
+    sandbox, ast = await jingle_asterisk(
+        build,
+        expect_frack=expect_frack,
+        routed=True,
+        trunks=[{"name": TRUNK, "host": CARRIER_IP, "port": carrier_port}],
+    )
+    return RoutedAsterisk(sandbox, ast, carrier_port)
+
+
 @asynccontextmanager
 async def matrix(
     flavour: str,
-    sandbox: Any,
-    ast: AsteriskJingle,
+    routed: RoutedAsterisk,
     clients: dict[str, JingleClient],
-    carrier_port: int,
     workdir: Path,
     ring_timeout: int = 30,
     gateway: ComponentConf | None = None,
@@ -395,14 +411,17 @@ async def matrix(
     `gateway` (the rig prosody's component host) makes the daemon serve the number JIDs
     (`callctl run --xmpp-component`): out cells call DIALLED@gw-domain, and the DIDs ring
     their JIDs through the component, from +CALLER@gw-domain."""
+    sandbox, ast, carrier_port = routed.sandbox, routed.ast, routed.carrier_port
     domain = ast.jid.split("@", 1)[1].split("/", 1)[0]
     dids = {p: f"+{DID_BASE + i}" for i, p in enumerate(sorted(clients))}
-    routing = routing_config(
-        domain,
-        ast.endpoint,
-        {dids[p]: c.full_jid for p, c in clients.items()},
-        ring_timeout,
-        (gateway.domain, ast.jid) if gateway else None,
+    routing = parse_routing(
+        routing_text(
+            domain,
+            ast.endpoint,
+            {dids[p]: c.full_jid for p, c in clients.items()},
+            ring_timeout,
+            (gateway.domain, ast.jid) if gateway else None,
+        )
     )
     ari_creds = AriCredentials(sandbox.ari_url, sandbox.ari_user, sandbox.ari_password)
     ami = AmiConfig(sandbox.ami_host, sandbox.ami_port, sandbox.ami_user, sandbox.ami_secret)

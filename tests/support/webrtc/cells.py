@@ -29,7 +29,7 @@ from typing import Any
 from callctl.icelog.cli import analyze_stream
 
 from support.jingle import observe
-from support.jingle.matrix import LOG_SETTLE, SCREEN_DUMP, SETUP_SLACK, CellSpec, Matrix
+from support.jingle.matrix import SCREEN_DUMP, SETUP_SLACK, CellSpec, Matrix
 
 from .browser import BrowserClient, BrowserError
 
@@ -223,12 +223,8 @@ async def run(m: Matrix, spec: CellSpec, browser: BrowserClient) -> BrowserCellR
             result.terminate_reason = str(ended[-1]["detail"]) if ended else ""
         with contextlib.suppress(BrowserError):
             await browser.rpc("hangup")
-        await m._clean()
-        kept = await m._daemon_released()
-        if kept and not result.error:
-            result.error = f"the daemon still holds {kept} call(s) after the hangup"
-        sipp.stop()
-        await asyncio.sleep(LOG_SETTLE)
+        held = await m.end_cell(sipp)  # always: it stops the phone
+        result.error = result.error or held
     if result.leg_tx is not None:
         result.phone_echoed = sipp.echoed()
     if m.callee and result.passed:  # a call that worked must have worked through the gateway
