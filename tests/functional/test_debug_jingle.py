@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -63,15 +64,23 @@ async def call_under_debug(
     return analyze_file(log).report(), sandbox, ok
 
 
+DebugCall = Callable[[Any, str], Awaitable[tuple[dict[str, Any], Any, bool]]]
+
+
+@pytest.fixture
+def debug_call(jingle_asterisk: Any, jingle_clients: Any, tmp_path: Path) -> DebugCall:
+    """`await debug_call(build, profile)`: call_under_debug with the rig's fixtures."""
+
+    def call(build: Any, profile: str) -> Awaitable[tuple[dict[str, Any], Any, bool]]:
+        return call_under_debug(build, jingle_asterisk, jingle_clients, tmp_path, profile)
+
+    return call
+
+
 async def test_plain_call_is_a_clean_success(
-    asterisk_build_stock: Any,
-    jingle_asterisk: Any,
-    jingle_clients: Any,
-    tmp_path: Path,
+    asterisk_build_stock: Any, debug_call: DebugCall
 ) -> None:
-    rep, _, ok = await call_under_debug(
-        asterisk_build_stock, jingle_asterisk, jingle_clients, tmp_path, "plain"
-    )
+    rep, _, ok = await debug_call(asterisk_build_stock, "plain")
     assert ok  # the client's ICE completes (Asterisk's may not: role Unknown, issue 8)
     assert rep["sessions_total"] >= 1
     last = rep["sessions"][-1]
@@ -82,29 +91,19 @@ async def test_plain_call_is_a_clean_success(
 
 
 async def test_firefox_style_trickle_is_named_component_2_only(
-    asterisk_build_stock: Any,
-    jingle_asterisk: Any,
-    jingle_clients: Any,
-    tmp_path: Path,
+    asterisk_build_stock: Any, debug_call: DebugCall
 ) -> None:
-    rep, _, _ = await call_under_debug(
-        asterisk_build_stock, jingle_asterisk, jingle_clients, tmp_path, "firefox"
-    )
+    rep, _, _ = await debug_call(asterisk_build_stock, "firefox")
     assert "component-2-only" in rep["signatures"], rep["signatures"]
 
 
 async def test_conversations_profile_on_stock_never_runs_checks(
-    asterisk_build_stock: Any,
-    jingle_asterisk: Any,
-    jingle_clients: Any,
-    tmp_path: Path,
+    asterisk_build_stock: Any, debug_call: DebugCall
 ) -> None:
     """Stock cannot get as far as nomination with this client: it muxes RTCP (1 component),
     Asterisk's session has 2, and the checklist is skipped. The analyzer must say that, not
     guess renomination."""
-    rep, _, _ = await call_under_debug(
-        asterisk_build_stock, jingle_asterisk, jingle_clients, tmp_path, "conversations"
-    )
+    rep, _, _ = await debug_call(asterisk_build_stock, "conversations")
     assert "rtcp-mux-one-component" in rep["signatures"], rep["signatures"]
     assert "no-nomination-renomination" not in rep["signatures"]
 
@@ -113,16 +112,12 @@ async def test_conversations_profile_on_stock_never_runs_checks(
 async def test_patched_build_calls_are_clean(
     profile: str,
     asterisk_build: Any,
-    jingle_asterisk: Any,
-    jingle_clients: Any,
-    tmp_path: Path,
+    debug_call: DebugCall,
 ) -> None:
     """With callctl's series the same calls negotiate ICE on Asterisk's side, and the analyzer
     names nothing. (The client side is the Jingle rig's business: its "firefox" profile still
     waits for a component 2 that the patched Asterisk no longer offers when RTCP is muxed.)"""
-    rep, _, ok = await call_under_debug(
-        asterisk_build, jingle_asterisk, jingle_clients, tmp_path, profile
-    )
+    rep, _, ok = await debug_call(asterisk_build, profile)
     assert ok or profile == "firefox"
     assert rep["signatures"] == {}, rep["signatures"]
     last = rep["sessions"][-1]

@@ -213,14 +213,22 @@ def test_peer_later_than_the_wait_still_fails(harnesses, build):
 # ---- (b) NOMINATION (0xC001) instead of USE-CANDIDATE -------------------------------------
 
 
-def test_nomination_only_stock_never_completes(harnesses):
-    r = run(harnesses["stock"], "nomination")
+# Each NOMINATION test runs with the attribute as 0xC001 (patch 0110) and as 0x0030 (section
+# (e), patch 0120): the same behaviour is expected of both types.
+NOMINATION_TYPES = pytest.mark.parametrize("suffix", ["", "-0030"], ids=["0xC001", "0x0030"])
+
+
+@NOMINATION_TYPES
+def test_nomination_only_stock_never_completes(harnesses, suffix):
+    """0x0030 is TURN's ICMP type to stock pjnath: decoded, then never looked at."""
+    r = run(harnesses["stock"], "nomination" + suffix)
     assert (r["controlled"].status, r["controlled"].error) == ("failed", "EICENOMTIMEOUT")
     assert ok(r["controlling"])
 
 
-def test_nomination_only_patched_completes(harnesses):
-    both_agree(run(harnesses["patched"], "nomination"))
+@NOMINATION_TYPES
+def test_nomination_only_patched_completes(harnesses, suffix):
+    both_agree(run(harnesses["patched"], "nomination" + suffix))
 
 
 def test_late_peer_with_nomination_only_needs_both_patches(harnesses):
@@ -232,17 +240,19 @@ def test_late_peer_with_nomination_only_needs_both_patches(harnesses):
 # ---- (c) renomination: the largest NOMINATION value wins ----------------------------------
 
 
-def test_renomination_stock_never_completes(harnesses):
-    r = run(harnesses["stock"], "renomination")["controlled"]
+@NOMINATION_TYPES
+def test_renomination_stock_never_completes(harnesses, suffix):
+    r = run(harnesses["stock"], "renomination" + suffix)["controlled"]
     assert (r.status, r.error) == ("failed", "EICENOMTIMEOUT")
 
 
-def test_renomination_patched_follows_the_larger_value(harnesses):
+@NOMINATION_TYPES
+def test_renomination_patched_follows_the_larger_value(harnesses, suffix):
     """NOMINATION 1 on A, 5 on the lower-priority B, then a stale 3 on A: B stays selected,
     and pj_ice_sess_send_data() (what Asterisk sends RTP with) goes to B. The controlling
     agent is pjnath and did not itself renominate (the harness injected those requests), so
     only the controlled side is asserted."""
-    r = run(harnesses["patched"], "renomination")["controlled"]
+    r = run(harnesses["patched"], "renomination" + suffix)["controlled"]
     assert ok(r, PAIR_B) and r.media_to == TO_B, r
 
 
@@ -267,26 +277,7 @@ def test_renomination_to_a_pair_never_validated_is_ignored(harnesses):
 # ---- (e) NOMINATION as 0x0030 (draft-thatcher-tsvwg-renomination), patch 0120 -----------
 
 
-def test_nomination_0030_only_stock_never_completes(harnesses):
-    """0x0030 is TURN's ICMP type to stock pjnath: decoded, then never looked at."""
-    r = run(harnesses["stock"], "nomination-0030")
-    assert (r["controlled"].status, r["controlled"].error) == ("failed", "EICENOMTIMEOUT")
-    assert ok(r["controlling"])
-
-
-def test_nomination_0030_only_patched_completes(harnesses):
-    both_agree(run(harnesses["patched"], "nomination-0030"))
-
-
-def test_renomination_0030_stock_never_completes(harnesses):
-    r = run(harnesses["stock"], "renomination-0030")["controlled"]
-    assert (r.status, r.error) == ("failed", "EICENOMTIMEOUT")
-
-
-def test_renomination_0030_patched_follows_the_larger_value(harnesses):
-    """As test_renomination_patched_follows_the_larger_value, with 0x0030 only."""
-    r = run(harnesses["patched"], "renomination-0030")["controlled"]
-    assert ok(r, PAIR_B) and r.media_to == TO_B, r
+# NOMINATION and renomination with 0x0030 alone: the NOMINATION_TYPES cases of (b) and (c).
 
 
 @pytest.mark.parametrize("scenario", ["renom-both-0030", "renom-both-c001"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import xml.etree.ElementTree as ET
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -149,14 +150,36 @@ async def test_callctl_run_serves_the_gateway_domain_with_xmpp_component(
     assert daemon.health()["checks"]["xmpp"] is False
 
 
-async def test_the_component_reconnects_after_the_server_restarts() -> None:
-    """A prosody of its own (the module's stays up): stop it under a connected component,
-    start it again on the same port; the component logs in again by itself, with the
-    gateway's state (here: a registered inbound call) kept."""
+@contextlib.contextmanager
+def own_prosody() -> Iterator[tuple[Prosody, ComponentConf]]:
+    """A prosody of the test's own with the gateway's component host, started (the module's
+    prosody stays up)."""
     server = Prosody.prepare()
     try:
         conf = add_component(server)
         server.start()
+        yield server, conf
+    finally:
+        server.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def linked(link: Component) -> AsyncIterator[None]:
+    """The component's link runs (connects, reconnects) for the block."""
+    task = asyncio.create_task(link.run())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_the_component_reconnects_after_the_server_restarts() -> None:
+    """A prosody of its own (the module's stays up): stop it under a connected component,
+    start it again on the same port; the component logs in again by itself, with the
+    gateway's state (here: a registered inbound call) kept."""
+    with own_prosody() as (server, conf):
         gw = Gateway(GatewayConfig(asterisk_jid=xmppgw.ASTERISK_JID, domain=conf.domain))
         link = Component(
             gw,
@@ -164,8 +187,7 @@ async def test_the_component_reconnects_after_the_server_restarts() -> None:
             backoff_base=0.1,
             backoff_cap=0.5,
         )
-        task = asyncio.create_task(link.run())
-        try:
+        async with linked(link):
             await asyncio.wait_for(link.ready.wait(), 10)
             relay = gw.expect_inbound("alice@jingle.test", "+15550109999")
             await asyncio.to_thread(server.stop)
@@ -178,32 +200,16 @@ async def test_the_component_reconnects_after_the_server_restarts() -> None:
             await asyncio.wait_for(link.ready.wait(), 10)
             assert link.connected and len(gw.legs) == 1
             assert relay.startswith("t-")
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-    finally:
-        server.cleanup()
 
 
 async def test_a_wrong_secret_never_connects() -> None:
-    server = Prosody.prepare()
-    try:
-        conf = add_component(server)
-        server.start()
+    with own_prosody() as (_, conf):
         gw = Gateway(GatewayConfig(asterisk_jid=xmppgw.ASTERISK_JID, domain=conf.domain))
         link = Component(gw, ComponentTarget("127.0.0.1", conf.port, "wrong"), backoff_base=0.1)
-        task = asyncio.create_task(link.run())
-        try:
+        async with linked(link):
             with pytest.raises(TimeoutError):
                 await asyncio.wait_for(link.ready.wait(), 3)
             assert not link.connected
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-    finally:
-        server.cleanup()
 
 
 NS_CARBONS = "urn:xmpp:carbons:2"
