@@ -14,7 +14,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -26,7 +28,9 @@ from callctl.build.steps import StepRunner
 from callctl.errors import IntegrityError, PatchError, UsageError
 from callctl.paths import REPO_ROOT
 from callctl.sandbox import readiness
+from support.callctl_process import run_callctl
 from support.gateway_modules import NEEDED_MODULES
+from support.sandbox_state import planted_state
 
 REPO = REPO_ROOT
 DATA = REPO / "tests" / "data" / "patches"
@@ -37,14 +41,8 @@ pytestmark = pytest.mark.asterisk
 def _callctl(
     *args: str, env: dict[str, str] | None = None, timeout: float = 900
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "callctl", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=timeout,
-        cwd=REPO,
-    )
+    """From the repository's root (specs/ are found relative to it), builds take long."""
+    return run_callctl(*args, env=env, timeout=timeout, cwd=REPO)
 
 
 def _tarball_spec(tmp_path: Path, cache: Cache, **over: str) -> Path:
@@ -357,26 +355,8 @@ def test_down_never_kills_a_process_it_did_not_start(asterisk_build: BuildResult
     try:
         root = state.sandbox_root(name)
         root.mkdir(parents=True, exist_ok=True)
-        state.write_state(
-            state.SandboxState(
-                name=name,
-                root=str(root),
-                pid=other.pid,
-                build_key="x",
-                prefix=str(asterisk_build.prefix),
-                asterisk_version="22.10.1",
-                bind_address="127.0.0.1",
-                http_port=1,
-                ami_port=2,
-                sip_port=3,
-                ari_user="u",
-                ari_password="p",
-                ami_user="u",
-                ami_secret="s",
-                started_at="",
-                patches={},
-            )
-        )
+        prefix = str(asterisk_build.prefix)
+        state.write_state(planted_state(root, name=name, pid=other.pid, prefix=prefix))
         assert manager.down(name) is False
         assert other.poll() is None, "an unrelated process was killed"
     finally:
@@ -467,14 +447,30 @@ def _lock_free(lock: Path) -> bool:
         return True
 
 
-def test_sigterm_mid_build_stops_the_step_and_cleans_up(tmp_path: Path, build_cache: Cache) -> None:
-    spec = _tarball_spec(tmp_path, build_cache)
+@dataclass(frozen=True)
+class ConfigureRunning:
+    """A `callctl build` (of a local tarball, its own cache) in its configure step."""
+
+    proc: subprocess.Popen[str]
+    cache_root: Path
+    scratch: Path  # the build's scratch tree
+    steps: list[int]  # the step's processes (configure and what it started)
+
+
+@contextmanager
+def _build_in_configure(tmp_path: Path, cache: Cache) -> Iterator[ConfigureRunning]:
+    spec = _tarball_spec(tmp_path, cache)
     cache_root = tmp_path / "cache"
     with _start_build(spec, cache_root) as proc:
-        seen: list[str] = []
-        _wait_for_step(proc, "[4/9] configure ...", seen)
-        _step_running(proc, cache_root / "work")
+        _wait_for_step(proc, "[4/9] configure ...", [])
+        steps = _step_running(proc, cache_root / "work")
         [scratch] = [p for p in (cache_root / "work").iterdir() if p.is_dir()]
+        yield ConfigureRunning(proc, cache_root, scratch, steps)
+
+
+def test_sigterm_mid_build_stops_the_step_and_cleans_up(tmp_path: Path, build_cache: Cache) -> None:
+    with _build_in_configure(tmp_path, build_cache) as build:
+        proc, cache_root, scratch = build.proc, build.cache_root, build.scratch
         proc.terminate()
         assert proc.wait(timeout=60) == 130
     assert _leftovers(cache_root) == []
@@ -485,13 +481,13 @@ def test_sigterm_mid_build_stops_the_step_and_cleans_up(tmp_path: Path, build_ca
 
 
 def test_killed_build_is_cleaned_up_by_the_next_run(tmp_path: Path, build_cache: Cache) -> None:
-    spec = _tarball_spec(tmp_path, build_cache)
-    cache_root = tmp_path / "cache"
-    with _start_build(spec, cache_root) as proc:
-        seen: list[str] = []
-        _wait_for_step(proc, "[4/9] configure ...", seen)
-        orphans = _step_running(proc, cache_root / "work")
-        [scratch] = [p for p in (cache_root / "work").iterdir() if p.is_dir()]
+    with _build_in_configure(tmp_path, build_cache) as build:
+        proc, cache_root, scratch, orphans = (
+            build.proc,
+            build.cache_root,
+            build.scratch,
+            build.steps,
+        )
         # Freeze the step first, so it cannot finish (or start another) whatever the load:
         # then the orphan is still there, holding the lock, when the next build looks.
         groups = {os.getpgid(pid) for pid in orphans}

@@ -10,7 +10,6 @@ import os
 import secrets
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,22 +17,13 @@ import pytest
 from callctl import paths
 from callctl.sandbox import netns
 from callctl.sandbox.prosody import is_our_prosody
+from support.callctl_process import run_callctl
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.slow]
 
 # The set-up step may reinstall the venv when pyproject.toml changed: allow for it.
 READY_TIMEOUT = 900.0
 PORTS = ("--http-port", "0", "--ami-port", "0", "--sip-port", "0")  # not the default ports
-
-
-def _callctl(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "callctl", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def test_bootstrap_up_starts_the_gateway_and_the_probe_passes(
@@ -63,18 +53,18 @@ def test_bootstrap_up_starts_the_gateway_and_the_probe_passes(
             assert proc.poll() is None, log.read_text()
             assert time.monotonic() < deadline, log.read_text()[-3000:]
             time.sleep(0.5)
-        status = _callctl("sandbox", "status", "--name", name, "--json")
+        status = run_callctl("sandbox", "status", "--name", name, "--json")
         assert status.returncode == 0, status.stderr
         state = json.loads(status.stdout)
         assert state["xmpp"]["gateway_domain"] == "gw.localhost"
-        probe = _callctl("probe", "--sandbox", name)
+        probe = run_callctl("probe", "--sandbox", name)
         assert probe.returncode == 0, probe.stdout + probe.stderr
         assert probe.stdout.strip().endswith("probe passed")
     finally:
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGTERM)  # the exec'd `callctl run`: drains and stops
             proc.wait(60)
-        down = _callctl("sandbox", "down", "--name", name)
+        down = run_callctl("sandbox", "down", "--name", name)
         assert down.returncode == 0, down.stderr
     j = state["xmpp"] if state else None
     assert j is not None
