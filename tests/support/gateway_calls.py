@@ -1,10 +1,9 @@
 """Calls through callctl's XMPP gateway on the interop matrix's machinery: the patched
 Asterisk routed by the daemon, trunk carrier-a towards a SIPp phone, and the test's Gateway
-(support.xmppgw) as the router's component. A test module binds the fixture by name
+(support.xmppgw) as the router's component. A test module binds the fixtures by name
 (`gateway_calls = support.gateway_calls.gateway_calls`, next to xmppgw's fixtures; likewise
-`callctl_events`, the daemon's log events) and says
-only what its call does differently: whom the client calls, whom a DID rings, what the
-devices do while it rings.
+`callctl_events`, the daemon's log events) and says only what its call does differently:
+whom the client calls, whom a DID rings, what the devices do while it rings.
 """
 
 from __future__ import annotations
