@@ -57,6 +57,7 @@ class BrowserClient:
     ws_url: str  # ws://HOST_ADDR:PORT/xmpp-websocket (the relay)
     renomination: bool = False  # munge a=ice-options:renomination into both descriptions
     timing: bool = False  # Chromium: mark the first decrypted audio frame (bench)
+    ice_servers: list[dict[str, str]] = field(default_factory=list)  # RTCIceServer (TURN)
     modules: Path | None = None  # the installed node_modules (default: modules_dir())
     version: str = ""
     console: list[str] = field(default_factory=list)
@@ -106,6 +107,7 @@ class BrowserClient:
                 "url": self.ws_url,
                 "renomination": self.renomination,
                 "timing": self.timing,
+                "iceServers": self.ice_servers,
             },
         )
 

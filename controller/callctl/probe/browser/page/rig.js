@@ -20,7 +20,7 @@ const note = (what, detail) => events.push({ t: performance.now(), what, detail 
 let client = null;
 let session = null; // the one call of this page
 let incoming = []; // sessions offered to us, not yet taken
-let options = { renomination: false, timing: false };
+let options = { renomination: false, timing: false, iceServers: [] };
 let stream = null;
 // First time of, this call: initiated (session-initiate acknowledged), ringing, accept, ice,
 // dtls, connected, firstAudio (timing), audioOut and audioIn (watchAudio: getStats counters).
@@ -98,7 +98,7 @@ function withRenomination(sdp) {
 // The peer connection StanzaJS creates, watched (states, first audio) and, for the
 // renomination profile, with both descriptions munged.
 function createPeerConnection(_session, opts) {
-  const config = { ...opts, iceServers: [], iceTransportPolicy: 'all' };
+  const config = { ...opts, iceServers: options.iceServers, iceTransportPolicy: 'all' };
   // `timing` (bench/webrtc_setup.py, Chromium): encoded streams see each audio frame after
   // SRTP decryption, so the first one marks `firstAudio` exactly; with them on, every sender
   // and receiver must be piped through (Chromium stops media otherwise).
@@ -172,8 +172,9 @@ async function audio() {
 }
 
 window.rig = {
-  async login({ jid, password, url, renomination, timing }) {
-    options = { renomination: !!renomination, timing: !!timing };
+  // iceServers: RTCIceServer[] (the NAT rig's TURN); none by default: host candidates only.
+  async login({ jid, password, url, renomination, timing, iceServers }) {
+    options = { renomination: !!renomination, timing: !!timing, iceServers: iceServers || [] };
     client = XMPP.createClient({
       jid,
       password,
