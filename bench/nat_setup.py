@@ -40,8 +40,7 @@ from callctl.sandbox import manager  # noqa: E402
 from support.jingle import asterisk_conf, observe  # noqa: E402
 from support.jingle.cells import place  # noqa: E402
 from support.jingle.client import JingleClient  # noqa: E402
-from support.jingle.fixtures import load_motif, motif_race_fixed, wait_online  # noqa: E402
-from support.jingle.profiles import PROFILES  # noqa: E402
+from support.jingle.fixtures import rig_client, rig_sandbox, started_prosody  # noqa: E402
 from support.jingle.prosody import Prosody  # noqa: E402
 from support.nat import pairs, topology  # noqa: E402
 from support.nat.coturn import Coturn, coturn  # noqa: E402
@@ -104,14 +103,15 @@ async def phase(
 ) -> dict[str, Any]:
     net.set_kind(kind)
     servers = ice_servers(server, "alice", stun=True, turn=transport)
-    client = JingleClient(
-        f"alice@{prosody.domain}/bench-{kind}",
-        "pw-alice",
-        server=("127.0.0.1", prosody.port),
-        profile=PROFILES["plain"],
-        socket_factory=net.lan.udp_socket,
-        candidate_allowed=net.reachable,
-        ice_factory=connection_factory(servers, net.client_socket),
+    factory = connection_factory(servers, net.client_socket)
+    client = rig_client(
+        prosody,
+        "alice",
+        "plain",
+        f"bench-{kind}",
+        net.lan.udp_socket,
+        net.reachable,
+        ice_factory=factory,
     )
     await client.start()
     try:
@@ -136,45 +136,19 @@ async def phase(
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     result = patched_build()
-    prosody = Prosody.prepare()
-    for user in ("asterisk", "alice", "bob"):
-        prosody.register(user, f"pw-{user}")
-    prosody.start()
-    sandbox: manager.Sandbox | None = None
-    watcher: JingleClient | None = None
     phases = []
-    try:
-        with topology.nat_network() as net, coturn(net.wan) as server:
-            files, ast = asterisk_conf.configs(net.wan, prosody, answer_delay=0.0)
-            if motif_race_fixed(result):
-                files["modules.conf"] = files["modules.conf"].replace(
-                    "noload = chan_motif.so\n", ""
-                )
-            opts = manager.SandboxOptions(name="natbench", configs=files, jingle=True)
-            sandbox = await asyncio.to_thread(manager.up, result, opts)
-            await asyncio.to_thread(sandbox.rx, "core set debug 5")
-            if not motif_race_fixed(result):
-                await load_motif(sandbox, 30)
-            watcher = JingleClient(
-                f"bob@{prosody.domain}/bench-watcher",
-                "pw-bob",
-                server=("127.0.0.1", prosody.port),
-                profile=PROFILES["plain"],
-                socket_factory=net.lan.udp_socket,
-                candidate_allowed=net.reachable,
-            )
-            await watcher.start()
-            await wait_online(watcher, ast.jid, 30)
+    with (
+        started_prosody() as (prosody, _),
+        topology.nat_network() as net,
+        coturn(net.wan) as server,
+    ):
+        rig = rig_sandbox(result, net.wan, prosody, "natbench", answer_delay=0.0, debug=5)
+        async with rig as (sandbox, ast):
             for kind, transport in KINDS:
+                calls = args.calls
                 phases.append(
-                    await phase(net, server, prosody, sandbox, ast, kind, transport, args.calls)
+                    await phase(net, server, prosody, sandbox, ast, kind, transport, calls)
                 )
-    finally:
-        if watcher is not None:
-            await watcher.stop()
-        if sandbox is not None:
-            sandbox.stop()
-        prosody.cleanup()
     return {
         **result_head("nat_setup", args.load_before),
         "build": result.key,

@@ -36,10 +36,7 @@ sys.path[:0] = [str(REPO / "tests")]
 
 from callctl.sandbox import manager  # noqa: E402
 from support.jingle import asterisk_conf, netns  # noqa: E402
-from support.jingle.client import JingleClient  # noqa: E402
-from support.jingle.fixtures import load_motif, motif_race_fixed, wait_online  # noqa: E402
-from support.jingle.profiles import PROFILES  # noqa: E402
-from support.jingle.prosody import Prosody  # noqa: E402
+from support.jingle.fixtures import rig_sandbox, started_prosody  # noqa: E402
 from support.webrtc.browser import BrowserClient  # noqa: E402
 from support.webrtc.fixtures import WS_PATH  # noqa: E402
 from support.webrtc.relay import tcp_relay  # noqa: E402
@@ -101,44 +98,20 @@ async def phase(
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     result = patched_build()
-    prosody = Prosody.prepare()
-    for user in ("asterisk", "alice", "bob"):
-        prosody.register(user, f"pw-{user}")
-    prosody.start()
-    sandbox: manager.Sandbox | None = None
-    watcher: JingleClient | None = None
-    browser: BrowserClient | None = None
-    try:
-        with netns.rig_network() as net:
-            files, ast = asterisk_conf.configs(net, prosody)
-            files["extensions.conf"] = DIALPLAN
-            if motif_race_fixed(result):
-                files["modules.conf"] = files["modules.conf"].replace(
-                    "noload = chan_motif.so\n", ""
-                )
-            opts = manager.SandboxOptions(name="webrtcb", configs=files, jingle=True)
-            sandbox = await asyncio.to_thread(manager.up, result, opts)
-            if not motif_race_fixed(result):
-                await load_motif(sandbox, 30)
-            watcher = JingleClient(
-                f"bob@{prosody.domain}/bench-watcher",
-                "pw-bob",
-                server=("127.0.0.1", prosody.port),
-                profile=PROFILES["chromium"],
-                socket_factory=net.udp_socket,
-                candidate_allowed=net.contains,
+    with started_prosody() as (prosody, _), netns.rig_network() as net:
+        async with (
+            rig_sandbox(result, net, prosody, "webrtcb", extensions=DIALPLAN) as (sandbox, ast),
+            tcp_relay(net.host_addr, ("127.0.0.1", prosody.http_port)) as port,
+        ):
+            browser = BrowserClient(
+                args.browser,
+                net.name,
+                f"alice@{prosody.domain}/bench-{args.browser}",
+                "pw-alice",
+                f"ws://{net.host_addr}:{port}{WS_PATH}",
+                timing=True,
             )
-            await watcher.start()
-            await wait_online(watcher, ast.jid, 30)
-            async with tcp_relay(net.host_addr, ("127.0.0.1", prosody.http_port)) as port:
-                browser = BrowserClient(
-                    args.browser,
-                    net.name,
-                    f"alice@{prosody.domain}/bench-{args.browser}",
-                    "pw-alice",
-                    f"ws://{net.host_addr}:{port}{WS_PATH}",
-                    timing=True,
-                )
+            try:
                 await browser.start()
                 phases = [await phase(browser, sandbox, ast.jid, 0, args.calls)]
                 if args.long_calls:
@@ -146,16 +119,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         await phase(browser, sandbox, ast.jid, args.ring, args.long_calls)
                     )
                 version = browser.version
+            finally:
                 await browser.close()
-                browser = None
-    finally:
-        if browser is not None:
-            await browser.close()
-        if watcher is not None:
-            await watcher.stop()
-        if sandbox is not None:
-            sandbox.stop()
-        prosody.cleanup()
     return {
         **result_head("webrtc_setup", args.load_before),
         "build": result.key,

@@ -22,8 +22,9 @@ from slixmpp.xmlstream.matcher import MatchXPath
 from support.jingle.asterisk_conf import RESOURCE
 from support.jingle.client import JingleClient
 from support.jingle.component import GATEWAY_DOMAIN as GATEWAY_DOMAIN  # re-exported
-from support.jingle.component import ComponentConf, add_component
-from support.jingle.fixtures import ASTERISK_USER, CLIENT_USERS
+from support.jingle.component import ComponentConf
+from support.jingle.component import add_component as add_component  # re-exported
+from support.jingle.fixtures import ASTERISK_USER, started_prosody
 from support.jingle.prosody import DOMAIN, Prosody
 
 NS_JMI = "urn:xmpp:jingle-message:0"
@@ -52,16 +53,8 @@ def enable_carbons(server: Prosody) -> None:
 
 @pytest.fixture(scope="module")
 def gateway_prosody() -> Iterator[tuple[Prosody, ComponentConf]]:
-    server = Prosody.prepare()
-    try:
-        for user in (ASTERISK_USER, *CLIENT_USERS):
-            server.register(user, f"pw-{user}")
-        conf = add_component(server)
-        enable_carbons(server)
-        server.start()
-        yield server, conf
-    finally:
-        server.cleanup()
+    with started_prosody(enable_carbons) as started:
+        yield started
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import socket
 import time
@@ -13,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
+from callctl.sandbox import manager
 
 from . import asterisk_conf, netns
 from .client import JingleClient, JingleError
@@ -35,10 +37,13 @@ def _require(tool: str) -> None:
         pytest.fail(f"the Jingle rig needs `{tool}` on PATH")
 
 
-@pytest.fixture(scope="session")
-def rig_prosody() -> Iterator[tuple[Prosody, ComponentConf]]:
+@contextlib.contextmanager
+def started_prosody(
+    configure: Callable[[Prosody], None] | None = None,
+) -> Iterator[tuple[Prosody, ComponentConf]]:
     """A prosody on 127.0.0.1 with accounts `asterisk`, `alice`, `bob` (password `pw-USER`)
-    and the gateway's component host `gw.localhost` (support.jingle.component)."""
+    and the gateway's component host `gw.localhost` (support.jingle.component); `configure`
+    may add to its config before it starts. Stopped and removed after the block."""
     _require("prosody")
     _require("prosodyctl")
     server = Prosody.prepare()
@@ -46,10 +51,19 @@ def rig_prosody() -> Iterator[tuple[Prosody, ComponentConf]]:
         for user in (ASTERISK_USER, *CLIENT_USERS):
             server.register(user, f"pw-{user}")
         conf = add_component(server)
+        if configure is not None:
+            configure(server)
         server.start()
         yield server, conf
     finally:
         server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def rig_prosody() -> Iterator[tuple[Prosody, ComponentConf]]:
+    """The session's prosody (`started_prosody`)."""
+    with started_prosody() as started:
+        yield started
 
 
 @pytest.fixture(scope="session")
@@ -92,17 +106,9 @@ async def jingle_clients(
         resource: str | None = None,
         **options: Any,
     ) -> JingleClient:
-        prof = PROFILES[profile] if isinstance(profile, str) else profile
-        account = prosody_server.accounts[user]
         factory = jingle_net.udp_socket if side == "ns" else _host_socket_factory(jingle_net)
-        client = JingleClient(
-            f"{account.jid}/{resource or prof.name}",
-            account.password,
-            server=("127.0.0.1", prosody_server.port),
-            profile=prof,
-            socket_factory=factory,
-            candidate_allowed=jingle_net.contains,
-            **options,
+        client = rig_client(
+            prosody_server, user, profile, resource, factory, jingle_net.contains, **options
         )
         started.append(client)
         await client.start()
@@ -111,6 +117,30 @@ async def jingle_clients(
     yield make
     for client in started:
         await client.stop()
+
+
+def rig_client(
+    prosody_server: Prosody,
+    user: str,
+    profile: str | Profile,
+    resource: str | None,
+    socket_factory: Callable[[], socket.socket],
+    candidate_allowed: Callable[[str], bool],
+    **options: Any,
+) -> JingleClient:
+    """A JingleClient (not started yet) for `user` of the rig's prosody, resource `resource`
+    or the profile's name, media sockets from `socket_factory`."""
+    prof = PROFILES[profile] if isinstance(profile, str) else profile
+    account = prosody_server.accounts[user]
+    return JingleClient(
+        f"{account.jid}/{resource or prof.name}",
+        account.password,
+        server=("127.0.0.1", prosody_server.port),
+        profile=prof,
+        socket_factory=socket_factory,
+        candidate_allowed=candidate_allowed,
+        **options,
+    )
 
 
 def _host_socket_factory(net: netns.RigNet) -> Callable[[], socket.socket]:
@@ -158,7 +188,8 @@ async def jingle_asterisk(
         **sandbox_options: Any,
     ) -> RigAsterisk:
         nonlocal watcher
-        files, ast = asterisk_conf.configs(
+        files, ast = rig_configs(
+            build,
             jingle_net,
             prosody_server,
             answer_delay=answer_delay,
@@ -166,10 +197,6 @@ async def jingle_asterisk(
             routed=routed,
             motif_options=motif_options,
         )
-        autoload = motif_race_fixed(build)
-        if autoload:
-            modules = files["modules.conf"].replace("noload = chan_motif.so\n", "")
-            files["modules.conf"] = modules
         # manager.up() blocks until Asterisk is ready; keep the event loop (and XMPP) alive.
         sandbox = await asyncio.to_thread(
             sandbox_factory,
@@ -182,7 +209,7 @@ async def jingle_asterisk(
         # chan_motif's and res_rtp_asterisk's ICE lines are ast_debug(): the proofs need them.
         if debug:
             await asyncio.to_thread(sandbox.rx, f"core set debug {debug}")
-        if not autoload:
+        if not motif_race_fixed(build):
             await load_motif(sandbox, XMPP_LOGIN_TIMEOUT)
         if watcher is None:
             watcher = await jingle_clients("bob", "chromium", resource="rig-watcher")
@@ -190,6 +217,50 @@ async def jingle_asterisk(
         return sandbox, ast
 
     yield make
+
+
+def rig_configs(
+    build: Any, net: netns.RigNet, prosody: Prosody, **options: Any
+) -> tuple[dict[str, str], asterisk_conf.AsteriskJingle]:
+    """The rig's Asterisk configs (`asterisk_conf.configs(net, prosody, **options)`) for
+    `build`: chan_motif autoloaded when the build has patch 0070, else left to `load_motif`."""
+    files, ast = asterisk_conf.configs(net, prosody, **options)
+    if motif_race_fixed(build):
+        files["modules.conf"] = files["modules.conf"].replace("noload = chan_motif.so\n", "")
+    return files, ast
+
+
+@contextlib.asynccontextmanager
+async def rig_sandbox(
+    build: Any,
+    net: netns.RigNet,
+    prosody: Prosody,
+    name: str,
+    *,
+    extensions: str | None = None,
+    debug: int = 0,
+    **options: Any,
+) -> AsyncIterator[RigAsterisk]:
+    """Outside pytest (bench/): a sandbox Asterisk of `build` on the rig network `net`, logged
+    in to `prosody` (accounts as `started_prosody` makes them), ready when its XMPP resource
+    answers; `extensions` replaces the rig's extensions.conf. Stopped after the block."""
+    files, ast = rig_configs(build, net, prosody, **options)
+    if extensions is not None:
+        files["extensions.conf"] = extensions
+    opts = manager.SandboxOptions(name=name, configs=files, jingle=True)
+    sandbox = await asyncio.to_thread(manager.up, build, opts)
+    watcher = rig_client(prosody, "bob", "plain", f"{name}-watcher", net.udp_socket, net.contains)
+    try:
+        if debug:
+            await asyncio.to_thread(sandbox.rx, f"core set debug {debug}")
+        if not motif_race_fixed(build):
+            await load_motif(sandbox, XMPP_LOGIN_TIMEOUT)
+        await watcher.start()
+        await wait_online(watcher, ast.jid, XMPP_LOGIN_TIMEOUT)
+        yield sandbox, ast
+    finally:
+        await watcher.stop()
+        sandbox.stop()
 
 
 def motif_race_fixed(build: Any) -> bool:
