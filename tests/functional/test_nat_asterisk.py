@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.jingle.fixtures import AsteriskFactory, ClientFactory
-from support.nat.cells import RING_EXPR, record, run_nat_cell
-from support.nat.fixtures import jingle_net, nat_clients, nat_net  # noqa: F401
-from support.nat.topology import ASTERISK_1TO1, NatNet
+from support.nat.cells import record, run_nat_cell
+from support.nat.fixtures import *  # noqa: F403 (the NAT rig's fixtures)
+from support.nat.fixtures import NatRig
+from support.nat.topology import ASTERISK_1TO1
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.slow]
 
@@ -41,19 +41,17 @@ async def map_host_candidate(sandbox: Any, private: str, public: str) -> None:
 async def test_asterisk_behind_one_to_one_nat(
     request: pytest.FixtureRequest,
     flavour: str,
-    nat_net: NatNet,  # noqa: F811
-    jingle_asterisk: AsteriskFactory,
-    nat_clients: ClientFactory,  # noqa: F811
+    nat_rig: NatRig,
 ) -> None:
     stock = flavour == "stock"
-    build: Any = request.getfixturevalue("asterisk_build_stock" if stock else "asterisk_build")
-    sandbox, ast = await jingle_asterisk(build, answer_delay=RING_EXPR, expect_frack=stock)
-    client = await nat_clients("alice", "plain")
-    private, public = nat_net.wan.host_addr, nat_net.asterisk_public
+    net = nat_rig.net
+    sandbox, ast = await nat_rig.asterisk(flavour)
+    client = await nat_rig.clients("alice", "plain")
+    private, public = net.wan.host_addr, net.asterisk_public
     # Without the mapping Asterisk signals its private address, which the client's side cannot
     # reach; a call Asterisk places still connects, because its own checks arrive from the
     # public address and the client learns that as peer-reflexive.
-    before = await run_nat_cell(nat_net, ASTERISK_1TO1, client, sandbox, ast, "in", 1.0)
+    before = await run_nat_cell(net, ASTERISK_1TO1, client, sandbox, ast, "in", 1.0)
     await map_host_candidate(sandbox, private, public)
     # With it Asterisk signals the public address only, and both sides pair host with host.
     # Calls the client places only on the patched build: stock's plain out-call fails its ICE
@@ -61,7 +59,7 @@ async def test_asterisk_behind_one_to_one_nat(
     # this test is about.
     directions = ["in"] if stock else ["in", "out"]
     after = [
-        await run_nat_cell(nat_net, ASTERISK_1TO1, client, sandbox, ast, direction, 1.0)
+        await run_nat_cell(net, ASTERISK_1TO1, client, sandbox, ast, direction, 1.0)
         for direction in directions
     ]
     record(request, flavour, [before, *after])

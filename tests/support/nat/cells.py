@@ -9,9 +9,10 @@ import contextlib
 import io
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from callctl.icelog.cli import analyze_stream
 
@@ -50,6 +51,12 @@ class NatCell:
             f"client_candidates={self.client_candidates} "
             f"asterisk_signalled={self.asterisk_signalled}"
         )
+
+    @property
+    def key(self) -> str:
+        """The cell's row in the results file."""
+        gathered = "+".join(self.client_candidates) or "none"
+        return f"{self.kind}/{gathered}/{self.cell.profile}/{self.cell.direction}/ring{self.ring:g}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -134,7 +141,13 @@ class _Snapshot:
         self.pair = pairs.client_pair(call.ice.nominated_pairs())
 
 
-def record(request: Any, flavour: str, cells: list[NatCell]) -> Path:
+class Recorded(Protocol):
+    key: str
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+def record(request: Any, flavour: str, cells: Sequence[Recorded]) -> Path:
     """Merge `cells` into the NAT results file (`$CALLCTL_NAT_OUT`, else nat-matrix.json in
     pytest's basetemp), one column per build: what README's NAT rows are rendered from."""
     out = os.environ.get("CALLCTL_NAT_OUT")
@@ -146,8 +159,6 @@ def record(request: Any, flavour: str, cells: list[NatCell]) -> Path:
     data = json.loads(path.read_text()) if path.exists() else {}
     column = data.setdefault(flavour, {})
     for cell in cells:
-        gathered = "+".join(cell.client_candidates) or "none"
-        key = f"{cell.kind}/{gathered}/{cell.cell.profile}/{cell.cell.direction}/ring{cell.ring:g}"
-        column[key] = cell.to_dict()
+        column[cell.key] = cell.to_dict()
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     return path

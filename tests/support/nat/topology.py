@@ -57,10 +57,20 @@ KINDS = ("port-restricted", "symmetric", "udp-blocked")
 ASTERISK_1TO1 = "asterisk-1to1"
 
 
-def rules(kind: str, *, wan_if: str, lan_if: str, public: str, turn: str) -> str:
+def rules(
+    kind: str,
+    *,
+    wan_if: str,
+    lan_if: str,
+    public: str,
+    turn: str,
+    web_ports: tuple[int, ...] = (),
+) -> str:
     """The router namespace's whole nftables ruleset for one NAT kind (pure). For the client
     NATs `public` is the NAT's address on the WAN side; for ASTERISK_1TO1 it is Asterisk's
-    public address on the LAN side and `turn` is Asterisk's private address."""
+    public address on the LAN side and `turn` is Asterisk's private address. `web_ports`: TCP
+    ports on `turn`'s host that udp-blocked lets out too (a firewall that lets the web out:
+    a browser's WebSocket to its XMPP server)."""
     if kind == ASTERISK_1TO1:
         return _one_to_one(wan_if=wan_if, lan_if=lan_if, public=public, private=turn)
     if kind not in KINDS:
@@ -68,9 +78,9 @@ def rules(kind: str, *, wan_if: str, lan_if: str, public: str, turn: str) -> str
         raise ValueError(f"unknown NAT kind {kind!r} (known: {known})")
     snat = f"snat to {public}" + (" fully-random" if kind == "symmetric" else "")
     if kind == "udp-blocked":
-        outbound = (
-            f'iifname "{lan_if}" oifname "{wan_if}" ip daddr {turn} tcp dport {TURN_PORT} accept'
-        )
+        ports = ", ".join(str(p) for p in (TURN_PORT, *web_ports))
+        dport = f"{{ {ports} }}" if web_ports else ports
+        outbound = f'iifname "{lan_if}" oifname "{wan_if}" ip daddr {turn} tcp dport {dport} accept'
     else:
         outbound = f'iifname "{lan_if}" oifname "{wan_if}" accept'
     return (
@@ -163,8 +173,9 @@ class NatNet:
         drops what it must) and Asterisk's 1:1 public address, nothing outside the rig."""
         return self.wan.contains(address) or address == self.asterisk_public
 
-    def set_kind(self, kind: str) -> None:
-        """Load the NAT kind's ruleset (the mappings of earlier calls may linger; see above)."""
+    def set_kind(self, kind: str, web_ports: tuple[int, ...] = ()) -> None:
+        """Load the NAT kind's ruleset (the mappings of earlier calls may linger; see above);
+        `web_ports`: see `rules()`."""
         one_to_one = kind == ASTERISK_1TO1
         text = rules(
             kind,
@@ -172,6 +183,7 @@ class NatNet:
             lan_if=self.lan.host_link,
             public=self.asterisk_public if one_to_one else self.wan.ns_addr,
             turn=self.wan.host_addr,
+            web_ports=web_ports,
         )
         sandbox_netns.ns_exec(self.router, "nft", "-f", "-", stdin=text)
 
