@@ -1,5 +1,5 @@
 """Real browsers behind the NAT rig (tests/support/webrtc in the client namespace, StanzaJS,
-host candidates only: the page has no ICE servers), calling and called by a sandbox Asterisk's
+host candidates only unless given a TURN server), calling and called by a sandbox Asterisk's
 Echo(). The browser's WebSocket to prosody goes through the NAT to a relay on the public side.
 
 The write-up's claim with a real browser: behind a home router (port-restricted NAT) with a
@@ -9,8 +9,8 @@ connects it. Stock cannot show this with a browser: it ends the call before ICE 
 browser's `<fingerprint/>` for a candidate), which the stock cell asserts.
 
 Every NAT kind, both browsers, both directions, answered at once and after 10 s
-(`test_browsers_behind_each_nat_kind`) is opt-in: `CALLCTL_NAT_BROWSERS=all` (about 10 min;
-docs/jingle-rig.md has the results).
+(`test_browsers_behind_each_nat_kind`, UDP-blocked through TURN over TCP) is opt-in:
+`CALLCTL_NAT_BROWSERS=all` (about 4 min; docs/jingle-rig.md has the results).
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ MATRIX_CELLS = [
 ]
 
 
-@pytest.mark.skipif(not MATRIX, reason="opt-in: CALLCTL_NAT_BROWSERS=all (about 10 min)")
+@pytest.mark.skipif(not MATRIX, reason="opt-in: CALLCTL_NAT_BROWSERS=all (about 4 min)")
 async def test_browsers_behind_each_nat_kind(nat_rig: NatRig) -> None:
     """Chromium and Firefox behind each NAT kind, both directions, at once and after 10 s, on
     the patched build (one Asterisk, one browser after the other; the UDP-blocked cells with

@@ -197,7 +197,9 @@ async def run_browser_cell(
     cell.asterisk_ice = observe.ice_completions(log)
     report = analyze_stream(io.BytesIO(log.encode())).report()
     cell.signatures = sorted(report["signatures"])
-    cell.evidence = {f["signature"]: f["evidence"] for f in report["findings"]}
+    # Session signatures carry their evidence in the session's report, the others in findings.
+    found = [*report["findings"], *(f for s in report["sessions"] for f in s["signatures"])]
+    cell.evidence = {f["signature"]: f["evidence"] for f in found}
     cell.asterisk_pair = pairs.asterisk_pair(report, cell.browser_candidates)
     cell.browser_pair = browser_pair(requests, cell.browser_candidates, cell.asterisk_candidates)
     return cell
