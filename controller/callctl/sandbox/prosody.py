@@ -9,6 +9,7 @@ DIGEST-MD5 or PLAIN, and prosody offers PLAIN without TLS only with
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -129,12 +130,20 @@ def stop_pid(pid: int, config_path: Path, timeout: float = STOP_TIMEOUT) -> bool
     """SIGTERM, then SIGKILL, a prosody checked to run `config_path`. False if none ran."""
     if not is_our_prosody(pid, config_path):
         return False
-    os.kill(pid, signal.SIGTERM)
+    with contextlib.suppress(ProcessLookupError):  # it may end on its own meanwhile
+        os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
+    killed = False
+    # Wait until it is gone after SIGKILL too: a killed process lingers until the kernel has
+    # torn it down, and the caller reports it stopped (seen under load).
     while is_our_prosody(pid, config_path):
-        if time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
-            break
+        if not killed and time.monotonic() > deadline:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            killed = True
+            deadline = time.monotonic() + timeout
+        elif killed and time.monotonic() > deadline:
+            break  # stuck in the kernel; nothing more a signal can do
         time.sleep(0.05)
     return True
 
