@@ -36,7 +36,10 @@ async def test_browser_behind_port_restricted_nat_60s_ring(flavour: str, nat_rig
     sandbox, ast = await nat_rig.asterisk(flavour)
     browser = await nat_rig.browsers("chromium")
     net = nat_rig.net
-    cell = await run_browser_cell(net, "port-restricted", browser, sandbox, ast, "out", CLAIM_RING)
+    tmp = nat_rig.request.getfixturevalue("tmp_path")
+    cell = await run_browser_cell(
+        net, "port-restricted", browser, sandbox, ast, "out", CLAIM_RING, keep=tmp
+    )
     record(nat_rig.request, flavour, [cell])
     # The browser signals only its private address, behind the NAT (no STUN, no mDNS name).
     assert set(cell.browser_candidates.values()) == {"host"}, cell.why()
@@ -87,6 +90,7 @@ async def test_browsers_behind_each_nat_kind(nat_rig: NatRig) -> None:
     coturn as the page's TURN server over TCP)."""
     sandbox, ast = await nat_rig.asterisk("patched")
     turn = browser_turn(nat_rig.request.getfixturevalue("nat_turn"), "alice")
+    captures = nat_rig.request.getfixturevalue("tmp_path")  # failed cells' Asterisk logs
     results = []
     for kind in ("chromium", "firefox"):
         # Host candidates only behind the NATs; coturn over TCP behind the UDP-blocking firewall.
@@ -94,7 +98,9 @@ async def test_browsers_behind_each_nat_kind(nat_rig: NatRig) -> None:
         with_turn = await nat_rig.browsers(kind, ice_servers=turn)
         for nat, direction, ring in MATRIX_CELLS:
             browser = with_turn if nat == "udp-blocked" else plain
-            cell = await run_browser_cell(nat_rig.net, nat, browser, sandbox, ast, direction, ring)
+            cell = await run_browser_cell(
+                nat_rig.net, nat, browser, sandbox, ast, direction, ring, keep=captures
+            )
             results.append(cell)
         await plain.close()
         await with_turn.close()

@@ -2,14 +2,15 @@
 namespace) and a sandbox Asterisk's Echo(), either direction, with what each side says.
 
 The verdict is the browser's own (RTCPeerConnection and its DTLS transport `connected`, audio
-counted by getStats both ways: Echo() sends the browser's audio back, so packets received
-prove the path there and back) plus Asterisk's (pjnath's verdicts and `callctl ice analyze` on
-the call's slice of the `full` log). The pair each side won is typed from what was signalled:
-Asterisk's from the analyzer's nominated pair (as for the emulated client, `pairs.py`), the
-browser's from the wire: a capture on the client's own veth (inside the NAT) holds the
-nominating Binding request (USE-CANDIDATE) of whichever side controls, and its addresses,
-typed by the candidates each side signalled, are the browser's pair (behind the UDP-blocking
-firewall the capture is on the root namespace's loopback, between coturn's relay and Asterisk).
+counted by getStats both ways until 150 packets each: Echo() sends the browser's audio back, so
+packets received prove the path there and back) plus Asterisk's (pjnath's verdicts and
+`callctl ice analyze` on the call's slice of the `full` log). The pair each side won is typed
+from what was signalled: Asterisk's from the analyzer's nominated pair (as for the emulated
+client, `pairs.py`), the browser's from the wire. A capture on the client's own veth (inside
+the NAT) holds the nominating Binding request (USE-CANDIDATE) of whichever side controls; its
+addresses, typed by the candidates each side signalled, are the browser's pair. Behind the
+UDP-blocking firewall the capture is on the root namespace's loopback, between coturn's relay
+and Asterisk.
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ from .cells import RING_VAR, SETUP_SLACK
 from .topology import NatNet
 
 CONNECT_WAIT = 10.0  # s after the answer, for ICE and DTLS (a pass needs far less)
-WINDOW = 3.0  # s of audio counted once connected
-MIN_PACKETS = 120  # each way in WINDOW (150 at 20 ms)
+AUDIO_PACKETS = 150  # each way once connected: 3 s of 20 ms packets, counted, not timed
+AUDIO_WAIT = 30.0  # s, the bound on that count (a pass needs about 3 s)
 POLL = 0.1
 _CANDIDATE = re.compile(r"^a=candidate:\S+ 1 (udp|tcp) \d+ (\S+) (\d+) typ (\w+)", re.M | re.I)
 _PAGE_TROUBLE = ("stanza-error", "stanza-warn", "terminated", "dtls-error", "icecandidateerror")
@@ -57,7 +58,7 @@ class BrowserNatCell:
     accepted: bool = False
     connection: str = ""
     dtls: str = ""
-    received: int = 0  # audio packets in WINDOW, at the browser
+    received: int = 0  # audio packets since connected, at the browser
     sent: int = 0
     asterisk_ice: list[str] = field(default_factory=list)  # pjnath's verdicts, this call
     evidence: dict[str, str] = field(default_factory=dict)  # the analyzer's, per signature
@@ -68,6 +69,7 @@ class BrowserNatCell:
     asterisk_candidates: dict[str, str] = field(default_factory=dict)
     page_errors: list[str] = field(default_factory=list)
     error: str = ""
+    capture: str = ""  # where a failed cell's slice of Asterisk's log was kept
 
     @property
     def connected(self) -> bool:
@@ -78,7 +80,7 @@ class BrowserNatCell:
         return (
             not self.error
             and self.connected
-            and min(self.received, self.sent) >= MIN_PACKETS
+            and min(self.received, self.sent) >= AUDIO_PACKETS
             and any("Success" in v for v in self.asterisk_ice)
         )
 
@@ -91,7 +93,7 @@ class BrowserNatCell:
             f"pairs browser={self.browser_pair} asterisk={self.asterisk_pair} "
             f"browser_candidates={self.browser_candidates} "
             f"asterisk_candidates={self.asterisk_candidates} error={self.error!r} "
-            f"page={self.page_errors[:4]}"
+            f"page={self.page_errors[:4]} capture={self.capture}"
         )
 
     @property
@@ -161,10 +163,16 @@ async def _media(browser: BrowserClient, cell: BrowserNatCell) -> None:
     )
     cell.connection, cell.dtls = stats["connection"], stats["dtls"]
     if cell.connected:
-        await asyncio.sleep(WINDOW)
-        end = await browser.rpc("stats")
-        cell.received = end["packetsReceived"] - stats["packetsReceived"]
-        cell.sent = end["packetsSent"] - stats["packetsSent"]
+        start = stats
+
+        def counted(now: Stats) -> tuple[int, int]:
+            return (
+                now["packetsReceived"] - start["packetsReceived"],
+                now["packetsSent"] - start["packetsSent"],
+            )
+
+        end = await _poll(browser, "stats", AUDIO_WAIT, lambda s: min(counted(s)) >= AUDIO_PACKETS)
+        cell.received, cell.sent = counted(end)
 
 
 async def run_browser_cell(
@@ -175,10 +183,11 @@ async def run_browser_cell(
     ast: AsteriskJingle,
     direction: str,
     ring: float,
+    keep: Path | None = None,
 ) -> BrowserNatCell:
     """Set the NAT kind and the ring, run one call, and read both sides. For "out" the
     dialplan rings `ring` s (the sandbox needs `answer_delay=cells.RING_EXPR`); for "in" the
-    browser does."""
+    browser does. A failed cell's slice of Asterisk's log is kept in `keep` if given."""
     cell = BrowserNatCell(browser.kind, kind, direction, ring, version=browser.version)
     # The firewall that blocks UDP lets the page's WebSocket (to the relay) out, as the web.
     net.set_kind(kind, web_ports=(int(urlsplit(browser.ws_url).port or 0),))
@@ -202,6 +211,10 @@ async def run_browser_cell(
     cell.evidence = {f["signature"]: f["evidence"] for f in found}
     cell.asterisk_pair = pairs.asterisk_pair(report, cell.browser_candidates)
     cell.browser_pair = browser_pair(requests, cell.browser_candidates, cell.asterisk_candidates)
+    if keep is not None and not cell.passed:
+        path = keep / f"{cell.key.replace('/', '-')}-{time.time_ns()}.log"
+        path.write_text(log)
+        cell.capture = str(path)
     return cell
 
 
