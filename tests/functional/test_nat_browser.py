@@ -41,14 +41,16 @@ async def test_browser_behind_port_restricted_nat_60s_ring(flavour: str, nat_rig
         net, "port-restricted", browser, sandbox, ast, "out", CLAIM_RING, keep=tmp
     )
     record(nat_rig.request, flavour, [cell])
+    if flavour == "stock":
+        # Why the claim needs the minus-ice build: stock never gets to ICE with a browser (the
+        # call may end before the browser has gathered at all).
+        assert not cell.connected and cell.received == 0, cell.why()
+        assert "webrtc-fingerprint-as-candidate" in cell.signatures, cell.why()
+        return
     # The browser signals only its private address, behind the NAT (no STUN, no mDNS name).
     assert set(cell.browser_candidates.values()) == {"host"}, cell.why()
     assert all(a.startswith(f"{net.lan.ns_addr}:") for a in cell.browser_candidates)
-    if flavour == "stock":
-        # Why the claim needs the minus-ice build: stock never gets to ICE with a browser.
-        assert not cell.connected and cell.received == 0, cell.why()
-        assert "webrtc-fingerprint-as-candidate" in cell.signatures, cell.why()
-    elif flavour == "minus-ice":
+    if flavour == "minus-ice":
         assert cell.accepted, cell.why()
         assert_write_up_failure(cell)
     else:
