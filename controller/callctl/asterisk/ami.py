@@ -179,9 +179,10 @@ class AmiSession(ClosesOnExit):
         loop = asyncio.get_running_loop()
         cfg = self.config
         try:
-            _, protocol = await asyncio.wait_for(
-                loop.create_connection(_Protocol, cfg.host, cfg.port), cfg.timeout
-            )
+            # asyncio.timeout rather than wait_for throughout: on 3.11 wait_for loses a cancel
+            # that arrives as the answer does, and the caller's loop then runs on.
+            async with asyncio.timeout(cfg.timeout):
+                _, protocol = await loop.create_connection(_Protocol, cfg.host, cfg.port)
         except TimeoutError:
             raise AsteriskUnavailable(
                 f"AMI at {cfg.target} did not accept a connection within {cfg.timeout:g} s",
@@ -283,7 +284,8 @@ class AmiSession(ClosesOnExit):
         if protocol is not None and not protocol.closed and self._lost is None:
             try:
                 fut = protocol.send(Action({"Action": "Logoff"}))
-                await asyncio.wait_for(asyncio.shield(fut), 0.5)
+                async with asyncio.timeout(0.5):
+                    await asyncio.shield(fut)
             except (TimeoutError, AmiError, OSError):
                 pass
         self._closed = True
@@ -298,7 +300,8 @@ class AmiSession(ClosesOnExit):
             raise AmiConnectionLost(f"AMI connection to {self.config.target} is not open")
         fut = protocol.send(action)
         try:
-            return await asyncio.wait_for(fut, self.config.timeout)
+            async with asyncio.timeout(self.config.timeout):
+                return await fut
         except TimeoutError:
             raise AmiError(
                 f"AMI at {self.config.target} did not answer {what!r} within "

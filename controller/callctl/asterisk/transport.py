@@ -194,15 +194,17 @@ class PooledTransport:
         fresh = conn is None
         if conn is None:
             try:
-                conn = await asyncio.wait_for(
-                    asyncio.open_connection(self._host, self._port), self._timeout
-                )
+                # asyncio.timeout, not wait_for: 3.11's wait_for may drop a cancel that
+                # arrives as the connection completes.
+                async with asyncio.timeout(self._timeout):
+                    conn = await asyncio.open_connection(self._host, self._port)
             except (OSError, TimeoutError) as err:
                 raise TransportError(_describe(err), sent=False) from None
         reader, writer = conn
         try:
             writer.write(data)
-            status, text, keep = await asyncio.wait_for(self._read(reader), self._timeout)
+            async with asyncio.timeout(self._timeout):
+                status, text, keep = await self._read(reader)
         except _Unread:
             writer.close()
             if fresh:

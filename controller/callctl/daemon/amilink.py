@@ -86,8 +86,12 @@ class AmiLink:
         try:
             while not self._lost.is_set():
                 await session.ping()
+                # asyncio.timeout, not wait_for: on 3.11 wait_for drops a cancel that comes
+                # as its inner await finishes, and this loop then never ends (a daemon stop
+                # hung on it in CI). Likewise AmiSession's requests.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._lost.wait(), self.ping_interval)
+                    async with asyncio.timeout(self.ping_interval):
+                        await self._lost.wait()
             raise AsteriskUnavailable(f"AMI connection to {self.config.target} closed")
         finally:
             self.connected = False

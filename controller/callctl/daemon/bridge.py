@@ -104,7 +104,8 @@ class BridgeDispatch:
             entered = self._entered.get(leg.channel_id)
             if entered is not None:
                 try:
-                    await asyncio.wait_for(entered.wait(), self.leg_start_timeout)
+                    async with asyncio.timeout(self.leg_start_timeout):
+                        await entered.wait()
                 except TimeoutError:
                     raise AriRequestError(
                         "the new channel never entered the app",

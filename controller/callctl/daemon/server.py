@@ -43,6 +43,7 @@ from callctl.xmppgw import link as xmppgw_link
 from callctl.xmppgw.component import Component, ComponentTarget
 
 log = logging.getLogger("callctl.daemon")
+TASK_STOP_TIMEOUT = 5.0  # s for a cancelled task to end at shutdown
 
 
 @dataclass
@@ -174,7 +175,8 @@ class Daemon:
             )
             # A daemon started after an expiry turns debug off before anything else.
             try:
-                await asyncio.wait_for(watcher.check_once(), 15.0)
+                async with asyncio.timeout(15.0):
+                    await watcher.check_once()
             except Exception as err:  # the watcher loop retries; never block start-up
                 log.warning(kv("debug.check_failed", error=str(err)))
             self._tasks.append(asyncio.create_task(watcher.run(), name="debug-watcher"))
@@ -260,9 +262,17 @@ class Daemon:
     async def shutdown(self) -> None:
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
+        # Bounded: a task that does not end on cancel must not keep the daemon from stopping.
+        done, stuck = (
+            await asyncio.wait(self._tasks, timeout=TASK_STOP_TIMEOUT)
+            if self._tasks
+            else (set(), set())
+        )
+        for task in done:
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+                task.result()
+        for task in stuck:
+            log.error(kv("daemon.task_did_not_stop", task=task.get_name()))
         self._tasks.clear()
         if self._serving is not None:
             await self._serving.close()

@@ -75,9 +75,10 @@ class Component:
             await asyncio.sleep(delay)
 
     async def _session(self) -> None:
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(self.target.host, self.target.port), HANDSHAKE_TIMEOUT
-        )
+        # asyncio.timeout, not wait_for: 3.11's wait_for may drop a cancel that arrives as
+        # the awaited step completes, and the reconnect loop would then never stop.
+        async with asyncio.timeout(HANDSHAKE_TIMEOUT):
+            reader, writer = await asyncio.open_connection(self.target.host, self.target.port)
         self._writer = writer
         parser = StreamParser()
         domain = self.gateway.domain
@@ -88,7 +89,8 @@ class Component:
             ).encode()
         )
         await writer.drain()
-        await asyncio.wait_for(self._handshake(reader, writer, parser), HANDSHAKE_TIMEOUT)
+        async with asyncio.timeout(HANDSHAKE_TIMEOUT):
+            await self._handshake(reader, writer, parser)
         self.connected = True
         self.ready.set()
         log.info(kv("xmppgw.connected", domain=domain))
@@ -161,4 +163,5 @@ class Component:
         with contextlib.suppress(OSError, RuntimeError):
             writer.write(b"</stream:stream>")
             writer.close()
-            await asyncio.wait_for(writer.wait_closed(), 2.0)
+            async with asyncio.timeout(2.0):
+                await writer.wait_closed()

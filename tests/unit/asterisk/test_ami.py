@@ -87,3 +87,34 @@ async def test_lost_connection_fails_pending_and_never_resends(server):
     await ami.close()
     assert server.received.count("core set debug 5") == 1
     assert server.logins == 1
+
+
+async def test_a_cancel_that_comes_with_the_reply_is_not_lost(server):
+    """Python 3.11's wait_for returns the answer and drops a cancel that arrives in the same
+    loop turn; the daemon's AMI ping loop then ran on after shutdown cancelled it (CI hung)."""
+    loop = asyncio.get_running_loop()
+
+    class Reply:
+        success = True
+
+    async with AmiSession(cfg(server.port)) as ami:
+        assert ami._protocol is not None
+        real = ami._protocol.send
+
+        def send(action):  # type: ignore[no-untyped-def]
+            answer = loop.create_future()
+
+            def reply_and_cancel() -> None:
+                answer.set_result(Reply())
+                pinging.cancel()
+
+            loop.call_soon(reply_and_cancel)
+            return answer
+
+        ami._protocol.send = send
+        pinging = asyncio.create_task(ami.ping())
+        try:
+            with pytest.raises(asyncio.CancelledError):
+                await pinging
+        finally:
+            ami._protocol.send = real
