@@ -156,7 +156,7 @@ class Sandbox:
         return Path(self.state.prefix) / "sbin" / "asterisk"
 
     def is_running(self) -> bool:
-        return runs_with(self.state.pid, "asterisk", self.conf)
+        return _alive(self.state.pid, self.conf)
 
     def rx(self, command: str, timeout: float = 15.0) -> str:
         """Run a CLI command through the control socket (`asterisk -rx`)."""
@@ -212,7 +212,11 @@ def _spawn(prefix: Path, conf: Path, root: Path) -> int:
 def _reap(pid: int) -> None:
     child = _CHILDREN.pop(pid, None)
     if child is not None:
-        child.wait()
+        try:
+            child.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:  # never block for ever on a process we started
+            child.kill()
+            child.wait(STOP_TIMEOUT)
 
 
 def wait_ready(sb: Sandbox, timeout: float) -> None:
@@ -243,10 +247,21 @@ def wait_ready(sb: Sandbox, timeout: float) -> None:
     )
 
 
+def _alive(pid: int, conf: Path) -> bool:
+    """Whether the sandbox's Asterisk runs. For a child of this process its exit status says
+    so: /proc's cmdline is empty for a moment after exec (the kernel sets the arguments up
+    after closing the descriptors Popen waits on), and read then it would call a starting
+    Asterisk gone (seen in CI: `up` gave up at once, then waited for it forever)."""
+    child = _CHILDREN.get(pid)
+    if child is not None:
+        return child.poll() is None
+    return runs_with(pid, "asterisk", conf)
+
+
 def stop_process(state: SandboxState, conf: Path) -> None:
     """Stop the sandbox's Asterisk: `core stop now`, then SIGTERM, then SIGKILL."""
     pid = state.pid
-    if runs_with(pid, "asterisk", conf):
+    if _alive(pid, conf):
         prefix = Path(state.prefix)
         # `now`, not `gracefully`: a sandbox is stopped on purpose, calls and all.
         with contextlib.suppress(subprocess.TimeoutExpired, OSError):
@@ -258,7 +273,7 @@ def stop_process(state: SandboxState, conf: Path) -> None:
         deadline = time.monotonic() + STOP_TIMEOUT
         sent_term = False
         # A zombie has an empty cmdline, so this ends as soon as the process has exited.
-        while runs_with(pid, "asterisk", conf):
+        while _alive(pid, conf):
             if time.monotonic() > deadline:
                 os.kill(pid, signal.SIGKILL)
                 break
@@ -266,9 +281,7 @@ def stop_process(state: SandboxState, conf: Path) -> None:
                 os.kill(pid, signal.SIGTERM)
                 sent_term = True
             time.sleep(0.05)
-    child = _CHILDREN.pop(pid, None)
-    if child is not None:
-        child.wait()
+    _reap(pid)
 
 
 def up(build: BuildResult, opts: SandboxOptions) -> Sandbox:
